@@ -1,0 +1,132 @@
+// Which bootloader this host boots with, where its kernel command line is configured, and
+// the exact words to change it. Facts: shared host-facts section C (pve-docs
+// system-booting, systemd 90-loaderentry.install, kernelstub).
+import { type Host, readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { parseShellAssignments } from './shell-vars.js';
+
+export type BootloaderKind = 'grub' | 'grub-bls' | 'systemd-boot' | 'proxmox-boot-tool' | 'kernelstub' | 'unknown';
+
+export interface Bootloader {
+  kind: BootloaderKind;
+  /** How the kind was decided, for the user to check. */
+  reason: string;
+  /** The file that holds the configured command line, if any. */
+  configFile: string | null;
+  /** The command line the next boot will use (as far as the config says), or null when unknown. */
+  configured: string | null;
+}
+
+function firstLine(host: Host, path: string): string | null {
+  const text = readAttr(host, path);
+  return text === null ? null : (text.split('\n')[0] ?? '').trim();
+}
+
+function grubCmdline(host: Host, variables: readonly string[]): string | null {
+  const text = host.readText(paths.etcDefaultGrub);
+  if (text === null) return null;
+  let vars = parseShellAssignments(text);
+  // Debian and Ubuntu source /etc/default/grub.d/*.cfg after the main file.
+  for (const name of host.list(`${paths.etcDefaultGrub}.d`) ?? []) {
+    if (!name.endsWith('.cfg')) continue;
+    const extra = host.readText(`${paths.etcDefaultGrub}.d/${name}`);
+    if (extra !== null) vars = parseShellAssignments(extra, vars);
+  }
+  return variables.map((v) => vars[v] ?? '').filter((s) => s.trim() !== '').join(' ').trim();
+}
+
+function loaderEntriesDir(host: Host): string | null {
+  return paths.loaderEntryDirs.find((d) => (host.list(d) ?? []).some((f) => f.endsWith('.conf'))) ?? null;
+}
+
+function loaderEntryOptions(host: Host, dir: string, release: string | null): string | null {
+  const entries = (host.list(dir) ?? []).filter((f) => f.endsWith('.conf'));
+  const pick = entries.find((f) => release !== null && f.includes(release)) ?? entries[entries.length - 1];
+  if (!pick) return null;
+  const text = host.readText(`${dir}/${pick}`) ?? '';
+  const opts = text.split('\n').filter((l) => /^options\s/.test(l)).map((l) => l.replace(/^options\s+/, '').trim());
+  return opts.length ? opts.join(' ') : null;
+}
+
+export function detectBootloader(host: Host, release: string | null): Bootloader {
+  const kernelCmdline = firstLine(host, paths.etcKernelCmdline);
+  if (host.exists(paths.proxmoxBootUuids) && kernelCmdline !== null) {
+    return {
+      kind: 'proxmox-boot-tool',
+      reason: `${paths.proxmoxBootUuids} and ${paths.etcKernelCmdline} exist (Proxmox VE, ESPs synced by proxmox-boot-tool)`,
+      configFile: paths.etcKernelCmdline,
+      configured: kernelCmdline,
+    };
+  }
+  if (host.exists(paths.kernelstubConfig)) {
+    return {
+      kind: 'kernelstub',
+      reason: `${paths.kernelstubConfig} exists (Pop!_OS kernelstub)`,
+      configFile: paths.kernelstubConfig,
+      configured: kernelstubOptions(host),
+    };
+  }
+  const entries = loaderEntriesDir(host);
+  const grub2 = paths.grub2Dirs.find((d) => host.exists(d));
+  if (grub2 && entries) {
+    return {
+      kind: 'grub-bls',
+      reason: `${grub2} and BootLoaderSpec entries in ${entries} exist (GRUB with BLS, managed by grubby)`,
+      configFile: entries,
+      configured: loaderEntryOptions(host, entries, release),
+    };
+  }
+  if (host.exists(paths.etcDefaultGrub)) {
+    const fedora = grub2 !== undefined;
+    return {
+      kind: 'grub',
+      reason: `${paths.etcDefaultGrub} exists${fedora ? ` and ${grub2} (Fedora/RHEL layout)` : ''}`,
+      configFile: paths.etcDefaultGrub,
+      configured: grubCmdline(host, fedora ? ['GRUB_CMDLINE_LINUX'] : ['GRUB_CMDLINE_LINUX', 'GRUB_CMDLINE_LINUX_DEFAULT']),
+    };
+  }
+  if (entries || kernelCmdline !== null) {
+    return {
+      kind: 'systemd-boot',
+      reason: entries ? `loader entries in ${entries} and no GRUB configuration` : `${paths.etcKernelCmdline} exists and no GRUB configuration`,
+      configFile: kernelCmdline !== null ? paths.etcKernelCmdline : entries,
+      configured: kernelCmdline ?? (entries ? loaderEntryOptions(host, entries, release) : null),
+    };
+  }
+  return { kind: 'unknown', reason: 'no GRUB, systemd-boot, Proxmox or kernelstub configuration found', configFile: null, configured: null };
+}
+
+function kernelstubOptions(host: Host): string | null {
+  try {
+    const cfg = JSON.parse(host.readText(paths.kernelstubConfig) ?? 'null') as { user?: { kernel_options?: unknown } } | null;
+    const opts = cfg?.user?.kernel_options;
+    return Array.isArray(opts) ? opts.map(String).join(' ') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The exact steps to add (or remove) kernel parameters with this bootloader. */
+export function cmdlineRemedy(boot: Bootloader, change: { add?: string[]; remove?: string[] }): string {
+  const add = (change.add ?? []).join(' ');
+  const remove = (change.remove ?? []).join(' ');
+  const what = [add && `add \`${add}\``, remove && `remove \`${remove}\``].filter(Boolean).join(' and ');
+  switch (boot.kind) {
+    case 'grub':
+      return boot.reason.includes('Fedora')
+        ? `${what} in GRUB_CMDLINE_LINUX in /etc/default/grub, run \`grub2-mkconfig -o /boot/grub2/grub.cfg\`, then reboot`
+        : `${what} in GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, run \`update-grub\`, then reboot`;
+    case 'grub-bls':
+      return [add && `run \`grubby --update-kernel=ALL --args="${add}"\``, remove && `run \`grubby --update-kernel=ALL --remove-args="${remove}"\``]
+        .filter(Boolean)
+        .join(' and ') + ', then reboot';
+    case 'proxmox-boot-tool':
+      return `${what} on the single line of /etc/kernel/cmdline, run \`proxmox-boot-tool refresh\`, then reboot`;
+    case 'systemd-boot':
+      return `${what} in /etc/kernel/cmdline, run \`kernel-install add "$(uname -r)" "/lib/modules/$(uname -r)/vmlinuz"\` (or edit the \`options\` line of the entry in ${boot.configFile ?? '/boot/loader/entries'}), then reboot`;
+    case 'kernelstub':
+      return [add && `run \`kernelstub -a "${add}"\``, remove && `run \`kernelstub -d "${remove}"\``].filter(Boolean).join(' and ') + ', then reboot';
+    case 'unknown':
+      return `${what} on the kernel command line in your bootloader's configuration, then reboot`;
+  }
+}

@@ -1,0 +1,142 @@
+// The command-line entry: parses argv with commander, builds the context, runs one command
+// and maps every outcome and error to an exit status. The only place that decides exits.
+import * as fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { commands } from './commands/index.js';
+import type { AnyCommand } from './commands/command.js';
+import type { Ctx, IO } from './context.js';
+import { ExitCode, GpuvirtError, usageError } from './errors.js';
+import { RealExec, RefusingExec, type Exec } from './host/exec.js';
+import { FsHost } from './host/fs-host.js';
+import type { Host } from './host/host.js';
+import { jsonDocument, jsonError, makeStyle } from './output.js';
+import { PciNames } from './pci/names.js';
+
+export interface Deps {
+  io: IO;
+  env: Readonly<Record<string, string | undefined>>;
+  platform: NodeJS.Platform;
+  /** Replaces the FsHost/exec that cli.ts would build from --root (tests, simulated kernels). */
+  makeHost?: (root: string) => Host;
+  makeExec?: (root: string) => Exec;
+}
+
+function defaultIO(env: Deps['env']): IO {
+  const isTTY = Boolean(process.stdout.isTTY);
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    isTTY,
+    color: isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb',
+    columns: process.stdout.columns ?? 80,
+  };
+}
+
+interface Selected {
+  def: AnyCommand;
+  args: string[];
+  opts: Record<string, unknown>;
+}
+
+function buildProgram(io: IO, json: boolean, pick: (s: Selected) => void): Command {
+  const program = new Command('gpuvirt');
+  program
+    .description('Prepare Linux hosts for GPU passthrough and SR-IOV, and write the VM configuration that uses them.')
+    .version(pkg.version, '-V, --version')
+    .option('--root <dir>', 'read and change the host under DIR instead of / (a snapshot or test tree); also GPUVIRT_ROOT')
+    .option('--json', 'print one JSON document on stdout (schemaVersion 1)')
+    .option('--no-color', 'no colour, even on a terminal (NO_COLOR is honoured too)')
+    .showHelpAfterError(!json)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => (json ? undefined : io.err(s)),
+      outputError: (s, write) => write(s),
+    });
+  for (const def of commands) {
+    const cmd = program.command(def.name).summary(def.summary).description(def.help ?? def.summary);
+    def.configure(cmd);
+    cmd.action((...a: unknown[]) => {
+      const self = a[a.length - 1] as Command;
+      pick({ def, args: self.args, opts: { ...program.opts(), ...self.opts() } });
+    });
+  }
+  return program;
+}
+
+function resolveRoot(opt: unknown, env: Deps['env']): string {
+  const root = typeof opt === 'string' ? opt : env.GPUVIRT_ROOT || '/';
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch {
+    throw usageError(`--root ${root}: no such directory`);
+  }
+  if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
+  return root;
+}
+
+function toGpuvirtError(err: unknown): GpuvirtError {
+  if (err instanceof GpuvirtError) return err;
+  if (err instanceof CommanderError) return new GpuvirtError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: ExitCode.usage });
+  const detail = err instanceof Error ? err.message : String(err);
+  return new GpuvirtError('E_INTERNAL', `unexpected error: ${detail}`, {
+    exitCode: ExitCode.internal,
+    hint: 'this is a bug in gpuvirt; please report it with the output of `GPUVIRT_DEBUG=1 gpuvirt ...`',
+    cause: err,
+  });
+}
+
+export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  const io = deps.io ?? defaultIO(env);
+  const json = argv.includes('--json');
+  let command = argv.find((a) => commands.some((c) => c.name === a)) ?? 'gpuvirt';
+  try {
+    let selected: Selected | undefined;
+    const program = buildProgram(io, json, (s) => (selected = s));
+    try {
+      program.parse(argv, { from: 'user' });
+    } catch (err) {
+      if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.helpDisplayed')) return ExitCode.ok;
+      throw err;
+    }
+    if (!selected) {
+      program.outputHelp({ error: true });
+      return ExitCode.usage;
+    }
+    const { def, args, opts } = selected;
+    command = def.name;
+    const root = resolveRoot(opts.root, env);
+    const platform = deps.platform ?? process.platform;
+    if (def.linuxOnly && platform !== 'linux' && root === '/') {
+      throw new GpuvirtError('E_NOT_LINUX', `gpuvirt ${def.name} needs a Linux host (this is ${platform})`, {
+        exitCode: ExitCode.unsupported,
+        hint: 'generate and profile validation work on any OS; --root DIR reads a Linux snapshot',
+      });
+    }
+    const host = deps.makeHost ? deps.makeHost(root) : new FsHost(root);
+    const exec = deps.makeExec ? deps.makeExec(root) : root === '/' ? new RealExec() : new RefusingExec(root);
+    const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
+    const ctx: Ctx = { host, exec, io, names, env, json };
+    const parsed = def.parse(args, opts);
+    const outcome = await def.run(parsed, ctx);
+    if (json) io.out(jsonDocument(def.name, outcome));
+    else {
+      const style = await makeStyle(io.color && opts.color !== false);
+      io.out(def.render(outcome.data, style, ctx));
+      for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${w}\n`);
+    }
+    return outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
+  } catch (raw) {
+    const err = toGpuvirtError(raw);
+    if (json) io.out(jsonError(command, err));
+    else if (!(raw instanceof CommanderError)) {
+      io.err(`gpuvirt: ${err.message}\n`);
+      if (err.hint) io.err(`  hint: ${err.hint}\n`);
+    }
+    if (env.GPUVIRT_DEBUG && raw instanceof Error) io.err(`${raw.stack}\n`);
+    return err.exitCode;
+  }
+}

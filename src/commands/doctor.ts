@@ -1,0 +1,146 @@
+import type { CommandDef } from './command.js';
+import type { Ctx } from '../context.js';
+import { wrap, type Style } from '../output.js';
+import { runChecks, iommuActive, type Check } from '../doctor/checks.js';
+import { gatherFacts, type GpuFacts, type HostFacts } from '../doctor/facts.js';
+import type { PciNames } from '../pci/names.js';
+import type { PciFunction } from '../detect/pci.js';
+
+export type DoctorOptions = Record<string, never>;
+
+interface PeerJson {
+  address: string;
+  classId: string;
+  name: string;
+  driver: string | null;
+}
+
+export interface GpuJson {
+  address: string;
+  vendorId: string;
+  deviceId: string;
+  classId: string;
+  name: string;
+  driver: string | null;
+  iommuGroup: number | null;
+  bootVga: boolean | null;
+  resetMethods: string[];
+  sriov: { totalVfs: number; numVfs: number } | null;
+  physfn: string | null;
+  isolation: GpuFacts['isolation'];
+  blockingPeers: PeerJson[];
+}
+
+export interface DoctorData {
+  host: { kernel: string | null; cpuVendor: string; bootloader: { kind: string; reason: string; configFile: string | null } };
+  checks: Check[];
+  iommu: { firmware: 'DMAR' | 'IVRS' | 'none' | 'unknown'; enabled: boolean; groupCount: number };
+  cmdline: { running: string | null; configured: string | null };
+  gpus: GpuJson[];
+}
+
+function peerJson(p: PciFunction, names: PciNames): PeerJson {
+  return { address: p.address, classId: p.classId, name: names.name(p.vendorId, p.deviceId), driver: p.driver };
+}
+
+function gpuJson(g: GpuFacts, names: PciNames): GpuJson {
+  return {
+    address: g.address,
+    vendorId: g.vendorId,
+    deviceId: g.deviceId,
+    classId: g.classId,
+    name: names.name(g.vendorId, g.deviceId),
+    driver: g.driver,
+    iommuGroup: g.iommuGroup,
+    bootVga: g.bootVga,
+    resetMethods: g.resetMethods,
+    sriov: g.sriov ? { totalVfs: g.sriov.totalVfs, numVfs: g.sriov.numVfs } : null,
+    physfn: g.physfn,
+    isolation: g.isolation,
+    blockingPeers: g.blockingPeers.map((p) => peerJson(p, names)),
+  };
+}
+
+function firmwareSummary(f: HostFacts): DoctorData['iommu']['firmware'] {
+  if (f.firmware.dmar === 'present') return 'DMAR';
+  if (f.firmware.ivrs === 'present') return 'IVRS';
+  return f.firmware.dmar === 'absent' ? 'none' : 'unknown';
+}
+
+export function doctorData(f: HostFacts, names: PciNames): DoctorData {
+  return {
+    host: { kernel: f.kernel, cpuVendor: f.cpu.vendor, bootloader: { kind: f.boot.kind, reason: f.boot.reason, configFile: f.boot.configFile } },
+    checks: runChecks(f),
+    iommu: { firmware: firmwareSummary(f), enabled: iommuActive(f), groupCount: f.iommu.groupCount },
+    cmdline: { running: f.cmdline.running, configured: f.boot.configured },
+    gpus: f.gpus.map((g) => gpuJson(g, names)),
+  };
+}
+
+const LABEL: Record<Check['status'], (s: Style) => string> = {
+  pass: (s) => s.green('PASS'),
+  warn: (s) => s.yellow('WARN'),
+  fail: (s) => s.red('FAIL'),
+  skip: (s) => s.dim('SKIP'),
+};
+
+function renderGpu(g: GpuJson, s: Style, width: number): string[] {
+  const lines = [`  ${s.bold(g.address)}  ${g.name} [${g.vendorId}:${g.deviceId}]`];
+  const facts = [
+    `driver ${g.driver ?? 'none'}`,
+    `group ${g.iommuGroup ?? 'none'}`,
+    g.bootVga ? 'boot GPU' : null,
+    `reset ${g.resetMethods.length ? g.resetMethods.join(',') : 'none'}`,
+    g.sriov ? `SR-IOV ${g.sriov.numVfs}/${g.sriov.totalVfs} VFs` : null,
+    g.physfn ? `VF of ${g.physfn}` : null,
+  ].filter(Boolean);
+  lines.push(`      ${facts.join(' · ')}`);
+  const verdict = g.isolation === 'clean' ? s.green('clean') : g.isolation === 'shared' ? s.yellow('shared') : s.dim('unknown (no IOMMU)');
+  lines.push(`      isolation: ${verdict}`);
+  for (const p of g.blockingPeers) {
+    lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
+  }
+  return lines;
+}
+
+export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): string {
+  const width = ctx.io.isTTY ? ctx.io.columns : 0;
+  const out: string[] = [];
+  out.push(s.bold(`gpuvirt doctor: kernel ${d.host.kernel ?? 'unknown'}, ${d.host.cpuVendor} CPU, bootloader ${d.host.bootloader.kind}`));
+  out.push('');
+  const idWidth = Math.max(...d.checks.map((c) => c.id.length));
+  for (const c of d.checks) {
+    out.push(`  ${LABEL[c.status](s)}  ${c.id.padEnd(idWidth)}  ${wrap(c.summary, width, idWidth + 10)}`);
+    if (c.remedy && (c.status === 'fail' || c.status === 'warn' || c.status === 'skip')) {
+      out.push(`        ${' '.repeat(idWidth)}  ${s.cyan('fix:')} ${wrap(c.remedy, width, idWidth + 15)}`);
+    }
+  }
+  out.push('');
+  if (d.gpus.length) {
+    out.push(s.bold('GPUs'));
+    for (const g of d.gpus) out.push(...renderGpu(g, s, width));
+    out.push('');
+  }
+  const count = (st: Check['status']) => d.checks.filter((c) => c.status === st).length;
+  out.push(`${count('pass')} passed, ${count('warn')} warnings, ${count('fail')} failed, ${count('skip')} skipped`);
+  return `${out.join('\n')}\n`;
+}
+
+export const doctor: CommandDef<DoctorOptions, DoctorData> = {
+  name: 'doctor',
+  summary: 'check this host for GPU passthrough and SR-IOV, with the fix for each problem',
+  help: 'Checks CPU virtualization, KVM, the firmware and kernel IOMMU, the kernel command line,\ninterrupt remapping, the vfio modules and a pending reboot, then lists every GPU with its\nIOMMU group and isolation verdict. Exit status 1 when a check fails.',
+  linuxOnly: true,
+  configure() {},
+  parse() {
+    return {};
+  },
+  async run(_opts, ctx) {
+    const facts = gatherFacts(ctx.host);
+    const data = doctorData(facts, ctx.names);
+    const warnings: string[] = [];
+    if (facts.firmware.dmar === 'unreadable') warnings.push('not running as root: checks that need root are marked skip');
+    return { ok: !data.checks.some((c) => c.status === 'fail'), data, warnings };
+  },
+  render: renderDoctor,
+};

@@ -1,0 +1,24 @@
+// What a command's run() gets: the host, the exec seam, output streams and name lookup.
+// Tests build one from fakes; cli.ts builds the real one.
+import type { Exec } from './host/exec.js';
+import type { Host } from './host/host.js';
+import type { PciNames } from './pci/names.js';
+
+export interface IO {
+  out(text: string): void;
+  err(text: string): void;
+  /** stdout is a terminal: colour (unless NO_COLOR), wrapping and prompts are allowed. */
+  isTTY: boolean;
+  color: boolean;
+  columns: number;
+}
+
+export interface Ctx {
+  host: Host;
+  exec: Exec;
+  io: IO;
+  names: PciNames;
+  env: Readonly<Record<string, string | undefined>>;
+  /** --json: stdout carries one JSON document and nothing else. */
+  json: boolean;
+}

@@ -1,0 +1,128 @@
+// PCI functions as sysfs shows them (Documentation/ABI/testing/sysfs-bus-pci). Reads are
+// synchronous and per attribute, so a caller asks only for what it will show: the class
+// of every device is cheap, the details (reset methods, SR-IOV) are read for the few that matter.
+import { type Host, linkName, readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { tryParseAddress } from '../pci/address.js';
+
+export interface PciFunction {
+  address: string;
+  vendorId: string;
+  deviceId: string;
+  subsystemVendorId: string | null;
+  subsystemDeviceId: string | null;
+  /** 24-bit class code as 6 lowercase hex digits, e.g. `030000`. */
+  classId: string;
+  driver: string | null;
+  iommuGroup: number | null;
+  /** The PF's address when this function is an SR-IOV virtual function. */
+  physfn: string | null;
+}
+
+export interface SriovInfo {
+  totalVfs: number;
+  numVfs: number;
+  vfDeviceId: string | null;
+  driversAutoprobe: boolean | null;
+}
+
+export interface PciDetails {
+  /** null when the attribute is absent (only VGA-class devices have boot_vga). */
+  bootVga: boolean | null;
+  /** Enabled reset methods in kernel order; [] when the device has none. */
+  resetMethods: string[];
+  sriov: SriovInfo | null;
+  driverOverride: string | null;
+}
+
+/** `0x10de` → `10de`; null when absent or malformed. */
+export function hexAttr(host: Host, addr: string, attr: string, width: number): string | null {
+  const raw = readAttr(host, paths.pciAttr(addr, attr));
+  if (raw === null) return null;
+  const m = /^(?:0x)?([0-9a-fA-F]+)$/.exec(raw);
+  return m ? m[1]!.toLowerCase().padStart(width, '0').slice(-width) : null;
+}
+
+export function intAttr(host: Host, path: string): number | null {
+  const raw = readAttr(host, path);
+  if (raw === null || !/^-?\d+$/.test(raw)) return null;
+  return Number(raw);
+}
+
+/** Every PCI function address under sys/bus/pci/devices, in lspci order. */
+export function listAddresses(host: Host): string[] {
+  return (host.list(paths.pciDevices) ?? []).filter((name) => tryParseAddress(name)?.full === name);
+}
+
+export function readClass(host: Host, addr: string): string {
+  return hexAttr(host, addr, 'class', 6) ?? '000000';
+}
+
+export function readGroupOf(host: Host, addr: string): number | null {
+  const name = linkName(host, paths.pciAttr(addr, 'iommu_group'));
+  return name !== null && /^\d+$/.test(name) ? Number(name) : null;
+}
+
+export function readFunction(host: Host, addr: string, classId = readClass(host, addr)): PciFunction {
+  return {
+    address: addr,
+    vendorId: hexAttr(host, addr, 'vendor', 4) ?? 'ffff',
+    deviceId: hexAttr(host, addr, 'device', 4) ?? 'ffff',
+    subsystemVendorId: hexAttr(host, addr, 'subsystem_vendor', 4),
+    subsystemDeviceId: hexAttr(host, addr, 'subsystem_device', 4),
+    classId,
+    driver: linkName(host, paths.pciAttr(addr, 'driver')),
+    iommuGroup: readGroupOf(host, addr),
+    physfn: linkName(host, paths.pciAttr(addr, 'physfn')),
+  };
+}
+
+export function readSriov(host: Host, addr: string): SriovInfo | null {
+  const totalVfs = intAttr(host, paths.pciAttr(addr, 'sriov_totalvfs'));
+  if (totalVfs === null) return null;
+  const autoprobe = readAttr(host, paths.pciAttr(addr, 'sriov_drivers_autoprobe'));
+  return {
+    totalVfs,
+    numVfs: intAttr(host, paths.pciAttr(addr, 'sriov_numvfs')) ?? 0,
+    vfDeviceId: hexAttr(host, addr, 'sriov_vf_device', 4),
+    driversAutoprobe: autoprobe === null ? null : autoprobe === '1',
+  };
+}
+
+export function readDetails(host: Host, addr: string): PciDetails {
+  const bootVga = readAttr(host, paths.pciAttr(addr, 'boot_vga'));
+  const reset = readAttr(host, paths.pciAttr(addr, 'reset_method'));
+  const override = readAttr(host, paths.pciAttr(addr, 'driver_override'));
+  return {
+    bootVga: bootVga === null ? null : bootVga === '1',
+    resetMethods: reset ? reset.split(/\s+/) : [],
+    sriov: readSriov(host, addr),
+    driverOverride: override === null || override === '' || override === '(null)' ? null : override,
+  };
+}
+
+/** Addresses of the VFs a PF has enabled, from its virtfnN links. */
+export function readVirtfns(host: Host, addr: string): string[] {
+  const entries = host.list(paths.pciDevice(addr)) ?? [];
+  return entries
+    .filter((e) => /^virtfn\d+$/.test(e))
+    .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
+    .map((e) => linkName(host, paths.pciAttr(addr, e)))
+    .filter((a): a is string => a !== null);
+}
+
+/** Display controllers (0x03) and processing accelerators (0x12): what gpuvirt calls a GPU. */
+export function isGpuClass(classId: string): boolean {
+  return classId.startsWith('03') || classId.startsWith('12');
+}
+
+/** Host/PCI, PCI-to-PCI and PCI-to-PCI semi-transparent bridges, which stay with their driver. */
+export function isBridgeClass(classId: string): boolean {
+  const sub = classId.slice(0, 4);
+  return sub === '0600' || sub === '0604' || sub === '0609';
+}
+
+/** Domain:bus:device of a full address: functions of one slot share it. */
+export function slotOf(addr: string): string {
+  return addr.slice(0, addr.lastIndexOf('.'));
+}

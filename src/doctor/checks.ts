@@ -1,0 +1,189 @@
+// doctor's verdicts: pure functions of HostFacts. Each check has a stable id (part of the
+// JSON contract), a status, a one-line summary and, when something is wrong, the exact remedy
+// for this host's bootloader. Kernel facts: shared host-facts sections A4 and B.
+import { cmdlineRemedy } from '../boot/bootloader.js';
+import { paramValue, pendingChanges } from '../detect/cmdline.js';
+import type { HostFacts } from './facts.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export interface Check {
+  id: string;
+  status: CheckStatus;
+  summary: string;
+  remedy: string | null;
+}
+
+const check = (id: string, status: CheckStatus, summary: string, remedy: string | null = null): Check => ({ id, status, summary, remedy });
+
+export function iommuActive(f: HostFacts): boolean {
+  return f.iommu.units.length > 0 && f.iommu.groupCount > 0;
+}
+
+function cpuVirtualization(f: HostFacts): Check {
+  const id = 'cpu.virtualization';
+  if (f.cpu.vmx) return check(id, 'pass', 'Intel VT-x is available (vmx)');
+  if (f.cpu.svm) return check(id, 'pass', 'AMD-V is available (svm)');
+  if (f.cpu.hypervisor) {
+    return check(id, 'fail', 'no vmx/svm CPU flag: this host is a virtual machine without nested virtualization',
+      'enable nested virtualization for this VM on its hypervisor (kvm_intel/kvm_amd `nested=1` there, CPU model host-passthrough)');
+  }
+  return check(id, 'fail', 'no vmx/svm CPU flag: hardware virtualization is off in firmware or absent',
+    'enable Intel Virtualization Technology (VT-x) or AMD SVM Mode in the firmware setup, then power the machine off and on');
+}
+
+function kvmDevice(f: HostFacts): Check {
+  const id = 'kvm.device';
+  if (f.kvmDevice) return check(id, 'pass', '/dev/kvm is present');
+  const mod = f.cpu.vmx ? 'kvm_intel' : f.cpu.svm ? 'kvm_amd' : null;
+  return check(id, 'fail', '/dev/kvm is missing: KVM is not loaded',
+    mod ? `load KVM: \`modprobe ${mod}\` (if it fails, \`dmesg | grep -i kvm\` tells whether firmware disabled it)` : 'enable hardware virtualization first (see cpu.virtualization)');
+}
+
+function firmwareTable(f: HostFacts): 'DMAR' | 'IVRS' | null {
+  if (f.firmware.dmar === 'present') return 'DMAR';
+  if (f.firmware.ivrs === 'present') return 'IVRS';
+  return null;
+}
+
+const FIRMWARE_REMEDY = 'enable VT-d (Intel) or IOMMU / AMD-Vi (AMD) in the firmware setup; some boards hide it under "Chipset" or "North Bridge"';
+
+function iommuFirmware(f: HostFacts): Check {
+  const id = 'iommu.firmware';
+  const table = firmwareTable(f);
+  if (table) return check(id, 'pass', `firmware advertises an IOMMU (ACPI ${table} table: ${table === 'DMAR' ? 'Intel VT-d' : 'AMD-Vi'})`);
+  if (f.iommu.units.length) return check(id, 'pass', `the kernel runs IOMMU ${f.iommu.units.join(', ')}, so the firmware advertises one`);
+  if (f.firmware.dmar === 'unreadable') {
+    return check(id, 'skip', 'the ACPI tables are readable only by root', 'run `sudo gpuvirt doctor` to check the DMAR/IVRS tables');
+  }
+  if (f.firmware.dmar === 'no-acpi') {
+    return check(id, 'warn', 'no ACPI tables visible (a container, or a platform without ACPI): cannot tell whether the firmware has an IOMMU',
+      'run gpuvirt on the machine itself, not in a container');
+  }
+  return check(id, 'fail', 'firmware does not advertise an IOMMU (no ACPI DMAR or IVRS table)', FIRMWARE_REMEDY);
+}
+
+function offParams(f: HostFacts): string[] {
+  const off: string[] = [];
+  for (const key of ['intel_iommu', 'amd_iommu', 'iommu']) {
+    const v = paramValue(f.cmdline.params, key);
+    if (typeof v === 'string' && v.split(',').includes('off')) off.push(`${key}=${v}`);
+  }
+  return off;
+}
+
+function iommuEnabled(f: HostFacts): Check {
+  const id = 'iommu.enabled';
+  if (iommuActive(f)) return check(id, 'pass', `IOMMU active: ${f.iommu.groupCount} groups (${f.iommu.units.join(', ')})`);
+  const summary = f.iommu.units.length ? 'IOMMU units exist but the kernel made no IOMMU groups' : 'no IOMMU is active in the kernel (no /sys/class/iommu entries, no IOMMU groups)';
+  const off = offParams(f);
+  if (off.length) return check(id, 'fail', `${summary}: the command line turns it off`, cmdlineRemedy(f.boot, { remove: off }));
+  if (f.firmware.dmar === 'absent' && f.firmware.ivrs === 'absent') return check(id, 'fail', summary, FIRMWARE_REMEDY);
+  if (f.firmware.dmar === 'no-acpi') {
+    return check(id, 'fail', summary, 'passthrough needs an IOMMU: on a virtual machine give it a virtual IOMMU (QEMU `-device intel-iommu,intremap=on`); in a container it is not possible');
+  }
+  if (f.cpu.vendor === 'intel' || f.firmware.dmar === 'present') {
+    return check(id, 'fail', `${summary}: this kernel leaves Intel VT-d off unless told`, cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] }));
+  }
+  if (f.cpu.vendor === 'amd') {
+    return check(id, 'fail', `${summary}, although AMD-Vi is on by default when the IVRS table exists`,
+      '`dmesg | grep -i AMD-Vi` shows why the kernel did not start it; check that the firmware IOMMU option is Enabled, not Auto');
+  }
+  return check(id, 'fail', summary, FIRMWARE_REMEDY);
+}
+
+function cmdlineIommu(f: HostFacts): Check {
+  const id = 'cmdline.iommu';
+  if (f.cmdline.running === null) return check(id, 'skip', 'the running command line (/proc/cmdline) is not readable');
+  const pt = paramValue(f.cmdline.params, 'iommu') === 'pt' ? '; iommu=pt (optional) keeps host devices on identity mapping' : '';
+  const off = offParams(f);
+  if (off.length) return check(id, 'fail', `the command line turns the IOMMU off (${off.join(' ')})`, cmdlineRemedy(f.boot, { remove: off }));
+  if (f.cpu.vendor === 'intel') {
+    const v = paramValue(f.cmdline.params, 'intel_iommu');
+    if (typeof v === 'string' && v.split(',').includes('on')) return check(id, 'pass', `intel_iommu=${v} is set${pt}`);
+    if (iommuActive(f)) return check(id, 'pass', `no intel_iommu=on needed: this kernel turns VT-d on by default${pt}`);
+    const why = f.intelIommuDefaultOn === 'n' ? ' (CONFIG_INTEL_IOMMU_DEFAULT_ON is not set in this kernel)' : '';
+    return check(id, 'fail', `intel_iommu=on is missing${why}`, cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] }));
+  }
+  if (f.cpu.vendor === 'amd') {
+    const v = paramValue(f.cmdline.params, 'amd_iommu');
+    if (v === 'on') {
+      return check(id, 'warn', '`amd_iommu=on` is not a kernel option and does nothing: AMD-Vi is on whenever the IVRS table exists',
+        cmdlineRemedy(f.boot, { remove: ['amd_iommu=on'] }));
+    }
+    return check(id, 'pass', `no parameter needed: AMD-Vi is on by default when the IVRS table exists${pt}`);
+  }
+  return check(id, 'skip', 'no IOMMU parameter rules for this CPU vendor');
+}
+
+function interruptRemapping(f: HostFacts): Check {
+  const id = 'iommu.interrupt-remapping';
+  if (!iommuActive(f)) return check(id, 'skip', 'needs an active IOMMU');
+  if (f.iommu.remappedInterrupts) return check(id, 'pass', 'interrupt remapping is active (IR- interrupt chips in /proc/interrupts)');
+  if (f.iommu.remappedInterrupts === null) {
+    return f.iommu.ecapInterruptRemapping
+      ? check(id, 'pass', 'the IOMMU supports interrupt remapping (ecap IR bit)')
+      : check(id, 'skip', '/proc/interrupts is not readable');
+  }
+  if (f.iommu.allowUnsafeInterrupts) {
+    return check(id, 'warn', 'no interrupt remapping; vfio_iommu_type1 allow_unsafe_interrupts=1 lets VFIO assign devices anyway',
+      'a guest could inject interrupts into the host: enable interrupt remapping (x2APIC) in the firmware if the platform has it');
+  }
+  return check(id, 'fail', 'no interrupt remapping: VFIO will refuse to assign devices',
+    'enable x2APIC / interrupt remapping in the firmware; if the platform has none, accept the risk with `options vfio_iommu_type1 allow_unsafe_interrupts=1` in /etc/modprobe.d/vfio.conf');
+}
+
+function vfioModules(f: HostFacts): Check {
+  const id = 'vfio.modules';
+  const names = f.modules.map((m) => m.name).join(', ');
+  if (f.modules.every((m) => m.loaded)) return check(id, 'pass', `${names} are loaded`);
+  const missing = f.modules.filter((m) => !m.loaded && !m.available).map((m) => m.name);
+  if (missing.length === 0) {
+    const unloaded = f.modules.filter((m) => !m.loaded).map((m) => m.name);
+    return check(id, 'pass', `${unloaded.join(', ')} available for kernel ${f.kernel ?? '?'} (loaded on demand)`);
+  }
+  return check(id, 'fail', `${missing.join(', ')} not found for kernel ${f.kernel ?? '?'}`,
+    'install the modules package of the running kernel (e.g. linux-modules-extra-$(uname -r) on Ubuntu), or a kernel built with CONFIG_VFIO_PCI');
+}
+
+function bootPending(f: HostFacts): Check {
+  const id = 'boot.pending';
+  if (f.configuredParams === null || f.cmdline.running === null) {
+    return check(id, 'skip', `the configured command line is unknown (bootloader: ${f.boot.kind})`);
+  }
+  const diffs = pendingChanges(f.cmdline.params, f.configuredParams);
+  if (!diffs.length) return check(id, 'pass', `the running command line matches ${f.boot.configFile}`);
+  return check(id, 'warn', `the next boot changes the command line: ${diffs.join(' ')}`, 'reboot to apply the configured command line');
+}
+
+function gpuIsolation(f: HostFacts): Check {
+  const id = 'gpu.isolation';
+  if (!f.gpus.length) return check(id, 'skip', 'no GPU found');
+  if (!iommuActive(f)) return check(id, 'skip', 'isolation needs an active IOMMU');
+  const clean = f.gpus.filter((g) => g.isolation === 'clean');
+  const usable = clean.filter((g) => g.bootVga !== true);
+  if (usable.length) return check(id, 'pass', `${usable.length} of ${f.gpus.length} GPU functions can be passed through without taking other devices: ${list(usable.map((g) => g.address))}`);
+  if (clean.length) {
+    return check(id, 'warn', `only the boot GPU ${clean[0]!.address} is isolated`, 'passing the boot GPU takes the host console with it: add a second GPU or run the host headless');
+  }
+  return check(id, 'warn', `every GPU shares its IOMMU group with other devices: ${list(f.gpus.map((g) => g.address))}`,
+    'move the card to a CPU-attached slot (chipset slots usually share a group), or pass the whole group with `--force`');
+}
+
+function gpuReset(f: HostFacts): Check {
+  const id = 'gpu.reset';
+  const pfs = f.gpus.filter((g) => g.physfn === null);
+  if (!pfs.length) return check(id, 'skip', 'no GPU found');
+  const none = pfs.filter((g) => g.resetMethods.length === 0);
+  if (!none.length) return check(id, 'pass', `every GPU has a reset method (${list(pfs.map((g) => `${g.address}: ${g.resetMethods.join(' ')}`))})`);
+  return check(id, 'warn', `no reset method: ${list(none.map((g) => g.address))}; the GPU may not work again after its first VM stops`,
+    'for AMD Polaris/Vega/Navi1x cards load vendor-reset; otherwise expect to reboot the host between VM runs');
+}
+
+function list(items: string[], max = 4): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}
+
+export function runChecks(f: HostFacts): Check[] {
+  return [cpuVirtualization, kvmDevice, iommuFirmware, iommuEnabled, cmdlineIommu, interruptRemapping, vfioModules, bootPending, gpuIsolation, gpuReset].map((c) => c(f));
+}

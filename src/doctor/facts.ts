@@ -1,0 +1,66 @@
+// Gathers everything doctor judges into one plain HostFacts value (the imperative part);
+// checks.ts then decides verdicts from it without touching the host.
+import type { Host } from '../host/host.js';
+import { readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { detectBootloader, type Bootloader } from '../boot/bootloader.js';
+import { parseCmdline, type KernelParam } from '../detect/cmdline.js';
+import { isolationOf, type Isolation } from '../detect/groups.js';
+import { isGpuClass, listAddresses, readClass, readDetails, readFunction, type PciDetails, type PciFunction } from '../detect/pci.js';
+import {
+  readCpu, readFirmwareIommu, readKernelConfig, readKernelIommu, readModules, readRunningCmdline,
+  type CmdlineFacts, type CpuFacts, type FirmwareIommu, type KernelIommu, type ModuleState,
+} from '../detect/system.js';
+
+export const VFIO_MODULES = ['vfio', 'vfio_pci', 'vfio_iommu_type1'] as const;
+
+export interface GpuFacts extends PciFunction, PciDetails {
+  isolation: Isolation;
+  blockingPeers: PciFunction[];
+}
+
+export interface HostFacts {
+  kernel: string | null;
+  cpu: CpuFacts;
+  kvmDevice: boolean;
+  firmware: FirmwareIommu;
+  iommu: KernelIommu;
+  cmdline: CmdlineFacts;
+  boot: Bootloader;
+  configuredParams: KernelParam[] | null;
+  /** CONFIG_INTEL_IOMMU_DEFAULT_ON of the running kernel: 'y', 'n', or null when unknown. */
+  intelIommuDefaultOn: string | null;
+  modules: ModuleState[];
+  privileged: boolean;
+  gpus: GpuFacts[];
+}
+
+export function readGpus(host: Host): GpuFacts[] {
+  const gpus: GpuFacts[] = [];
+  for (const addr of listAddresses(host)) {
+    const classId = readClass(host, addr);
+    if (!isGpuClass(classId)) continue;
+    const fn = readFunction(host, addr, classId);
+    gpus.push({ ...fn, ...readDetails(host, addr), ...isolationOf(host, fn) });
+  }
+  return gpus;
+}
+
+export function gatherFacts(host: Host): HostFacts {
+  const kernel = readAttr(host, paths.osrelease);
+  const boot = detectBootloader(host, kernel);
+  return {
+    kernel,
+    cpu: readCpu(host),
+    kvmDevice: host.exists(paths.devKvm),
+    firmware: readFirmwareIommu(host),
+    iommu: readKernelIommu(host),
+    cmdline: readRunningCmdline(host),
+    boot,
+    configuredParams: boot.configured === null ? null : parseCmdline(boot.configured),
+    intelIommuDefaultOn: readKernelConfig(host, kernel, 'CONFIG_INTEL_IOMMU_DEFAULT_ON'),
+    modules: readModules(host, kernel, VFIO_MODULES),
+    privileged: host.isPrivileged(),
+    gpus: readGpus(host),
+  };
+}

@@ -1,0 +1,121 @@
+// The real Host: node:fs, synchronous on purpose (a sysfs walk over thousands of devices
+// was several times slower with fs/promises), every path joined under `root`.
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import type { Host } from './host.js';
+
+const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
+
+function isAbsent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+export class FsHost implements Host {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = nodePath.resolve(root);
+  }
+
+  resolve(path: string): string {
+    if (!path.startsWith('/')) throw new Error(`host path must be absolute: ${path}`);
+    return this.root === '/' ? path : this.root + path;
+  }
+
+  readText(path: string): string | null {
+    try {
+      return fs.readFileSync(this.resolve(path), 'utf8');
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err;
+    }
+  }
+
+  readLink(path: string): string | null {
+    try {
+      return fs.readlinkSync(this.resolve(path));
+    } catch (err) {
+      if (isAbsent(err) || (err as NodeJS.ErrnoException).code === 'EINVAL') return null;
+      throw err;
+    }
+  }
+
+  list(path: string): string[] | null {
+    try {
+      return fs.readdirSync(this.resolve(path)).sort();
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err;
+    }
+  }
+
+  exists(path: string): boolean {
+    return fs.existsSync(this.resolve(path));
+  }
+
+  isDirectory(path: string): boolean {
+    try {
+      return fs.statSync(this.resolve(path)).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  writeAttr(path: string, value: string): void {
+    // No O_CREAT: a missing attribute must fail as it does in sysfs, not appear as a new file.
+    const fd = fs.openSync(this.resolve(path), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    try {
+      fs.writeSync(fd, value);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  writeFile(path: string, content: string, mode = 0o644): void {
+    const target = this.resolve(path);
+    fs.mkdirSync(nodePath.dirname(target), { recursive: true });
+    const tmp = `${target}.gpuvirt-tmp-${process.pid}`;
+    const fd = fs.openSync(tmp, 'w', mode);
+    try {
+      fs.writeSync(fd, content);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.renameSync(tmp, target);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  createExclusive(path: string, content: string): boolean {
+    const target = this.resolve(path);
+    fs.mkdirSync(nodePath.dirname(target), { recursive: true });
+    let fd: number;
+    try {
+      fd = fs.openSync(target, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      fs.writeSync(fd, content);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
+  }
+
+  removeFile(path: string): void {
+    fs.rmSync(this.resolve(path), { force: true });
+  }
+
+  mkdirp(path: string): void {
+    fs.mkdirSync(this.resolve(path), { recursive: true });
+  }
+
+  isPrivileged(): boolean {
+    return typeof process.geteuid === 'function' && process.geteuid() === 0;
+  }
+}

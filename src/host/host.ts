@@ -1,0 +1,48 @@
+// The one abstraction through which gpuvirt reads and writes the host. Paths are absolute
+// host paths (see paths.ts); an implementation resolves them under its root.
+
+export interface Host {
+  /** The directory the host's `/` maps to: `/` on a real run, a fixture tree in tests. */
+  readonly root: string;
+  /** File contents, or null when the path does not exist. Other errors throw (with errno in `code`). */
+  readText(path: string): string | null;
+  /** A symlink's target as stored, or null when it is not there. */
+  readLink(path: string): string | null;
+  /** Entry names of a directory, sorted, or null when it does not exist. */
+  list(path: string): string[] | null;
+  exists(path: string): boolean;
+  isDirectory(path: string): boolean;
+  /** One write(2) of `value` to an existing attribute, as `echo -n value > path` would; kernel errors throw. */
+  writeAttr(path: string, value: string): void;
+  /**
+   * Creates or replaces a regular file atomically: written to a temporary file beside it,
+   * flushed, then renamed over the target, so a reader sees the old or the new file, never half.
+   * Parent directories are created.
+   */
+  writeFile(path: string, content: string, mode?: number): void;
+  /** Creates the file only if it does not exist yet (O_EXCL); false when it already existed. */
+  createExclusive(path: string, content: string): boolean;
+  /** Removes a file; no error when it is already gone. */
+  removeFile(path: string): void;
+  mkdirp(path: string): void;
+  /** True when gpuvirt runs with root privileges. */
+  isPrivileged(): boolean;
+}
+
+/** Last path component of a symlink target: the kernel's links end in the name that matters. */
+export function linkName(host: Host, path: string): string | null {
+  const target = host.readLink(path);
+  if (target === null) return null;
+  const i = target.lastIndexOf('/');
+  return i < 0 ? target : target.slice(i + 1);
+}
+
+/** Reads an attribute and trims the trailing newline; null when absent or unreadable. */
+export function readAttr(host: Host, path: string): string | null {
+  try {
+    const text = host.readText(path);
+    return text === null ? null : text.trim();
+  } catch {
+    return null;
+  }
+}

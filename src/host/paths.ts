@@ -1,0 +1,53 @@
+// Every host path gpuvirt knows, as an absolute path on the host. The Host resolves them
+// under its root, so these are the only place the kernel's file layout is spelled out.
+// Attribute names are the kernel's own (Documentation/ABI/testing/sysfs-bus-pci).
+
+const PCI = '/sys/bus/pci';
+
+export const paths = {
+  pciDevices: `${PCI}/devices`,
+  pciDevice: (addr: string) => `${PCI}/devices/${addr}`,
+  pciAttr: (addr: string, attr: string) => `${PCI}/devices/${addr}/${attr}`,
+  pciDrivers: `${PCI}/drivers`,
+  pciDriver: (name: string) => `${PCI}/drivers/${name}`,
+  pciDriverAttr: (name: string, attr: 'bind' | 'unbind' | 'new_id' | 'remove_id') => `${PCI}/drivers/${name}/${attr}`,
+  pciDriversProbe: `${PCI}/drivers_probe`,
+
+  iommuGroups: '/sys/kernel/iommu_groups',
+  iommuGroupDevices: (group: number) => `/sys/kernel/iommu_groups/${group}/devices`,
+  classIommu: '/sys/class/iommu',
+  /** intel-iommu exposes its capability registers here (drivers/iommu/intel/iommu.c). */
+  intelIommuEcap: (unit: string) => `/sys/class/iommu/${unit}/intel-iommu/ecap`,
+  acpiTables: '/sys/firmware/acpi/tables',
+  acpiTable: (sig: string) => `/sys/firmware/acpi/tables/${sig}`,
+  sysModule: (name: string) => `/sys/module/${name}`,
+  moduleParam: (name: string, param: string) => `/sys/module/${name}/parameters/${param}`,
+  sysBlock: '/sys/block',
+
+  procCmdline: '/proc/cmdline',
+  procCpuinfo: '/proc/cpuinfo',
+  procModules: '/proc/modules',
+  procInterrupts: '/proc/interrupts',
+  procMounts: '/proc/mounts',
+  osrelease: '/proc/sys/kernel/osrelease',
+
+  devKvm: '/dev/kvm',
+  devVfio: '/dev/vfio',
+  devVfioGroup: (group: number) => `/dev/vfio/${group}`,
+
+  osRelease: ['/etc/os-release', '/usr/lib/os-release'],
+  etcDefaultGrub: '/etc/default/grub',
+  etcKernelCmdline: '/etc/kernel/cmdline',
+  proxmoxBootUuids: '/etc/kernel/proxmox-boot-uuids',
+  kernelstubConfig: '/etc/kernelstub/configuration',
+  loaderEntryDirs: ['/boot/loader/entries', '/efi/loader/entries', '/boot/efi/loader/entries'],
+  grub2Dirs: ['/boot/grub2', '/boot/efi/EFI/fedora', '/boot/efi/EFI/redhat'],
+  kernelConfig: (release: string) => `/boot/config-${release}`,
+  modulesDep: (release: string) => `/lib/modules/${release}/modules.dep`,
+  modulesBuiltin: (release: string) => `/lib/modules/${release}/modules.builtin`,
+
+  pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
+
+  stateDir: '/var/lib/gpuvirt',
+  lockFile: '/run/gpuvirt.lock',
+} as const;
