@@ -103,7 +103,12 @@ function cmdlineIommu(f: HostFacts): Check {
     if (typeof v === 'string' && v.split(',').includes('on')) return check(id, 'pass', `intel_iommu=${v} is set${pt}`);
     if (iommuActive(f)) return check(id, 'pass', `no intel_iommu=on needed: this kernel turns VT-d on by default${pt}`);
     const why = f.intelIommuDefaultOn === 'n' ? ' (CONFIG_INTEL_IOMMU_DEFAULT_ON is not set in this kernel)' : '';
-    return check(id, 'fail', `intel_iommu=on is missing${why}`, cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] }));
+    const remedy = cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] });
+    if (!firmwareTable(f) && f.firmware.dmar !== 'unreadable') {
+      // The firmware is the first problem (iommu.firmware fails); the parameter is needed after it.
+      return check(id, 'warn', `intel_iommu=on is missing too${why}; it is needed once the firmware IOMMU is on`, remedy);
+    }
+    return check(id, 'fail', `intel_iommu=on is missing${why}`, remedy);
   }
   if (f.cpu.vendor === 'amd') {
     const v = paramValue(f.cmdline.params, 'amd_iommu');
@@ -141,6 +146,10 @@ function vfioModules(f: HostFacts): Check {
   if (missing.length === 0) {
     const unloaded = f.modules.filter((m) => !m.loaded).map((m) => m.name);
     return check(id, 'pass', `${unloaded.join(', ')} available for kernel ${f.kernel ?? '?'} (loaded on demand)`);
+  }
+  if (!f.modulesListed) {
+    return check(id, 'fail', `${missing.join(', ')} not loaded, and kernel ${f.kernel ?? '?'} has no module list (modules.dep) to find them in`,
+      'install the modules of the running kernel, or a kernel built with CONFIG_VFIO_PCI');
   }
   return check(id, 'fail', `${missing.join(', ')} not found for kernel ${f.kernel ?? '?'}`,
     'install the modules package of the running kernel (e.g. linux-modules-extra-$(uname -r) on Ubuntu), or a kernel built with CONFIG_VFIO_PCI');

@@ -31,6 +31,8 @@ export interface HostFacts {
   /** CONFIG_INTEL_IOMMU_DEFAULT_ON of the running kernel: 'y', 'n', or null when unknown. */
   intelIommuDefaultOn: string | null;
   modules: ModuleState[];
+  /** The running kernel's modules.dep was found, so "not available" is known, not guessed. */
+  modulesListed: boolean;
   privileged: boolean;
   gpus: GpuFacts[];
 }
@@ -60,6 +62,7 @@ export function gatherFacts(host: Host): HostFacts {
     configuredParams: boot.configured === null ? null : parseCmdline(boot.configured),
     intelIommuDefaultOn: readKernelConfig(host, kernel, 'CONFIG_INTEL_IOMMU_DEFAULT_ON'),
     modules: readModules(host, kernel, VFIO_MODULES),
+    modulesListed: kernel !== null && host.exists(paths.modulesDep(kernel)),
     privileged: host.isPrivileged(),
     gpus: readGpus(host),
   };

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { detectBootloader } from '../../src/boot/bootloader.js';
+import { FsHost } from '../../src/host/fs-host.js';
+import { makeTree } from '../helpers/tree.js';
+
+const detect = (files: Record<string, string>, release: string | null = '6.8.0-45-generic') => detectBootloader(new FsHost(makeTree(files)), release);
+
+describe('detectBootloader', () => {
+  it('Debian/Ubuntu GRUB: both variables, grub.d drop-ins after the main file', () => {
+    const b = detect({
+      'etc/default/grub': 'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"\nGRUB_CMDLINE_LINUX=""\n',
+      'etc/default/grub.d/50-cloudimg.cfg': 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT console=ttyS0"\n',
+    });
+    expect(b).toMatchObject({ kind: 'grub', configFile: '/etc/default/grub', configured: 'quiet splash console=ttyS0' });
+  });
+
+  it('Fedora GRUB with BootLoaderSpec entries is grub-bls, configured from the running kernel entry', () => {
+    const b = detect({
+      'etc/default/grub': 'GRUB_CMDLINE_LINUX="rhgb quiet"\n',
+      'boot/grub2/grub.cfg': '',
+      'boot/loader/entries/abc-6.8.0-45-generic.conf': 'title Fedora\nversion 6.8.0-45-generic\noptions root=UUID=1 ro rhgb quiet intel_iommu=on\n',
+      'boot/loader/entries/abc-6.7.0.conf': 'title Fedora\noptions root=UUID=1 ro old\n',
+    });
+    expect(b.kind).toBe('grub-bls');
+    expect(b.configured).toBe('root=UUID=1 ro rhgb quiet intel_iommu=on');
+  });
+
+  it('Proxmox with proxmox-boot-tool reads /etc/kernel/cmdline', () => {
+    const b = detect({
+      'etc/kernel/cmdline': 'root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n',
+      'etc/kernel/proxmox-boot-uuids': 'ABCD-1234\n',
+      'etc/default/grub': 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n',
+    });
+    expect(b).toMatchObject({ kind: 'proxmox-boot-tool', configured: 'root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet' });
+  });
+
+  it('systemd-boot without GRUB, with or without /etc/kernel/cmdline', () => {
+    expect(detect({ 'etc/kernel/cmdline': 'quiet rw\n', 'boot/loader/entries/arch.conf': 'options root=/dev/sda2 rw\n' })).toMatchObject({
+      kind: 'systemd-boot', configFile: '/etc/kernel/cmdline', configured: 'quiet rw',
+    });
+    expect(detect({ 'efi/loader/entries/arch.conf': 'title Arch\noptions root=/dev/sda2 rw\n' })).toMatchObject({
+      kind: 'systemd-boot', configured: 'root=/dev/sda2 rw',
+    });
+  });
+
+  it('kernelstub reads the user kernel options', () => {
+    const b = detect({ 'etc/kernelstub/configuration': JSON.stringify({ user: { kernel_options: ['quiet', 'splash'] } }), 'etc/kernel/cmdline': 'x\n' });
+    expect(b).toMatchObject({ kind: 'kernelstub', configured: 'quiet splash' });
+  });
+
+  it('unknown when nothing is found', () => {
+    expect(detect({ 'etc/hostname': 'x\n' })).toMatchObject({ kind: 'unknown', configured: null });
+  });
+});
