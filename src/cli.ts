@@ -5,7 +5,8 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { commands } from './commands/index.js';
 import type { AnyCommand } from './commands/command.js';
-import type { Ctx, IO } from './context.js';
+import type { Ctx, IO, Prompter } from './context.js';
+import { inquirerPrompter } from './mutate/guard.js';
 import { ExitCode, GpuvirtError, usageError } from './errors.js';
 import { RealExec, RefusingExec, type Exec } from './host/exec.js';
 import { FsHost } from './host/fs-host.js';
@@ -20,6 +21,7 @@ export interface Deps {
   /** Replaces the FsHost/exec that cli.ts would build from --root (tests, simulated kernels). */
   makeHost?: (root: string) => Host;
   makeExec?: (root: string) => Exec;
+  prompt?: Prompter;
 }
 
 function defaultIO(env: Deps['env']): IO {
@@ -119,7 +121,7 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
     const host = deps.makeHost ? deps.makeHost(root) : new FsHost(root);
     const exec = deps.makeExec ? deps.makeExec(root) : root === '/' ? new RealExec() : new RefusingExec(root);
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
-    const ctx: Ctx = { host, exec, io, names, env, json };
+    const ctx: Ctx = { host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter };
     const parsed = def.parse(args, opts);
     const outcome = await def.run(parsed, ctx);
     if (json) io.out(jsonDocument(def.name, outcome));

@@ -13,12 +13,18 @@ export interface IO {
   columns: number;
 }
 
+export interface Prompter {
+  confirm(message: string): Promise<boolean>;
+  select<T extends string>(message: string, choices: { value: T; name: string }[]): Promise<T>;
+}
+
 export interface Ctx {
   host: Host;
   exec: Exec;
   io: IO;
   names: PciNames;
   env: Readonly<Record<string, string | undefined>>;
+  prompt: Prompter;
   /** --json: stdout carries one JSON document and nothing else. */
   json: boolean;
 }

@@ -2,5 +2,8 @@
 import type { AnyCommand } from './command.js';
 import { doctor } from './doctor.js';
 import { list } from './list.js';
+import { passthrough } from './passthrough.js';
+import { release } from './release.js';
+import { status } from './status.js';
 
-export const commands: AnyCommand[] = [doctor, list];
+export const commands: AnyCommand[] = [doctor, list, passthrough, release, status];

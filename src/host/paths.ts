@@ -23,6 +23,15 @@ export const paths = {
   sysModule: (name: string) => `/sys/module/${name}`,
   moduleParam: (name: string, param: string) => `/sys/module/${name}/parameters/${param}`,
   sysBlock: '/sys/block',
+  sysClassNet: '/sys/class/net',
+  procDir: '/proc',
+  procPid: (pid: string | number) => `/proc/${pid}`,
+  procNetRoute: '/proc/net/route',
+  procNetIpv6Route: '/proc/net/ipv6_route',
+  procNetIfInet6: '/proc/net/if_inet6',
+  procSwaps: '/proc/swaps',
+  /** The NVIDIA driver's per-GPU file; its "Device Minor" names /dev/nvidiaN. */
+  nvidiaGpuInfo: (addr: string) => `/proc/driver/nvidia/gpus/${addr}/information`,
 
   procCmdline: '/proc/cmdline',
   procCpuinfo: '/proc/cpuinfo',
@@ -49,5 +58,7 @@ export const paths = {
   pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
 
   stateDir: '/var/lib/gpuvirt',
+  stateFile: '/var/lib/gpuvirt/state.json',
+  backupDir: '/var/lib/gpuvirt/backups',
   lockFile: '/run/gpuvirt.lock',
 } as const;

@@ -1,0 +1,149 @@
+// Runs a plan step by step, checking each, and on the first failure undoes what was done:
+// configuration files come back from their backups (here), device state through the
+// caller's `restore`, which drives devices back to their recorded state.
+import type { Exec } from '../host/exec.js';
+import { type Host, linkName } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { errnoOf } from '../errors.js';
+import { describeStep, type Step } from './steps.js';
+
+export interface StepReport {
+  index: number;
+  title: string;
+  action: string;
+  status: 'done' | 'failed';
+  error?: string;
+}
+
+export interface RollbackReport {
+  ok: boolean;
+  /** What was undone, in order. */
+  actions: string[];
+  errors: string[];
+}
+
+export interface ApplyReport {
+  ok: boolean;
+  steps: StepReport[];
+  rollback: RollbackReport | null;
+}
+
+export interface ApplyEnv {
+  host: Host;
+  exec: Exec;
+  /** Progress lines for a human (stderr); not called in JSON mode. */
+  progress?: (line: string) => void;
+  /** Identifies this run's backups: backups/<runId>/<path>. */
+  runId: string;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EBUSY: 'device or resource busy',
+  ENODEV: 'no such device (or the driver does not match it)',
+  EINVAL: 'invalid argument',
+  ENOENT: 'no such file or directory',
+  ERANGE: 'out of range',
+  EACCES: 'permission denied (or no such attribute)',
+  EPERM: 'operation not permitted',
+  EEXIST: 'already exists',
+  ENOMEM: 'not enough memory or MMIO space',
+  EIO: 'input/output error',
+};
+
+export function describeError(err: unknown): string {
+  const errno = errnoOf(err);
+  if (errno && ERRNO_TEXT[errno]) return `${errno} (${ERRNO_TEXT[errno]})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface FileUndo {
+  path: string;
+  previous: string | null;
+}
+
+/** Performs one step; file steps record what they replaced in `undo`. */
+export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []): Promise<void> {
+  const { host } = env;
+  switch (step.kind) {
+    case 'write':
+      host.writeAttr(step.path, step.value);
+      return;
+    case 'exec': {
+      const r = await env.exec.run(step.argv);
+      if (r.exitCode !== 0) {
+        const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ');
+        throw new Error(`${step.argv[0]} exited with status ${r.exitCode}${detail ? `: ${detail}` : ''}`);
+      }
+      return;
+    }
+    case 'file':
+    case 'remove-file': {
+      const previous = host.readText(step.path);
+      if (previous !== null) host.writeFile(`${paths.backupDir}/${env.runId}${step.path}`, previous);
+      undo.push({ path: step.path, previous });
+      if (step.kind === 'file') host.writeFile(step.path, step.content);
+      else host.removeFile(step.path);
+      return;
+    }
+    case 'verify-driver': {
+      const now = linkName(host, paths.pciAttr(step.address, 'driver'));
+      if (now !== step.driver) throw new Error(`${step.address} is bound to ${now ?? 'no driver'}, not ${step.driver ?? 'no driver'} (dmesg may say why)`);
+      return;
+    }
+    case 'verify-not-driver': {
+      const now = linkName(host, paths.pciAttr(step.address, 'driver'));
+      if (now === step.not) throw new Error(`${step.address} is still bound to ${step.not}`);
+      return;
+    }
+    case 'verify-exists':
+      if (!host.exists(step.path)) throw new Error(`${step.path} does not exist`);
+      return;
+  }
+}
+
+function restoreFiles(host: Host, undo: FileUndo[], report: RollbackReport): void {
+  for (const u of [...undo].reverse()) {
+    try {
+      if (u.previous === null) host.removeFile(u.path);
+      else host.writeFile(u.path, u.previous);
+      report.actions.push(u.previous === null ? `removed ${u.path}` : `restored ${u.path}`);
+    } catch (err) {
+      report.ok = false;
+      report.errors.push(`could not restore ${u.path}: ${describeError(err)}`);
+    }
+  }
+}
+
+/**
+ * Executes `steps` in order. On failure, restores the files this run changed and calls
+ * `restore` (which must bring devices back to their recorded state and say what it did).
+ */
+export async function applySteps(
+  steps: readonly Step[],
+  env: ApplyEnv,
+  restore: () => Promise<RollbackReport>,
+): Promise<ApplyReport> {
+  const reports: StepReport[] = [];
+  const undo: FileUndo[] = [];
+  for (const [index, step] of steps.entries()) {
+    const action = describeStep(step);
+    try {
+      await runStep(step, env, undo);
+      reports.push({ index, title: step.title, action, status: 'done' });
+      env.progress?.(`  ok      ${step.title}`);
+    } catch (err) {
+      const error = `${action}: ${describeError(err)}`;
+      reports.push({ index, title: step.title, action, status: 'failed', error });
+      env.progress?.(`  FAILED  ${step.title}: ${describeError(err)}`);
+      const rollback: RollbackReport = { ok: true, actions: [], errors: [] };
+      restoreFiles(env.host, undo, rollback);
+      const devices = await restore();
+      rollback.actions.push(...devices.actions);
+      rollback.errors.push(...devices.errors);
+      rollback.ok = rollback.ok && devices.ok;
+      for (const a of rollback.actions) env.progress?.(`  undone  ${a}`);
+      return { ok: false, steps: reports, rollback };
+    }
+  }
+  return { ok: true, steps: reports, rollback: null };
+}

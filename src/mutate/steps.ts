@@ -1,0 +1,53 @@
+// A change to the host, as data: the plan `--dry-run` prints is the list apply executes.
+
+export type Step =
+  /** One write(2) to a kernel attribute (sysfs). */
+  | { kind: 'write'; path: string; value: string; title: string }
+  /** A program run through the exec seam; a non-zero exit fails the step. */
+  | { kind: 'exec'; argv: string[]; title: string }
+  /** A configuration file created or replaced atomically, the old one kept as a backup. */
+  | { kind: 'file'; path: string; content: string; title: string }
+  /** A configuration file removed (its content kept as a backup). */
+  | { kind: 'remove-file'; path: string; title: string }
+  /** Read back that a device is bound to `driver` (null: to no driver), or to anything but `not`. */
+  | { kind: 'verify-driver'; address: string; driver: string | null; title: string }
+  | { kind: 'verify-not-driver'; address: string; not: string; title: string }
+  | { kind: 'verify-exists'; path: string; title: string };
+
+/** The value as the user would type it: newlines shown as \n. */
+function shown(value: string): string {
+  return value === '\n' ? '"\\n" (clear)' : JSON.stringify(value).slice(1, -1);
+}
+
+export function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'write':
+      return `write ${shown(step.value)} > ${step.path}`;
+    case 'exec':
+      return `run ${step.argv.join(' ')}`;
+    case 'file':
+      return `write file ${step.path}`;
+    case 'remove-file':
+      return `remove file ${step.path}`;
+    case 'verify-driver':
+      return `check ${step.address} is bound to ${step.driver ?? 'no driver'}`;
+    case 'verify-not-driver':
+      return `check ${step.address} is no longer bound to ${step.not}`;
+    case 'verify-exists':
+      return `check ${step.path} exists`;
+  }
+}
+
+/** What a step looks like in JSON output: its kind, the exact action, and why. */
+export interface StepJson {
+  kind: Step['kind'];
+  title: string;
+  action: string;
+  [field: string]: unknown;
+}
+
+export function stepJson(step: Step): StepJson {
+  const { title, ...rest } = step;
+  return { ...rest, title, action: describeStep(step) };
+}
+

@@ -1,0 +1,57 @@
+// Bringing devices back to a recorded driver: the rollback of a failed passthrough and the
+// work of `release`. The steps are planned from each device's live state, so a restore after
+// a half-done change (or a crash) does only what is still needed.
+import type { Exec } from '../host/exec.js';
+import type { Host } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { describeError, runStep, type RollbackReport } from '../mutate/apply.js';
+import { describeStep, type Step } from '../mutate/steps.js';
+import { readDetails, readFunction } from '../detect/pci.js';
+import { planRestore, type RestoreTarget } from './plan.js';
+import type { ManagedDevice } from '../state.js';
+
+export function loadedDrivers(host: Host): Set<string> {
+  return new Set(host.list(paths.pciDrivers) ?? []);
+}
+
+export interface Wanted {
+  address: string;
+  want: RestoreTarget['want'];
+  wantOverride: string | null;
+  wantModule: string | null;
+}
+
+export function wantedFromState(d: ManagedDevice): Wanted {
+  return { address: d.address, want: d.originalDriver, wantOverride: d.originalOverride, wantModule: d.originalModule };
+}
+
+export function restoreTargets(host: Host, wanted: readonly Wanted[]): RestoreTarget[] {
+  return wanted
+    .filter((w) => host.exists(paths.pciDevice(w.address)))
+    .map((w) => {
+      const fn = readFunction(host, w.address);
+      return { ...w, driver: fn.driver, driverOverride: readDetails(host, w.address).driverOverride, iommuGroup: fn.iommuGroup };
+    });
+}
+
+export function planRestoreFromLive(host: Host, wanted: readonly Wanted[]): Step[] {
+  return planRestore(restoreTargets(host, wanted), loadedDrivers(host));
+}
+
+/**
+ * Runs restore steps, continuing past failures (a rollback must try everything), and reports
+ * what it did. Used where there is nothing further to fall back to.
+ */
+export async function runBestEffort(host: Host, exec: Exec, steps: readonly Step[]): Promise<RollbackReport> {
+  const report: RollbackReport = { ok: true, actions: [], errors: [] };
+  for (const step of steps) {
+    try {
+      await runStep(step, { host, exec, runId: 'restore' });
+      report.actions.push(step.title);
+    } catch (err) {
+      report.ok = false;
+      report.errors.push(`${describeStep(step)}: ${describeError(err)}`);
+    }
+  }
+  return report;
+}

@@ -1,0 +1,61 @@
+// What gpuvirt changed on this host, kept under var/lib/gpuvirt of the root so `release`
+// works in a later run and an interrupted run can be recovered. Written atomically.
+import type { Host } from './host/host.js';
+import { paths } from './host/paths.js';
+import { ExitCode, GpuvirtError } from './errors.js';
+
+export type PassthroughDriver = 'vfio-pci' | 'pci-stub';
+
+export interface ManagedDevice {
+  address: string;
+  target: PassthroughDriver;
+  /** The driver it had before gpuvirt took it (null: none), and that driver's module. */
+  originalDriver: string | null;
+  originalModule: string | null;
+  originalOverride: string | null;
+  /** Every address taken together with this one (slot functions, group members): released together. */
+  set: string[];
+  persisted: boolean;
+  /** `applying` while a run is changing it: found on a later run, it means that run was interrupted. */
+  status: 'applying' | 'bound';
+  since: string;
+}
+
+export interface GpuvirtState {
+  version: 1;
+  devices: Record<string, ManagedDevice>;
+}
+
+export function readState(host: Host): GpuvirtState {
+  const text = host.readText(paths.stateFile);
+  if (text === null) return { version: 1, devices: {} };
+  try {
+    const parsed = JSON.parse(text) as GpuvirtState;
+    if (parsed.version !== 1 || typeof parsed.devices !== 'object' || parsed.devices === null) throw new Error('unknown layout');
+    return parsed;
+  } catch (err) {
+    throw new GpuvirtError('E_STATE', `${paths.stateFile} is not readable gpuvirt state: ${(err as Error).message}`, {
+      exitCode: ExitCode.failed,
+      hint: 'move it aside to start over; devices it recorded keep their current drivers',
+    });
+  }
+}
+
+export function writeState(host: Host, state: GpuvirtState): void {
+  host.writeFile(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+}
+
+/** Devices left `applying` by a run that never finished. */
+export function interrupted(state: GpuvirtState): ManagedDevice[] {
+  return Object.values(state.devices).filter((d) => d.status === 'applying');
+}
+
+export function assertNotInterrupted(state: GpuvirtState): void {
+  const left = interrupted(state);
+  if (left.length) {
+    throw new GpuvirtError('E_INTERRUPTED', `an earlier gpuvirt run was interrupted while changing ${left.map((d) => d.address).join(', ')}`, {
+      exitCode: ExitCode.failed,
+      hint: 'run `gpuvirt release --all` to put those devices back on their original drivers',
+    });
+  }
+}
