@@ -13,11 +13,17 @@ export interface ManagedDevice {
   originalDriver: string | null;
   originalModule: string | null;
   originalOverride: string | null;
+  /** False when the device was already on the passthrough driver before gpuvirt recorded it:
+   *  release then lets the kernel pick its driver. */
+  originalKnown?: boolean;
   /** Every address taken together with this one (slot functions, group members): released together. */
   set: string[];
   persisted: boolean;
-  /** `applying` while a run is changing it: found on a later run, it means that run was interrupted. */
-  status: 'applying' | 'bound';
+  /**
+   * `applying` while a run is changing it (found later, that run was interrupted); `bound`;
+   * `released`: given back for now, but still persisted, so the next boot takes it again.
+   */
+  status: 'applying' | 'bound' | 'released';
   since: string;
 }
 
@@ -39,6 +45,10 @@ export function readState(host: Host): GpuvirtState {
       hint: 'move it aside to start over; devices it recorded keep their current drivers',
     });
   }
+}
+
+export function persistedDevices(state: GpuvirtState): ManagedDevice[] {
+  return Object.values(state.devices).filter((d) => d.persisted);
 }
 
 export function writeState(host: Host, state: GpuvirtState): void {

@@ -5,7 +5,7 @@ import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
 import { parseAddress } from '../pci/address.js';
 import { readFunction } from '../detect/pci.js';
-import { applySteps, type ApplyReport } from '../mutate/apply.js';
+import { applySteps, runId, type ApplyReport } from '../mutate/apply.js';
 import { acquireLock } from '../mutate/lock.js';
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { stepJson, type Step } from '../mutate/steps.js';
@@ -13,11 +13,14 @@ import { planBind } from '../passthrough/plan.js';
 import { assertDevicesExist, readMember } from '../passthrough/resolve.js';
 import { loadedDrivers, planRestoreFromLive, restoreTargets, runBestEffort, wantedFromState, type Wanted } from '../passthrough/restore.js';
 import { renderChange, type ChangeView } from '../passthrough/render.js';
-import { readState, writeState, type GpuvirtState } from '../state.js';
+import { persistedDevices, readState, writeState, type GpuvirtState } from '../state.js';
+import { detectInitramfs } from '../boot/initramfs.js';
+import { planPersist } from '../passthrough/persist.js';
 
 export interface ReleaseOptions {
   addresses: string[];
   all: boolean;
+  persist: boolean;
   dryRun: boolean;
   yes: boolean;
 }
@@ -45,7 +48,7 @@ export function releaseTargets(ctx: Ctx, state: GpuvirtState, opts: ReleaseOptio
   return [...wanted.values()];
 }
 
-async function apply(ctx: Ctx, steps: Step[], wanted: Wanted[]): Promise<ApplyReport> {
+async function apply(ctx: Ctx, steps: Step[], wanted: Wanted[], keepPersisted: boolean): Promise<ApplyReport> {
   const { host, exec } = ctx;
   const unlock = acquireLock(host, 'release');
   try {
@@ -57,10 +60,15 @@ async function apply(ctx: Ctx, steps: Step[], wanted: Wanted[]): Promise<ApplyRe
       return runBestEffort(host, exec, steps);
     };
     const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
-    const report = await applySteps(steps, { host, exec, progress, runId: new Date().toISOString().replace(/[:.]/g, '-') }, rebind);
+    const report = await applySteps(steps, { host, exec, progress, runId: runId() }, rebind);
     if (report.ok) {
       const state = readState(host);
-      for (const w of wanted) delete state.devices[w.address];
+      for (const w of wanted) {
+        const known = state.devices[w.address];
+        // Without --persist a persisted device stays recorded: the next boot takes it again.
+        if (known?.persisted && keepPersisted) state.devices[w.address] = { ...known, status: 'released' };
+        else delete state.devices[w.address];
+      }
       writeState(host, state);
     }
     return report;
@@ -84,6 +92,7 @@ export const release: CommandDef<ReleaseOptions, ReleaseData> = {
     cmd
       .argument('[address...]', 'PCI addresses (any device of a set releases the whole set)')
       .option('--all', 'release every device gpuvirt manages')
+      .option('--persist', 'also remove the boot-time binding that `passthrough --persist` wrote')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking');
   },
@@ -91,13 +100,16 @@ export const release: CommandDef<ReleaseOptions, ReleaseData> = {
     const all = Boolean(opts.all);
     if (!all && !args.length) throw usageError('name the devices to release, or pass --all');
     if (all && args.length) throw usageError('--all releases everything: give no addresses with it');
-    return { addresses: [...new Set(args.map((a) => parseAddress(a).full))], all, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
+    return { addresses: [...new Set(args.map((a) => parseAddress(a).full))], all, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
   },
   async run(opts, ctx) {
     if (!opts.dryRun) requireRoot(ctx, 'release');
     const state = readState(ctx.host);
     const wanted = releaseTargets(ctx, state, opts);
     const steps = planRestoreFromLive(ctx.host, wanted);
+    const releasing = new Set(wanted.map((w) => w.address));
+    const stillPersisted = persistedDevices(state).filter((d) => !releasing.has(d.address));
+    if (opts.persist) steps.push(...planPersist(ctx.host, stillPersisted, detectInitramfs(ctx.host)));
     const present = wanted.filter((w) => ctx.host.exists(paths.pciDevice(w.address)));
     const devices = present.map((w) => {
       const f = readFunction(ctx.host, w.address);
@@ -106,9 +118,11 @@ export const release: CommandDef<ReleaseOptions, ReleaseData> = {
     const data: ReleaseData = { action: 'release', dryRun: opts.dryRun, devices, steps: steps.map(stepJson), applied: null, noop: steps.length === 0 };
     const warnings = wanted.length ? [] : ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'];
     for (const w of wanted) if (!present.includes(w)) warnings.push(`${w.address} is no longer on this host; its record is dropped`);
+    const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
+    if (!opts.persist && kept.length) warnings.push(`${kept.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);
     if (opts.dryRun || !wanted.length) return { ok: true, data, warnings };
     if (steps.length) await confirmChange(ctx, opts.yes, `Release ${wanted.length} device(s) to their original drivers?`);
-    const applied = await apply(ctx, steps, wanted);
+    const applied = await apply(ctx, steps, wanted, !opts.persist);
     if (steps.length) data.applied = applied;
     return { ok: applied.ok, data, warnings };
   },

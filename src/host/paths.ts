@@ -55,6 +55,19 @@ export const paths = {
   modulesDep: (release: string) => `/lib/modules/${release}/modules.dep`,
   modulesBuiltin: (release: string) => `/lib/modules/${release}/modules.builtin`,
 
+  /** Files gpuvirt owns for boot-time passthrough; each is rewritten whole from the state. */
+  persist: {
+    udevRule: '/etc/udev/rules.d/41-gpuvirt-passthrough.rules',
+    modprobe: '/etc/modprobe.d/gpuvirt-passthrough.conf',
+    initramfsToolsHook: '/etc/initramfs-tools/hooks/gpuvirt-passthrough',
+    dracut: '/etc/dracut.conf.d/gpuvirt-passthrough.conf',
+    mkinitcpio: '/etc/mkinitcpio.conf.d/gpuvirt-passthrough.conf',
+  },
+  initramfsTools: '/etc/initramfs-tools',
+  dracutConf: ['/etc/dracut.conf', '/etc/dracut.conf.d'],
+  mkinitcpioConf: '/etc/mkinitcpio.conf',
+  binDirs: ['/usr/sbin', '/usr/bin', '/sbin', '/bin'],
+
   pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
 
   stateDir: '/var/lib/gpuvirt',

@@ -37,6 +37,11 @@ export interface ApplyEnv {
   runId: string;
 }
 
+/** A name for this run's backup folder: sortable, and safe in a path. */
+export function runId(now = new Date()): string {
+  return now.toISOString().replace(/[:.]/g, '-');
+}
+
 const ERRNO_TEXT: Record<string, string> = {
   EBUSY: 'device or resource busy',
   ENODEV: 'no such device (or the driver does not match it)',
@@ -81,7 +86,7 @@ export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []):
       const previous = host.readText(step.path);
       if (previous !== null) host.writeFile(`${paths.backupDir}/${env.runId}${step.path}`, previous);
       undo.push({ path: step.path, previous });
-      if (step.kind === 'file') host.writeFile(step.path, step.content);
+      if (step.kind === 'file') host.writeFile(step.path, step.content, step.mode);
       else host.removeFile(step.path);
       return;
     }

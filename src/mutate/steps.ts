@@ -6,7 +6,7 @@ export type Step =
   /** A program run through the exec seam; a non-zero exit fails the step. */
   | { kind: 'exec'; argv: string[]; title: string }
   /** A configuration file created or replaced atomically, the old one kept as a backup. */
-  | { kind: 'file'; path: string; content: string; title: string }
+  | { kind: 'file'; path: string; content: string; mode?: number; title: string }
   /** A configuration file removed (its content kept as a backup). */
   | { kind: 'remove-file'; path: string; title: string }
   /** Read back that a device is bound to `driver` (null: to no driver), or to anything but `not`. */

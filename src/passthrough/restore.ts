@@ -22,6 +22,7 @@ export interface Wanted {
 }
 
 export function wantedFromState(d: ManagedDevice): Wanted {
+  if (d.originalKnown === false) return { address: d.address, want: 'default', wantOverride: null, wantModule: null };
   return { address: d.address, want: d.originalDriver, wantOverride: d.originalOverride, wantModule: d.originalModule };
 }
 
