@@ -41,6 +41,11 @@ interface Selected {
   opts: Record<string, unknown>;
 }
 
+const GROUPS: Record<string, string> = {
+  sriov: 'SR-IOV virtual functions: status, enable, disable',
+  mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
+};
+
 function buildProgram(io: IO, json: boolean, pick: (s: Selected) => void): Command {
   const program = new Command('gpuvirt');
   program
@@ -56,8 +61,16 @@ function buildProgram(io: IO, json: boolean, pick: (s: Selected) => void): Comma
       writeErr: (s) => (json ? undefined : io.err(s)),
       outputError: (s, write) => write(s),
     });
+  const parents = new Map<string, Command>();
   for (const def of commands) {
-    const cmd = program.command(def.name).summary(def.summary).description(def.help ?? def.summary);
+    // "sriov enable" is the subcommand enable of a group command sriov.
+    const [group, leaf] = def.name.includes(' ') ? def.name.split(' ') as [string, string] : [null, def.name];
+    let parent = program;
+    if (group) {
+      parent = parents.get(group) ?? program.command(group).summary(GROUPS[group] ?? group).description(GROUPS[group] ?? group);
+      parents.set(group, parent);
+    }
+    const cmd = parent.command(leaf).summary(def.summary).description(def.help ?? def.summary);
     def.configure(cmd);
     cmd.action((...a: unknown[]) => {
       const self = a[a.length - 1] as Command;
@@ -90,11 +103,22 @@ function toGpuvirtError(err: unknown): GpuvirtError {
   });
 }
 
+/** The command named in argv ("sriov enable" for a subcommand), for JSON errors before parsing ends. */
+function commandName(argv: readonly string[]): string {
+  for (const c of commands) {
+    const words = c.name.split(' ');
+    const i = argv.indexOf(words[0]!);
+    if (i >= 0 && words.every((w, k) => argv[i + k] === w)) return c.name;
+  }
+  const group = argv.find((a) => a in GROUPS);
+  return group ?? 'gpuvirt';
+}
+
 export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const io = deps.io ?? defaultIO(env);
   const json = argv.includes('--json');
-  let command = argv.find((a) => commands.some((c) => c.name === a)) ?? 'gpuvirt';
+  let command = commandName(argv);
   try {
     let selected: Selected | undefined;
     const program = buildProgram(io, json, (s) => (selected = s));

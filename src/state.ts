@@ -27,9 +27,23 @@ export interface ManagedDevice {
   since: string;
 }
 
+export interface SriovRecord {
+  pf: string;
+  numVfs: number;
+  bind: 'vfio-pci' | null;
+  adapter: string;
+  persisted: boolean;
+  /** What the PF had before gpuvirt changed it: the rollback target. */
+  originalNumVfs: number;
+  originalAutoprobe: boolean | null;
+  status: 'applying' | 'done';
+  since: string;
+}
+
 export interface GpuvirtState {
   version: 1;
   devices: Record<string, ManagedDevice>;
+  sriov?: Record<string, SriovRecord>;
 }
 
 export function readState(host: Host): GpuvirtState {
@@ -56,8 +70,11 @@ export function writeState(host: Host, state: GpuvirtState): void {
 }
 
 /** Devices left `applying` by a run that never finished. */
-export function interrupted(state: GpuvirtState): ManagedDevice[] {
-  return Object.values(state.devices).filter((d) => d.status === 'applying');
+export function interrupted(state: GpuvirtState): { address: string }[] {
+  return [
+    ...Object.values(state.devices).filter((d) => d.status === 'applying'),
+    ...Object.values(state.sriov ?? {}).filter((r) => r.status === 'applying').map((r) => ({ address: r.pf })),
+  ];
 }
 
 export function assertNotInterrupted(state: GpuvirtState): void {
@@ -65,7 +82,7 @@ export function assertNotInterrupted(state: GpuvirtState): void {
   if (left.length) {
     throw new GpuvirtError('E_INTERRUPTED', `an earlier gpuvirt run was interrupted while changing ${left.map((d) => d.address).join(', ')}`, {
       exitCode: ExitCode.failed,
-      hint: 'run `gpuvirt release --all` to put those devices back on their original drivers',
+      hint: 'run `gpuvirt release --all` (passthrough) or `gpuvirt sriov disable <pf>` (SR-IOV) to put them back, then `gpuvirt status`',
     });
   }
 }

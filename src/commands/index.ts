@@ -5,5 +5,8 @@ import { list } from './list.js';
 import { passthrough } from './passthrough.js';
 import { release } from './release.js';
 import { status } from './status.js';
+import { sriovDisable } from './sriov/disable.js';
+import { sriovEnable } from './sriov/enable.js';
+import { sriovStatus } from './sriov/status.js';
 
-export const commands: AnyCommand[] = [doctor, list, passthrough, release, status];
+export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable];

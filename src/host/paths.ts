@@ -68,6 +68,16 @@ export const paths = {
   mkinitcpioConf: '/etc/mkinitcpio.conf',
   binDirs: ['/usr/sbin', '/usr/bin', '/sbin', '/bin'],
 
+  sriovPersist: {
+    udevRule: '/etc/udev/rules.d/42-gpuvirt-sriov.rules',
+    gimOptions: '/etc/modprobe.d/gpuvirt-gim.conf',
+    nvidiaUnit: '/etc/systemd/system/gpuvirt-nvidia-sriov.service',
+  },
+  /** NVIDIA's vGPU host package puts its VF tool here (vGPU user guide). */
+  nvidiaSriovManage: '/usr/lib/nvidia/sriov-manage',
+  mdevBus: '/sys/class/mdev_bus',
+  mdevDevices: '/sys/bus/mdev/devices',
+
   pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
 
   stateDir: '/var/lib/gpuvirt',

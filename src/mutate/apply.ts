@@ -13,6 +13,8 @@ export interface StepReport {
   action: string;
   status: 'done' | 'failed';
   error?: string;
+  /** The kernel's errno when a write failed (EBUSY, ERANGE, ...). */
+  errno?: string;
 }
 
 export interface RollbackReport {
@@ -35,6 +37,8 @@ export interface ApplyEnv {
   progress?: (line: string) => void;
   /** Identifies this run's backups: backups/<runId>/<path>. */
   runId: string;
+  /** Replaces the real timer while polling (tests). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A name for this run's backup folder: sortable, and safe in a path. */
@@ -103,6 +107,26 @@ export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []):
     case 'verify-exists':
       if (!host.exists(step.path)) throw new Error(`${step.path} does not exist`);
       return;
+    case 'wait-vfs':
+      await waitVfs(host, step.pf, step.count, step.timeoutMs, env.sleep ?? defaultSleep);
+      return;
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** VFs come and go asynchronously (disable sleeps ~1 s in the kernel): poll sriov_numvfs and the virtfn links. */
+async function waitVfs(host: Host, pf: string, count: number, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+  const interval = 100;
+  for (let waited = 0; ; waited += interval) {
+    const num = Number((host.readText(paths.pciAttr(pf, 'sriov_numvfs')) ?? '').trim());
+    const links = (host.list(paths.pciDevice(pf)) ?? []).filter((e) => /^virtfn\d+$/.test(e));
+    const present = links.filter((l) => host.exists(paths.pciAttr(pf, l))).length;
+    if (num === count && links.length === count && present === count) return;
+    if (waited >= timeoutMs) {
+      throw new Error(`${pf} reports ${num} VFs with ${present} VF devices after ${Math.round(timeoutMs / 1000)} s, expected ${count}`);
+    }
+    await sleep(interval);
   }
 }
 
@@ -138,7 +162,7 @@ export async function applySteps(
       env.progress?.(`  ok      ${step.title}`);
     } catch (err) {
       const error = `${action}: ${describeError(err)}`;
-      reports.push({ index, title: step.title, action, status: 'failed', error });
+      reports.push({ index, title: step.title, action, status: 'failed', error, ...(errnoOf(err) ? { errno: errnoOf(err) } : {}) });
       env.progress?.(`  FAILED  ${step.title}: ${describeError(err)}`);
       const rollback: RollbackReport = { ok: true, actions: [], errors: [] };
       restoreFiles(env.host, undo, rollback);

@@ -12,7 +12,9 @@ export type Step =
   /** Read back that a device is bound to `driver` (null: to no driver), or to anything but `not`. */
   | { kind: 'verify-driver'; address: string; driver: string | null; title: string }
   | { kind: 'verify-not-driver'; address: string; not: string; title: string }
-  | { kind: 'verify-exists'; path: string; title: string };
+  | { kind: 'verify-exists'; path: string; title: string }
+  /** Poll (bounded) until the PF reports `count` VFs and every VF device exists. */
+  | { kind: 'wait-vfs'; pf: string; count: number; timeoutMs: number; title: string };
 
 /** The value as the user would type it: newlines shown as \n. */
 function shown(value: string): string {
@@ -35,6 +37,8 @@ export function describeStep(step: Step): string {
       return `check ${step.address} is no longer bound to ${step.not}`;
     case 'verify-exists':
       return `check ${step.path} exists`;
+    case 'wait-vfs':
+      return `wait until ${step.pf} has ${step.count} VFs (at most ${Math.round(step.timeoutMs / 1000)} s)`;
   }
 }
 

@@ -1,0 +1,89 @@
+import type { CommandDef } from '../command.js';
+import type { Ctx } from '../../context.js';
+import { readAttr } from '../../host/host.js';
+import { paths } from '../../host/paths.js';
+import type { Style } from '../../output.js';
+import { parseAddress } from '../../pci/address.js';
+import { assertDevicesExist } from '../../passthrough/resolve.js';
+import { listPfs, readPf, type PfInfo } from '../../sriov/detect.js';
+import { chooseAdapter } from '../../sriov/vendors.js';
+import { ExitCode, GpuvirtError } from '../../errors.js';
+
+export interface VfJson {
+  index: number;
+  address: string;
+  driver: string | null;
+  iommuGroup: number | null;
+  /** vGPU types this VF can host (NVIDIA: creatable_vgpu_types or mdev types), when the driver lists them. */
+  vgpuTypes: string[] | null;
+}
+
+export interface PfJson {
+  address: string;
+  name: string;
+  classId: string;
+  driver: string | null;
+  adapter: string;
+  adapterReason: string;
+  totalVfs: number;
+  numVfs: number;
+  driversAutoprobe: boolean | null;
+  vfs: VfJson[];
+}
+
+export interface SriovStatusData {
+  pfs: PfJson[];
+}
+
+function vgpuTypes(ctx: Ctx, vf: string): string[] | null {
+  const creatable = readAttr(ctx.host, paths.pciAttr(vf, 'nvidia/creatable_vgpu_types'));
+  if (creatable !== null) return creatable.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+  const mdev = ctx.host.list(paths.pciAttr(vf, 'mdev_supported_types'));
+  return mdev ?? null;
+}
+
+export function pfJson(ctx: Ctx, pf: PfInfo): PfJson {
+  const adapter = chooseAdapter(pf);
+  return {
+    address: pf.address, name: ctx.names.name(pf.vendorId, pf.deviceId), classId: pf.classId, driver: pf.driver,
+    adapter: adapter.id, adapterReason: adapter.reason, totalVfs: pf.sriov.totalVfs, numVfs: pf.sriov.numVfs,
+    driversAutoprobe: pf.sriov.driversAutoprobe,
+    vfs: pf.vfs.map((v) => ({ ...v, vgpuTypes: adapter.id === 'nvidia' ? vgpuTypes(ctx, v.address) : null })),
+  };
+}
+
+export function renderSriovStatus(d: SriovStatusData, s: Style): string {
+  if (!d.pfs.length) return 'no SR-IOV capable device on this host\n';
+  const out: string[] = [];
+  for (const pf of d.pfs) {
+    out.push(`${s.bold(pf.address)}  ${pf.name} [${pf.classId.slice(0, 4)}]`);
+    out.push(`  driver ${pf.driver ?? 'none'} · ${pf.adapter} path · ${pf.numVfs} of ${pf.totalVfs} VFs enabled${pf.driversAutoprobe === false ? ' · autoprobe off' : ''}`);
+    for (const vf of pf.vfs) {
+      const types = vf.vgpuTypes ? ` · vGPU types: ${vf.vgpuTypes.join(', ') || 'none'}` : '';
+      out.push(`    VF ${String(vf.index).padStart(2)}  ${vf.address}  driver ${vf.driver ?? 'none'} · group ${vf.iommuGroup ?? 'none'}${types}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export const sriovStatus: CommandDef<{ pf: string | undefined }, SriovStatusData> = {
+  name: 'sriov status',
+  summary: 'SR-IOV capable devices, their VF counts and each VF',
+  linuxOnly: true,
+  configure(cmd) {
+    cmd.argument('[pf]', 'only this physical function');
+  },
+  parse: (args) => ({ pf: args[0] }),
+  async run(opts, ctx) {
+    let pfs: PfInfo[];
+    if (opts.pf !== undefined) {
+      const addr = parseAddress(opts.pf).full;
+      assertDevicesExist(ctx.host, [addr]);
+      const pf = readPf(ctx.host, addr);
+      if (!pf) throw new GpuvirtError('E_NO_SRIOV', `${addr} has no SR-IOV capability (no sriov_totalvfs)`, { exitCode: ExitCode.unsupported });
+      pfs = [pf];
+    } else pfs = listPfs(ctx.host);
+    return { ok: true, data: { pfs: pfs.map((p) => pfJson(ctx, p)) }, warnings: [] };
+  },
+  render: (d, s) => renderSriovStatus(d, s),
+};
