@@ -8,5 +8,7 @@ import { status } from './status.js';
 import { sriovDisable } from './sriov/disable.js';
 import { sriovEnable } from './sriov/enable.js';
 import { sriovStatus } from './sriov/status.js';
+import { mdevTypes } from './mdev/types.js';
+import { snapshot } from './snapshot.js';
 
-export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable];
+export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable, mdevTypes, snapshot];
