@@ -116,6 +116,9 @@ function cmdlineIommu(f: HostFacts): Check {
       return check(id, 'warn', '`amd_iommu=on` is not a kernel option and does nothing: AMD-Vi is on whenever the IVRS table exists',
         cmdlineRemedy(f.boot, { remove: ['amd_iommu=on'] }));
     }
+    if (!iommuActive(f) && f.firmware.ivrs !== 'present') {
+      return check(id, 'skip', 'no IVRS table, so no AMD-Vi for a parameter to turn on (see iommu.firmware)');
+    }
     return check(id, 'pass', `no parameter needed: AMD-Vi is on by default when the IVRS table exists${pt}`);
   }
   return check(id, 'skip', 'no IOMMU parameter rules for this CPU vendor');
@@ -181,8 +184,9 @@ function gpuIsolation(f: HostFacts): Check {
 
 function gpuReset(f: HostFacts): Check {
   const id = 'gpu.reset';
-  const pfs = f.gpus.filter((g) => g.physfn === null);
-  if (!pfs.length) return check(id, 'skip', 'no GPU found');
+  // The boot GPU (often a BMC's) is not a passthrough candidate; VFs always have FLR.
+  const pfs = f.gpus.filter((g) => g.physfn === null && g.bootVga !== true);
+  if (!pfs.length) return check(id, 'skip', f.gpus.length ? 'no GPU besides the boot GPU' : 'no GPU found');
   const none = pfs.filter((g) => g.resetMethods.length === 0);
   if (!none.length) return check(id, 'pass', `every GPU has a reset method (${list(pfs.map((g) => `${g.address}: ${g.resetMethods.join(' ')}`))})`);
   return check(id, 'warn', `no reset method: ${list(none.map((g) => g.address))}; the GPU may not work again after its first VM stops`,
