@@ -2,12 +2,29 @@
 // was several times slower with fs/promises), every path joined under `root`.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import type { Host } from './host.js';
+import type { Host, HostStat } from './host.js';
 
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
 
 function isAbsent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/** Up to `max` bytes from the start of a file, in as many read(2)s as the file needs. */
+function readHead(file: string, max: number): Uint8Array {
+  const buf = Buffer.alloc(max);
+  const fd = fs.openSync(file, 'r');
+  try {
+    let got = 0;
+    while (got < max) {
+      const n = fs.readSync(fd, buf, got, max - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export class FsHost implements Host {
@@ -58,6 +75,21 @@ export class FsHost implements Host {
     } catch {
       return false;
     }
+  }
+
+  stat(path: string, head?: number): HostStat | null {
+    const real = this.resolve(path);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(real);
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw err;
+    }
+    const kind = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+    const result: HostStat = { kind, mode: st.mode & 0o7777 };
+    if (head !== undefined && kind === 'file') result.head = readHead(real, head);
+    return result;
   }
 
   writeAttr(path: string, value: string): void {

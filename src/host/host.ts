@@ -1,6 +1,15 @@
 // The one abstraction through which gpuvirt reads and writes the host. Paths are absolute
 // host paths (see paths.ts); an implementation resolves them under its root.
 
+/** What lstat(2) says about a path; see Host.stat. */
+export interface HostStat {
+  kind: 'file' | 'dir' | 'link' | 'other';
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** With `head`: up to that many raw bytes from the start of a regular file. */
+  head?: Uint8Array;
+}
+
 export interface Host {
   /** The directory the host's `/` maps to: `/` on a real run, a fixture tree in tests. */
   readonly root: string;
@@ -12,6 +21,13 @@ export interface Host {
   list(path: string): string[] | null;
   exists(path: string): boolean;
   isDirectory(path: string): boolean;
+  /**
+   * lstat(2): what the path is and its permission bits (a final symlink is not followed), or
+   * null when absent. With `head`, also the first `head` raw bytes of a regular file: binary
+   * attributes such as a PCI function's `config` do not survive readText's UTF-8 decoding.
+   * Optional: `gpuvirt snapshot` guesses sysfs modes from attribute names without it.
+   */
+  stat?(path: string, head?: number): HostStat | null;
   /** One write(2) of `value` to an existing attribute, as `echo -n value > path` would; kernel errors throw. */
   writeAttr(path: string, value: string): void;
   /**

@@ -2,7 +2,9 @@
 // 6.1): matching, probing, and the bind/unbind/new_id/remove_id/drivers_probe/driver_override
 // stores. Every function takes the tree and the sidecar state and throws KernelErrno.
 import { paths } from './paths.js';
-import { consume, fail, type Hold, type PciId, PCI_ANY_ID, type SimErrno, type SimState } from './sim-state.js';
+import {
+  consume, fail, type Hold, newDriverInfo, type PciId, PCI_ANY_ID, type SimErrno, type SimState,
+} from './sim-state.js';
 import { idMatches, type SimTree, simPaths } from './sim-tree.js';
 
 export interface Kern {
@@ -17,12 +19,15 @@ export function loadedDrivers(k: Kern): string[] {
   return [...known, ...loaded.filter((d) => !known.includes(d))];
 }
 
-/** pci_match_device: an override admits only its driver; then dynamic ids, static ids. */
+/**
+ * pci_match_device: an override admits only its driver; otherwise dynamic ids, then the static
+ * table, which the simulation keeps as explicit ids plus each device's native claim.
+ */
 export function matches(k: Kern, addr: string, driver: string): boolean {
   const override = k.tree.override(addr);
   if (override !== null) return override === driver;
-  const info = k.state.drivers[driver];
   if (k.state.native[addr] === driver) return true;
+  const info = k.state.drivers[driver];
   if (!info) return false;
   const dev = k.tree.identity(addr);
   return info.dynamicIds.some((id) => idMatches(id, dev)) || info.ids.some((id) => idMatches(id, dev));
@@ -130,8 +135,7 @@ export function scanHex(value: string, max: number): number[] {
 export function writeNewId(k: Kern, driver: string, value: string): void {
   const f = scanHex(value, 7);
   if (f.length < 2) fail('EINVAL');
-  const info = k.state.drivers[driver];
-  if (!info) throw new Error(`sim-kernel: driver ${driver} is not known to the simulation`);
+  const info = (k.state.drivers[driver] ??= newDriverInfo(driver));
   const id: PciId = {
     vendor: f[0]!, device: f[1]!, subvendor: f[2] ?? PCI_ANY_ID, subdevice: f[3] ?? PCI_ANY_ID,
     class: f[4] ?? 0, classMask: f[5] ?? 0,

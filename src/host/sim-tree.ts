@@ -11,12 +11,21 @@ import { type PciId, PCI_ANY_ID, readOverride } from './sim-state.js';
 
 /** Host paths paths.ts does not spell out; the simulation creates or removes these. */
 export const simPaths = {
-  pciBus: '/sys/bus/pci',
+  sysfs: '/sys',
+  procfs: '/proc',
+  /** Where the kernel puts every device's real directory. */
+  sysDevices: '/sys/devices',
   busDriversAutoprobe: '/sys/bus/pci/drivers_autoprobe',
+  sysModules: '/sys/module',
   iommuGroup: (group: number) => `/sys/kernel/iommu_groups/${group}`,
   devVfioContainer: '/dev/vfio/vfio',
   moduleDriverLink: (module: string, driver: string) => `/sys/module/${module}/drivers/pci:${driver}`,
 };
+
+/** True when `path` is `root` or lies below it. */
+export function isUnder(path: string, root: string): boolean {
+  return path === root || path.startsWith(`${root}/`);
+}
 
 /** What pci_match_one_device compares. */
 export interface DeviceIdentity {

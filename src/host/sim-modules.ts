@@ -1,0 +1,136 @@
+// Loading and unloading kernel modules in the simulation, as kmod's modprobe and the
+// kernel's module loader do it: dependencies first, sys/module/<m> and its line in
+// /proc/modules, the driver's directory on the PCI bus, then driver_attach (bus_add_driver).
+import { readAttr } from './host.js';
+import { paths } from './paths.js';
+import type { ExecResult } from './exec.js';
+import { busAutoprobe, driverAttach, type Kern, unbindDevice } from './sim-drivers.js';
+import { moduleOfDriver, newDriverInfo } from './sim-state.js';
+import { simPaths } from './sim-tree.js';
+
+interface ModuleDef {
+  driver?: string;
+  deps?: string[];
+  /** name → [initial value, mode] */
+  params?: Record<string, [string, number]>;
+  devNode?: string;
+}
+
+/** Modules the simulation knows without a tree to learn them from (Linux 6.1 names and params). */
+const MODULES: Record<string, ModuleDef> = {
+  vfio: { devNode: simPaths.devVfioContainer },
+  vfio_iommu_type1: { params: { allow_unsafe_interrupts: ['N', 0o644], dma_entry_limit: ['65535', 0o644] } },
+  vfio_pci_core: { deps: ['vfio'] },
+  vfio_pci: {
+    driver: 'vfio-pci',
+    deps: ['vfio', 'vfio_iommu_type1', 'vfio_pci_core'],
+    params: {
+      enable_sriov: ['N', 0o644], disable_vga: ['N', 0o444], disable_idle_d3: ['N', 0o644],
+      nointxmask: ['N', 0o644], disable_denylist: ['N', 0o444],
+    },
+  },
+  pci_stub: { driver: 'pci-stub' },
+  pci_pf_stub: { driver: 'pci-pf-stub' },
+};
+
+/** modprobe treats dashes and underscores alike. */
+export function normalizeModule(name: string): string {
+  return moduleOfDriver(name);
+}
+
+function moduleDef(k: Kern, module: string): ModuleDef | null {
+  const known = MODULES[module];
+  if (known) return known;
+  const driver = Object.entries(k.state.drivers).find(([, info]) => info.module === module)?.[0];
+  return driver === undefined ? null : { driver };
+}
+
+function loadedModules(k: Kern): string[] {
+  return (readAttr(k.tree.host, paths.procModules) ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+}
+
+function result(exitCode: number, stderr = ''): ExecResult {
+  return { exitCode, stdout: '', stderr };
+}
+
+function release(k: Kern): string {
+  return readAttr(k.tree.host, paths.osrelease) ?? 'unknown';
+}
+
+function isBuiltin(k: Kern, module: string, def: ModuleDef): boolean {
+  if (loadedModules(k).includes(module)) return false;
+  return (def.driver !== undefined && k.tree.isLoaded(def.driver)) || k.tree.host.exists(paths.sysModule(module));
+}
+
+function insmod(k: Kern, module: string, def: ModuleDef): void {
+  const t = k.tree;
+  t.put(`${paths.sysModule(module)}/initstate`, 'live\n', 0o444);
+  t.put(`${paths.sysModule(module)}/refcnt`, '0\n', 0o444);
+  for (const [param, [value, mode]] of Object.entries(def.params ?? {})) {
+    t.put(paths.moduleParam(module, param), `${value}\n`, mode);
+  }
+  const lines = readAttr(t.host, paths.procModules) ?? '';
+  t.put(paths.procModules, `${lines ? `${lines}\n` : ''}${module} 16384 0 - Live 0x0000000000000000\n`, 0o444);
+  if (def.devNode) t.put(def.devNode, '', 0o666);
+  const driver = def.driver;
+  if (driver === undefined) return;
+  k.state.drivers[driver] ??= newDriverInfo(driver, module);
+  const dir = paths.pciDriver(driver);
+  for (const attr of ['bind', 'unbind', 'new_id', 'remove_id', 'uevent']) t.put(`${dir}/${attr}`, '', 0o200);
+  t.link(`${dir}/module`, paths.sysModule(module));
+  t.link(simPaths.moduleDriverLink(module, driver), dir);
+  if (busAutoprobe(k)) driverAttach(k, driver);
+}
+
+/** `modprobe <module>`: no-op when loaded or built in; exit 1 when there is no such module. */
+export function modprobe(k: Kern, name: string): ExecResult {
+  const module = normalizeModule(name);
+  const def = moduleDef(k, module);
+  if (!def) return result(1, `modprobe: FATAL: Module ${module} not found in directory /lib/modules/${release(k)}\n`);
+  if (loadedModules(k).includes(module) || isBuiltin(k, module, def)) return result(0);
+  for (const dep of def.deps ?? []) {
+    const depDef = moduleDef(k, dep);
+    if (depDef && !loadedModules(k).includes(dep) && !isBuiltin(k, dep, depDef)) insmod(k, dep, depDef);
+  }
+  insmod(k, module, def);
+  return result(0);
+}
+
+function rmmod(k: Kern, module: string, def: ModuleDef): void {
+  const t = k.tree;
+  if (def.driver !== undefined) {
+    // pci_unregister_driver unbinds every device; dynamic ids go with the driver.
+    for (const addr of t.devices()) if (t.driverOf(addr) === def.driver) unbindDevice(k, addr);
+    t.remove(paths.pciDriver(def.driver));
+    const info = k.state.drivers[def.driver];
+    if (info) info.dynamicIds = [];
+  }
+  t.remove(paths.sysModule(module));
+  if (def.devNode) t.remove(def.devNode);
+  const lines = (readAttr(t.host, paths.procModules) ?? '').split('\n').filter((l) => l && l.split(' ')[0] !== module);
+  t.put(paths.procModules, lines.length ? `${lines.join('\n')}\n` : '', 0o444);
+}
+
+/** A module is in use while another loaded module needs it or a device of its driver is open. */
+function inUse(k: Kern, module: string, def: ModuleDef): boolean {
+  const loaded = loadedModules(k);
+  if (loaded.some((m) => m !== module && (moduleDef(k, m)?.deps ?? []).includes(module))) return true;
+  if (def.driver === undefined) return false;
+  return Object.keys(k.state.holds).some((addr) => k.tree.driverOf(addr) === def.driver);
+}
+
+/** `modprobe -r <module>`: unloads it, then the dependencies nothing else needs. */
+export function modprobeRemove(k: Kern, name: string): ExecResult {
+  const module = normalizeModule(name);
+  const def = moduleDef(k, module);
+  if (!def) return result(1, `modprobe: FATAL: Module ${module} not found.\n`);
+  if (isBuiltin(k, module, def)) return result(1, `modprobe: FATAL: Module ${module} is builtin.\n`);
+  if (!loadedModules(k).includes(module)) return result(1, `modprobe: FATAL: Module ${module} is not in kernel.\n`);
+  if (inUse(k, module, def)) return result(1, `modprobe: FATAL: Module ${module} is in use.\n`);
+  rmmod(k, module, def);
+  for (const dep of [...(def.deps ?? [])].reverse()) {
+    const depDef = moduleDef(k, dep);
+    if (depDef && loadedModules(k).includes(dep) && !inUse(k, dep, depDef)) rmmod(k, dep, depDef);
+  }
+  return result(0);
+}
