@@ -103,6 +103,23 @@ function toGpuvirtError(err: unknown): GpuvirtError {
   });
 }
 
+/**
+ * The host and exec seam for a root. GPUVIRT_SIMULATE=1 (with a root other than /) runs the
+ * command against the simulated kernel, so a fixture copy reacts to writes as Linux would;
+ * it is for tests and demonstrations and never touches the real machine.
+ */
+async function hostFor(root: string, env: Deps['env'], deps: Partial<Deps>): Promise<{ host: Host; exec: Exec }> {
+  if (deps.makeHost || deps.makeExec) {
+    return { host: deps.makeHost ? deps.makeHost(root) : new FsHost(root), exec: deps.makeExec ? deps.makeExec(root) : new RefusingExec(root) };
+  }
+  if (env.GPUVIRT_SIMULATE === '1' && root !== '/') {
+    const [{ SimKernel }, { SimExec }] = await Promise.all([import('./host/sim-kernel.js'), import('./host/sim-exec.js')]);
+    const kernel = new SimKernel(root, { privileged: env.GPUVIRT_SIMULATE_USER !== 'nonroot' });
+    return { host: kernel, exec: new SimExec(kernel) };
+  }
+  return { host: new FsHost(root), exec: root === '/' ? new RealExec() : new RefusingExec(root) };
+}
+
 /** The command named in argv ("sriov enable" for a subcommand), for JSON errors before parsing ends. */
 function commandName(argv: readonly string[]): string {
   for (const c of commands) {
@@ -142,8 +159,7 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
         hint: 'generate and profile validation work on any OS; --root DIR reads a Linux snapshot',
       });
     }
-    const host = deps.makeHost ? deps.makeHost(root) : new FsHost(root);
-    const exec = deps.makeExec ? deps.makeExec(root) : root === '/' ? new RealExec() : new RefusingExec(root);
+    const { host, exec } = await hostFor(root, env, deps);
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = { host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter };
     const parsed = def.parse(args, opts);
