@@ -118,11 +118,17 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 /** VFs come and go asynchronously (disable sleeps ~1 s in the kernel): poll sriov_numvfs and the virtfn links. */
 async function waitVfs(host: Host, pf: string, count: number, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
   const interval = 100;
+  let last = -1;
+  let stable = 0;
   for (let waited = 0; ; waited += interval) {
     const num = Number((host.readText(paths.pciAttr(pf, 'sriov_numvfs')) ?? '').trim());
     const links = (host.list(paths.pciDevice(pf)) ?? []).filter((e) => /^virtfn\d+$/.test(e));
     const present = links.filter((l) => host.exists(paths.pciAttr(pf, l))).length;
     if (num === count && links.length === count && present === count) return;
+    stable = num === last ? stable + 1 : 0;
+    last = num;
+    // A driver may enable fewer VFs than asked; once the count holds still for a second, that is its answer.
+    if (count > 0 && num > 0 && num !== count && stable >= 10) throw new Error(`${pf} reports ${num} VFs, not the ${count} asked: its driver enabled fewer`);
     if (waited >= timeoutMs) {
       throw new Error(`${pf} reports ${num} VFs with ${present} VF devices after ${Math.round(timeoutMs / 1000)} s, expected ${count}`);
     }

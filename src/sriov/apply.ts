@@ -4,11 +4,16 @@ import type { Ctx } from '../context.js';
 import { applySteps, runId, type ApplyReport } from '../mutate/apply.js';
 import { acquireLock } from '../mutate/lock.js';
 import type { Step } from '../mutate/steps.js';
-import { runBestEffort } from '../passthrough/restore.js';
+import { paths } from '../host/paths.js';
+import { planBind } from '../passthrough/plan.js';
+import { restoreTargets, runBestEffort, type Wanted } from '../passthrough/restore.js';
 import { readState, writeState, type SriovRecord } from '../state.js';
 import { readPf, type PfInfo } from './detect.js';
 import { planSriovRestore } from './plan.js';
 import { explainErrno } from './vendors.js';
+
+const PASSTHROUGH = ['vfio-pci', 'pci-stub'] as const;
+const keepAt = (v: { address: string }): Wanted => ({ address: v.address, want: null, wantOverride: null, wantModule: null });
 
 export interface SriovApplyResult {
   report: ApplyReport;
@@ -17,8 +22,9 @@ export interface SriovApplyResult {
 }
 
 /**
- * `record` is what the state should say on success (null: forget the PF); the original count
- * and autoprobe in it are the rollback target.
+ * `record` is what the state should say on success (`keep` false: forget the PF). A failure
+ * returns the PF to `pf` as it is now, before the run: its VF count, autoprobe setting, and
+ * the VFs that were on a passthrough driver.
  */
 export async function applySriov(ctx: Ctx, pf: PfInfo, steps: Step[], record: SriovRecord, keep: boolean, dropVfs: string[] = []): Promise<SriovApplyResult> {
   const { host, exec } = ctx;
@@ -32,7 +38,10 @@ export async function applySriov(ctx: Ctx, pf: PfInfo, steps: Step[], record: Sr
     const rollback = async () => {
       const live = readPf(host, pf.address);
       if (!live) return { ok: false, actions: [], errors: [`${pf.address} is gone`] };
-      return runBestEffort(host, exec, planSriovRestore(live, { numVfs: record.originalNumVfs, driversAutoprobe: record.originalAutoprobe }));
+      const back = await runBestEffort(host, exec, planSriovRestore(live, { numVfs: pf.sriov.numVfs, driversAutoprobe: pf.sriov.driversAutoprobe }));
+      const rebind = PASSTHROUGH.flatMap((drv) => planBind(restoreTargets(host, pf.vfs.filter((v) => v.driver === drv).map(keepAt)), drv, host.exists(paths.pciDriver(drv))));
+      const bound = await runBestEffort(host, exec, rebind);
+      return { ok: back.ok && bound.ok, actions: [...back.actions, ...bound.actions], errors: [...back.errors, ...bound.errors] };
     };
     const report = await applySteps(steps, { host, exec, progress, runId: runId() }, rollback);
     const after = readState(host);
