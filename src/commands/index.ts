@@ -10,5 +10,7 @@ import { sriovEnable } from './sriov/enable.js';
 import { sriovStatus } from './sriov/status.js';
 import { mdevTypes } from './mdev/types.js';
 import { snapshot } from './snapshot.js';
+import { setup } from './setup.js';
+import { cmdline } from './cmdline.js';
 
-export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable, mdevTypes, snapshot];
+export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable, mdevTypes, snapshot, setup, cmdline];

@@ -107,6 +107,15 @@ export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []):
     case 'verify-exists':
       if (!host.exists(step.path)) throw new Error(`${step.path} does not exist`);
       return;
+    case 'verify-text': {
+      const words = new Set((host.readText(step.path) ?? '').split(/[\s"']+/));
+      const missing = step.contains.filter((w) => !words.has(w));
+      const present = step.absent.filter((a) => [...words].some((w) => w === a || w.startsWith(`${a}=`)));
+      if (missing.length || present.length) {
+        throw new Error(`${step.path}: ${[...missing.map((w) => `${w} missing`), ...present.map((w) => `${w} still there`)].join(', ')}`);
+      }
+      return;
+    }
     case 'wait-vfs':
       await waitVfs(host, step.pf, step.count, step.timeoutMs, env.sleep ?? defaultSleep);
       return;
@@ -149,6 +158,21 @@ function restoreFiles(host: Host, undo: FileUndo[], report: RollbackReport): voi
   }
 }
 
+/** Runs the `undo` of every program step that ran, newest first. */
+async function undoPrograms(done: readonly Step[], env: ApplyEnv, report: RollbackReport): Promise<void> {
+  for (const step of [...done].reverse()) {
+    if (step.kind !== 'exec' || !step.undo) continue;
+    try {
+      const r = await env.exec.run(step.undo);
+      if (r.exitCode !== 0) throw new Error(`exited with status ${r.exitCode}`);
+      report.actions.push(`ran ${step.undo.join(' ')}`);
+    } catch (err) {
+      report.ok = false;
+      report.errors.push(`${step.undo.join(' ')}: ${describeError(err)}`);
+    }
+  }
+}
+
 /**
  * Executes `steps` in order. On failure, restores the files this run changed and calls
  * `restore` (which must bring devices back to their recorded state and say what it did).
@@ -172,6 +196,8 @@ export async function applySteps(
       env.progress?.(`  FAILED  ${step.title}: ${describeError(err)}`);
       const rollback: RollbackReport = { ok: true, actions: [], errors: [] };
       restoreFiles(env.host, undo, rollback);
+      // The failed program too: it may have done part of its work (grubby on some entries).
+      await undoPrograms(steps.slice(0, index + 1), env, rollback);
       const devices = await restore();
       rollback.actions.push(...devices.actions);
       rollback.errors.push(...devices.errors);

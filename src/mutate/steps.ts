@@ -3,8 +3,11 @@
 export type Step =
   /** One write(2) to a kernel attribute (sysfs). */
   | { kind: 'write'; path: string; value: string; title: string }
-  /** A program run through the exec seam; a non-zero exit fails the step. */
-  | { kind: 'exec'; argv: string[]; title: string }
+  /**
+   * A program run through the exec seam; a non-zero exit fails the step. `undo` is run on
+   * rollback (after files are restored), e.g. update-grub again, or grubby with the inverse change.
+   */
+  | { kind: 'exec'; argv: string[]; title: string; undo?: string[] }
   /** A configuration file created or replaced atomically, the old one kept as a backup. */
   | { kind: 'file'; path: string; content: string; mode?: number; title: string }
   /** A configuration file removed (its content kept as a backup). */
@@ -13,6 +16,8 @@ export type Step =
   | { kind: 'verify-driver'; address: string; driver: string | null; title: string }
   | { kind: 'verify-not-driver'; address: string; not: string; title: string }
   | { kind: 'verify-exists'; path: string; title: string }
+  /** Read a file back: every `contains` word is in it and no `absent` word is. */
+  | { kind: 'verify-text'; path: string; contains: string[]; absent: string[]; title: string }
   /** Poll (bounded) until the PF reports `count` VFs and every VF device exists. */
   | { kind: 'wait-vfs'; pf: string; count: number; timeoutMs: number; title: string };
 
@@ -37,6 +42,8 @@ export function describeStep(step: Step): string {
       return `check ${step.address} is no longer bound to ${step.not}`;
     case 'verify-exists':
       return `check ${step.path} exists`;
+    case 'verify-text':
+      return `check ${step.path} has ${[...step.contains, ...step.absent.map((a) => `no ${a}`)].join(', ')}`;
     case 'wait-vfs':
       return `wait until ${step.pf} has ${step.count} VFs (at most ${Math.round(step.timeoutMs / 1000)} s)`;
   }

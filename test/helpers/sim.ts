@@ -18,11 +18,12 @@ afterEach(() => {
 /** Programs other than modprobe (initramfs rebuilds, systemctl) that a test allows, recorded. */
 export class TestExec implements Exec {
   readonly calls: string[][] = [];
-  constructor(private readonly sim: Exec, private readonly allowed: Record<string, ExecResult> = {}) {}
+  constructor(private readonly sim: Exec, private readonly allowed: Record<string, ExecResult | (() => ExecResult)> = {}) {}
   async run(argv: readonly string[]): Promise<ExecResult> {
     this.calls.push([...argv]);
     const key = argv.join(' ');
-    if (key in this.allowed) return this.allowed[key]!;
+    const answer = this.allowed[key];
+    if (answer !== undefined) return typeof answer === 'function' ? answer() : answer;
     return this.sim.run(argv);
   }
 }
@@ -42,7 +43,7 @@ export interface Machine extends SimHost {
   drivers(addresses: string[]): Record<string, { driver: string | null; override: string | null }>;
 }
 
-export function machine(name: string, allowedPrograms: Record<string, ExecResult> = {}): Machine {
+export function machine(name: string, allowedPrograms: Record<string, ExecResult | (() => ExecResult)> = {}): Machine {
   const sim = makeSimHost(FIXTURES + name);
   live.push(sim);
   const testExec = new TestExec(sim.exec, allowedPrograms);

@@ -1,0 +1,57 @@
+// `setup --undo`: every file of the last setup back byte for byte from its backup (or removed
+// when setup created it), then the bootloader's tool again, with the inverse change where
+// the tool itself holds the command line (grubby, kernelstub).
+import type { Ctx } from '../context.js';
+import { ExitCode, GpuvirtError } from '../errors.js';
+import { detectBootloader } from '../boot/bootloader.js';
+import { readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { stepJson, type Step } from '../mutate/steps.js';
+import type { SetupData, SetupOptions } from '../commands/setup.js';
+import { diffs } from './diff.js';
+import { backupPath, lastSetup, sha256, type SetupManifest } from './manifest.js';
+import { paramText } from './params.js';
+
+function inverseCommand(m: SetupManifest, argv: string[]): string[] {
+  const added = m.change.add.map(paramText).join(' ');
+  const addedKeys = m.change.add.map((p) => p.key).join(' ');
+  const removed = m.change.remove.join(' ');
+  if (argv[0] === 'grubby') return ['grubby', '--update-kernel=ALL', ...(removed ? [`--args=${removed}`] : []), ...(addedKeys ? [`--remove-args=${addedKeys}`] : [])];
+  if (argv[0] === 'kernelstub' && argv[1] === '-a') return ['kernelstub', '-d', added];
+  if (argv[0] === 'kernelstub' && argv[1] === '-d') return ['kernelstub', '-a', removed];
+  return argv;
+}
+
+export async function planUndo(ctx: Ctx, opts: SetupOptions): Promise<{ data: SetupData; steps: Step[]; manifest: () => SetupManifest }> {
+  const m = lastSetup(ctx.host);
+  if (!m) {
+    throw new GpuvirtError('E_NOTHING_TO_UNDO', 'no setup to undo: gpuvirt has no record of one on this host', { exitCode: ExitCode.failed });
+  }
+  const changes: { path: string; before: string | null; after: string | null }[] = [];
+  const changed: string[] = [];
+  for (const f of m.files) {
+    const now = ctx.host.readText(f.path);
+    if (now !== null && sha256(now) !== f.afterSha256) changed.push(f.path);
+    const original = f.existed ? ctx.host.readText(backupPath(m.runId, f.path)) : null;
+    if (f.existed && original === null) throw new GpuvirtError('E_BACKUP_MISSING', `the backup of ${f.path} from ${m.runId} is missing`, { exitCode: ExitCode.failed });
+    if (now !== original) changes.push({ path: f.path, before: now, after: original });
+  }
+  if (changed.length && !opts.force) {
+    throw new GpuvirtError('E_CHANGED_SINCE', `changed since setup ${m.runId}: ${changed.join(', ')}`, {
+      exitCode: ExitCode.refused,
+      hint: 'undo would discard those edits; --force restores the files anyway',
+    });
+  }
+  const steps: Step[] = changes.map((c) => (c.after === null
+    ? { kind: 'remove-file', path: c.path, title: `remove ${c.path} (setup created it)` }
+    : { kind: 'file', path: c.path, content: c.after, title: `restore ${c.path}` }));
+  for (const argv of m.commands) steps.push({ kind: 'exec', argv: inverseCommand(m, argv), title: `run ${argv[0]} again` });
+  const boot = detectBootloader(ctx.host, readAttr(ctx.host, paths.osrelease));
+  const data: SetupData = {
+    action: 'undo', bootloader: { kind: boot.kind, reason: `undoing setup ${m.runId}` },
+    change: { add: m.change.remove, remove: m.change.add.map(paramText) }, vfioModules: false,
+    notes: changed.length ? [`restoring over later edits: ${changed.join(', ')}`] : [],
+    files: await diffs(changes), steps: steps.map(stepJson), dryRun: opts.dryRun, applied: null,
+  };
+  return { data, steps, manifest: () => ({ ...m, undone: new Date().toISOString() }) };
+}
