@@ -5,7 +5,7 @@ import { paths } from '../host/paths.js';
 import type { Style } from '../output.js';
 import { parseAddress } from '../pci/address.js';
 import { readUsage } from '../detect/usage.js';
-import { applySteps, runId, type ApplyReport } from '../mutate/apply.js';
+import { applyEnvFor, applySteps, type ApplyReport } from '../mutate/apply.js';
 import { acquireLock } from '../mutate/lock.js';
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { stepJson, type Step } from '../mutate/steps.js';
@@ -74,8 +74,7 @@ async function apply(ctx: Ctx, steps: Step[], entries: ManagedDevice[]): Promise
     const before = new Map(entries.map((e) => [e.address, state.devices[e.address]]));
     for (const e of entries) state.devices[e.address] = e;
     writeState(host, state);
-    const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
-    const report = await applySteps(steps, { host, exec, progress, runId: runId() }, () =>
+    const report = await applySteps(steps, applyEnvFor(ctx), () =>
       runBestEffort(host, exec, planRestoreFromLive(host, entries.map(wantedFromState))),
     );
     const after = readState(host);

@@ -5,7 +5,7 @@ import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
 import { parseAddress } from '../pci/address.js';
 import { readFunction } from '../detect/pci.js';
-import { applySteps, runId, type ApplyReport } from '../mutate/apply.js';
+import { applyEnvFor, applySteps, type ApplyReport } from '../mutate/apply.js';
 import { acquireLock } from '../mutate/lock.js';
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { stepJson, type Step } from '../mutate/steps.js';
@@ -59,8 +59,7 @@ async function apply(ctx: Ctx, steps: Step[], wanted: Wanted[], keepPersisted: b
         planBind(restoreTargets(host, before.filter((b) => b.driver === drv)), drv as 'vfio-pci' | 'pci-stub', loadedDrivers(host).has(drv)));
       return runBestEffort(host, exec, steps);
     };
-    const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
-    const report = await applySteps(steps, { host, exec, progress, runId: runId() }, rebind);
+    const report = await applySteps(steps, applyEnvFor(ctx), rebind);
     if (report.ok) {
       const state = readState(host);
       for (const w of wanted) {

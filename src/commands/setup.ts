@@ -5,7 +5,7 @@ import type { Style } from '../output.js';
 import { detectInitramfs } from '../boot/initramfs.js';
 import type { KernelParam } from '../detect/cmdline.js';
 import { gatherFacts } from '../doctor/facts.js';
-import { applySteps, runId as newRunId, type ApplyReport } from '../mutate/apply.js';
+import { applyEnvFor, applySteps, runId as newRunId, type ApplyReport } from '../mutate/apply.js';
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { acquireLock } from '../mutate/lock.js';
 import { stepJson, type Step, type StepJson } from '../mutate/steps.js';
@@ -68,9 +68,8 @@ function fileSteps(changes: readonly FileChange[]): Step[] {
 async function applySetup(ctx: Ctx, steps: Step[], runId: string, manifest: () => SetupManifest | null): Promise<ApplyReport> {
   const unlock = acquireLock(ctx.host, 'setup');
   try {
-    const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
     // Only files change here; the engine puts them back from this run's backups on failure.
-    const report = await applySteps(steps, { host: ctx.host, exec: ctx.exec, progress, runId }, async () => ({ ok: true, actions: [], errors: [] }));
+    const report = await applySteps(steps, applyEnvFor(ctx, runId), async () => ({ ok: true, actions: [], errors: [] }));
     const m = report.ok ? manifest() : null;
     if (m) writeManifest(ctx.host, m);
     return report;

@@ -39,6 +39,61 @@ export interface ApplyEnv {
   runId: string;
   /** Replaces the real timer while polling (tests). */
   sleep?: (ms: number) => Promise<void>;
+  /** Show the steps as a listr2 task list on this terminal stream instead of plain lines. */
+  terminal?: NodeJS.WriteStream;
+}
+
+/** The apply environment for a command: plain progress lines on stderr, a task list on a terminal, nothing in JSON mode. */
+export function applyEnvFor(ctx: { host: Host; exec: Exec; json: boolean; io: { err(text: string): void } }, id = runId()): ApplyEnv {
+  if (ctx.json) return { host: ctx.host, exec: ctx.exec, runId: id };
+  return {
+    host: ctx.host,
+    exec: ctx.exec,
+    runId: id,
+    progress: (line) => ctx.io.err(`${line}\n`),
+    terminal: process.stderr.isTTY ? process.stderr : undefined,
+  };
+}
+
+type Failure = { index: number; error: unknown } | null;
+
+/** Runs the steps in order until one fails; reports go into `reports`. */
+async function runAll(steps: readonly Step[], env: ApplyEnv, undo: FileUndo[], reports: StepReport[]): Promise<Failure> {
+  if (env.terminal) return runAllListr(steps, env, undo, reports, env.terminal);
+  for (const [index, step] of steps.entries()) {
+    try {
+      await runStep(step, env, undo);
+    } catch (error) {
+      env.progress?.(`  FAILED  ${step.title}: ${describeError(error)}`);
+      return { index, error };
+    }
+    reports.push({ index, title: step.title, action: describeStep(step), status: 'done' });
+    env.progress?.(`  ok      ${step.title}`);
+  }
+  return null;
+}
+
+/** The same, drawn by listr2 on a terminal (loaded only then). */
+async function runAllListr(steps: readonly Step[], env: ApplyEnv, undo: FileUndo[], reports: StepReport[], stream: NodeJS.WriteStream): Promise<Failure> {
+  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  let failure: Failure = null;
+  const list = new Listr(
+    steps.map((step, index) => ({
+      title: step.title,
+      task: async () => {
+        try {
+          await runStep(step, env, undo);
+        } catch (error) {
+          failure = { index, error };
+          throw new Error(describeError(error));
+        }
+        reports.push({ index, title: step.title, action: describeStep(step), status: 'done' });
+      },
+    })),
+    { exitOnError: true, registerSignalListeners: false, rendererOptions: { logger: new ListrLogger({ processOutput: new ProcessOutput(stream, stream) }) } },
+  );
+  await list.run().catch(() => undefined);
+  return failure;
 }
 
 /** A name for this run's backup folder: sortable, and safe in a path. */
@@ -184,27 +239,22 @@ export async function applySteps(
 ): Promise<ApplyReport> {
   const reports: StepReport[] = [];
   const undo: FileUndo[] = [];
-  for (const [index, step] of steps.entries()) {
-    const action = describeStep(step);
-    try {
-      await runStep(step, env, undo);
-      reports.push({ index, title: step.title, action, status: 'done' });
-      env.progress?.(`  ok      ${step.title}`);
-    } catch (err) {
-      const error = `${action}: ${describeError(err)}`;
-      reports.push({ index, title: step.title, action, status: 'failed', error, ...(errnoOf(err) ? { errno: errnoOf(err) } : {}) });
-      env.progress?.(`  FAILED  ${step.title}: ${describeError(err)}`);
-      const rollback: RollbackReport = { ok: true, actions: [], errors: [] };
-      restoreFiles(env.host, undo, rollback);
-      // The failed program too: it may have done part of its work (grubby on some entries).
-      await undoPrograms(steps.slice(0, index + 1), env, rollback);
-      const devices = await restore();
-      rollback.actions.push(...devices.actions);
-      rollback.errors.push(...devices.errors);
-      rollback.ok = rollback.ok && devices.ok;
-      for (const a of rollback.actions) env.progress?.(`  undone  ${a}`);
-      return { ok: false, steps: reports, rollback };
-    }
+  const failure = await runAll(steps, env, undo, reports);
+  if (failure) {
+    const { index, error: err } = failure;
+    const step = steps[index]!;
+    const error = `${describeStep(step)}: ${describeError(err)}`;
+    reports.push({ index, title: step.title, action: describeStep(step), status: 'failed', error, ...(errnoOf(err) ? { errno: errnoOf(err) } : {}) });
+    const rollback: RollbackReport = { ok: true, actions: [], errors: [] };
+    restoreFiles(env.host, undo, rollback);
+    // The failed program too: it may have done part of its work (grubby on some entries).
+    await undoPrograms(steps.slice(0, index + 1), env, rollback);
+    const devices = await restore();
+    rollback.actions.push(...devices.actions);
+    rollback.errors.push(...devices.errors);
+    rollback.ok = rollback.ok && devices.ok;
+    for (const a of rollback.actions) env.progress?.(`  undone  ${a}`);
+    return { ok: false, steps: reports, rollback };
   }
   return { ok: true, steps: reports, rollback: null };
 }

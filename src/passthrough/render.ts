@@ -32,7 +32,8 @@ const REASON: Record<string, string> = { requested: 'named', slot: 'same slot', 
 function devices(d: ChangeView, s: Style): string[] {
   const out = [s.bold(d.action === 'passthrough' ? `Devices for ${d.target ?? 'passthrough'}:` : 'Devices to release:')];
   for (const v of d.devices) {
-    out.push(`  ${v.address}  ${v.name} [${v.classId.slice(0, 4)}]  driver ${v.driver ?? 'none'}, group ${v.iommuGroup ?? 'none'}  (${REASON[v.reason] ?? v.reason})`);
+    out.push(`  ${v.address}  ${v.name} [${v.classId.slice(0, 4)}]`);
+    out.push(s.dim(`      driver ${v.driver ?? 'none'} · group ${v.iommuGroup ?? 'none'} · ${REASON[v.reason] ?? v.reason}`));
   }
   if (d.bridges?.length) out.push(s.dim(`  bridges in the group stay with their driver: ${d.bridges.join(', ')}`));
   return out;

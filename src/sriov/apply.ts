@@ -1,7 +1,7 @@
 // Applying an SR-IOV plan: lock, journal the PF's original state, run the steps, and on
 // failure bring the PF back to its original VF count and autoprobe setting.
 import type { Ctx } from '../context.js';
-import { applySteps, runId, type ApplyReport } from '../mutate/apply.js';
+import { applyEnvFor, applySteps, type ApplyReport } from '../mutate/apply.js';
 import { acquireLock } from '../mutate/lock.js';
 import type { Step } from '../mutate/steps.js';
 import { paths } from '../host/paths.js';
@@ -34,7 +34,6 @@ export async function applySriov(ctx: Ctx, pf: PfInfo, steps: Step[], record: Sr
     const previous = state.sriov?.[pf.address];
     state.sriov = { ...state.sriov, [pf.address]: { ...record, status: 'applying' } };
     writeState(host, state);
-    const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
     const rollback = async () => {
       const live = readPf(host, pf.address);
       if (!live) return { ok: false, actions: [], errors: [`${pf.address} is gone`] };
@@ -43,7 +42,7 @@ export async function applySriov(ctx: Ctx, pf: PfInfo, steps: Step[], record: Sr
       const bound = await runBestEffort(host, exec, rebind);
       return { ok: back.ok && bound.ok, actions: [...back.actions, ...bound.actions], errors: [...back.errors, ...bound.errors] };
     };
-    const report = await applySteps(steps, { host, exec, progress, runId: runId() }, rollback);
+    const report = await applySteps(steps, applyEnvFor(ctx), rollback);
     const after = readState(host);
     const sriov = { ...after.sriov };
     if (report.ok) {
