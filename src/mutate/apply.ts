@@ -162,6 +162,9 @@ export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []):
     case 'verify-exists':
       if (!host.exists(step.path)) throw new Error(`${step.path} does not exist`);
       return;
+    case 'verify-not-exists':
+      if (host.exists(step.path)) throw new Error(`${step.path} still exists`);
+      return;
     case 'verify-text': {
       const words = new Set((host.readText(step.path) ?? '').split(/[\s"']+/));
       const missing = step.contains.filter((w) => !words.has(w));

@@ -16,6 +16,7 @@ export type Step =
   | { kind: 'verify-driver'; address: string; driver: string | null; title: string }
   | { kind: 'verify-not-driver'; address: string; not: string; title: string }
   | { kind: 'verify-exists'; path: string; title: string }
+  | { kind: 'verify-not-exists'; path: string; title: string }
   /** Read a file back: every `contains` word is in it and no `absent` word is. */
   | { kind: 'verify-text'; path: string; contains: string[]; absent: string[]; title: string }
   /** Poll (bounded) until the PF reports `count` VFs and every VF device exists. */
@@ -42,6 +43,8 @@ export function describeStep(step: Step): string {
       return `check ${step.address} is no longer bound to ${step.not}`;
     case 'verify-exists':
       return `check ${step.path} exists`;
+    case 'verify-not-exists':
+      return `check ${step.path} is gone`;
     case 'verify-text':
       return `check ${step.path} has ${[...step.contains, ...step.absent.map((a) => `no ${a}`)].join(', ')}`;
     case 'wait-vfs':
