@@ -8,18 +8,9 @@ export interface ListOptions {
   gpus: boolean;
 }
 
-export interface DeviceJson {
-  address: string;
-  vendorId: string;
-  deviceId: string;
-  subsystemVendorId: string | null;
-  subsystemDeviceId: string | null;
-  classId: string;
+export interface DeviceJson extends PciFunction {
   className: string;
   name: string;
-  driver: string | null;
-  iommuGroup: number | null;
-  physfn: string | null;
 }
 
 export interface ListData {

@@ -8,7 +8,7 @@ import { gatherFacts } from '../doctor/facts.js';
 import { applyEnvFor, applySteps, runId as newRunId, type ApplyReport } from '../mutate/apply.js';
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { acquireLock } from '../mutate/lock.js';
-import { stepJson, type Step, type StepJson } from '../mutate/steps.js';
+import { stepJson, type Step, type StepJson, renderSteps } from '../mutate/steps.js';
 import { planCmdlineEdit } from '../setup/cmdline-edit.js';
 import { diffs, type FileDiff } from '../setup/diff.js';
 import type { FileChange } from '../setup/grub.js';
@@ -121,7 +121,7 @@ export function renderSetup(d: SetupData, s: Style): string {
   if (!d.applied) {
     for (const f of d.files) out.push('', ...f.diff.split('\n').map((l) => (l.startsWith('+') && !l.startsWith('+++') ? s.green(l) : l.startsWith('-') && !l.startsWith('---') ? s.red(l) : l)));
     out.push('', s.bold(d.dryRun ? 'Plan (dry run, nothing changed):' : 'Plan:'));
-    d.steps.forEach((st, i) => out.push(`  ${String(i + 1).padStart(2)}. ${st.title}`, s.dim(`      ${st.action}`)));
+    out.push(...renderSteps(d.steps, s.dim));
   } else if (d.applied.ok) {
     out.push(s.green(`Done: ${d.applied.steps.length} steps applied and verified.`), d.action === 'undo' ? 'Reboot to run the restored command line.' : 'Reboot to use the new command line (`gpuvirt doctor` shows boot.pending until then); `gpuvirt setup --undo` reverts.');
   } else {

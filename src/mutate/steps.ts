@@ -65,3 +65,9 @@ export function stepJson(step: Step): StepJson {
   return { ...rest, title, action: describeStep(step) };
 }
 
+
+/** The plan as a person reads it: numbered titles, each with the exact action under it. */
+export function renderSteps(steps: readonly { title: string; action: string }[], dim: (s: string) => string): string[] {
+  const w = String(steps.length).length;
+  return steps.flatMap((st, i) => [`  ${String(i + 1).padStart(w + 1)}. ${st.title}`, dim(`  ${' '.repeat(w + 1)}  ${st.action}`)]);
+}

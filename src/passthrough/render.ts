@@ -1,4 +1,5 @@
 // Human output shared by passthrough and release: the devices, refusals, plan and outcome.
+import { renderSteps } from '../mutate/steps.js';
 import type { Style } from '../output.js';
 import type { ApplyReport } from '../mutate/apply.js';
 import type { Refusal } from './preflight.js';
@@ -68,7 +69,7 @@ export function renderChange(d: ChangeView, s: Style): string {
   if (d.noop) out.push('', 'Nothing to do: every device is already there.');
   else if (!d.applied) {
     out.push('', s.bold(d.dryRun ? 'Plan (dry run, nothing changed):' : blocked ? 'Plan (not applied):' : 'Plan:'));
-    d.steps.forEach((st, i) => out.push(`  ${String(i + 1).padStart(2)}. ${st.title}`, s.dim(`      ${st.action}`)));
+    out.push(...renderSteps(d.steps, s.dim));
   } else out.push('', ...outcome(d.applied, d, s));
   return `${out.join('\n')}\n`;
 }

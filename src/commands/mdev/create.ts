@@ -8,7 +8,7 @@ import { parseAddress } from '../../pci/address.js';
 import { applyEnvFor, applySteps, type ApplyReport } from '../../mutate/apply.js';
 import { confirmChange, requireRoot } from '../../mutate/guard.js';
 import { acquireLock } from '../../mutate/lock.js';
-import { stepJson, type Step, type StepJson } from '../../mutate/steps.js';
+import { stepJson, type Step, type StepJson, renderSteps } from '../../mutate/steps.js';
 import { runBestEffort } from '../../passthrough/restore.js';
 import { readMdevTypes } from './types.js';
 
@@ -43,7 +43,7 @@ export function renderMdevChange(d: MdevChangeData, s: Style): string {
   const out = [s.bold(d.action === 'create' ? `Mediated device ${d.uuid} (${d.type} on ${d.parent})` : `Remove mediated device ${d.uuid}`)];
   if (!d.applied) {
     out.push(s.bold(d.dryRun ? 'Plan (dry run, nothing changed):' : 'Plan:'));
-    d.steps.forEach((st, i) => out.push(`  ${i + 1}. ${st.title}`, s.dim(`     ${st.action}`)));
+    out.push(...renderSteps(d.steps, s.dim));
   } else if (d.applied.ok) out.push(s.green(d.action === 'create' ? `Created: pass it to a VM as /sys/bus/mdev/devices/${d.uuid}` : 'Removed.'));
   else out.push(s.red(`Failed: ${d.applied.steps.find((x) => x.status === 'failed')?.error ?? ''}`), d.applied.rollback?.ok ? 'Nothing was left behind.' : s.red('Rollback incomplete.'));
   return `${out.join('\n')}\n`;

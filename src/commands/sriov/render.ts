@@ -1,5 +1,5 @@
 import type { ApplyReport } from '../../mutate/apply.js';
-import type { StepJson } from '../../mutate/steps.js';
+import { renderSteps, type StepJson } from '../../mutate/steps.js';
 import type { Style } from '../../output.js';
 import type { PfJson } from './status.js';
 
@@ -34,7 +34,7 @@ export function renderSriovChange(d: SriovChangeData, s: Style): string {
   }
   if (!d.applied) {
     out.push(s.bold(d.dryRun ? 'Plan (dry run, nothing changed):' : 'Plan:'));
-    d.steps.forEach((st, i) => out.push(`  ${String(i + 1).padStart(2)}. ${st.title}`, s.dim(`      ${st.action}`)));
+    out.push(...renderSteps(d.steps, s.dim));
     return `${out.join('\n')}\n`;
   }
   if (d.applied.ok) {
