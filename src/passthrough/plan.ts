@@ -57,9 +57,13 @@ export function planRestore(devices: readonly RestoreTarget[], loadedDrivers: Re
     if (d.driver && d.driver !== d.want) {
       steps.push({ kind: 'write', path: paths.pciDriverAttr(d.driver, 'unbind'), value: d.address, title: `unbind ${d.address} from ${d.driver}` });
     }
-    if (overrideNow !== d.wantOverride) {
-      steps.push({ kind: 'write', path: paths.pciAttr(d.address, 'driver_override'), value: d.wantOverride ?? '\n',
-        title: d.wantOverride ? `set ${d.address}'s driver_override back to ${d.wantOverride}` : `clear ${d.address}'s driver_override` });
+    // driver_override must allow the driver about to bind: a foreign override (naming another
+    // driver) would make the bind fail with ENODEV, so it goes back only after the bind.
+    const foreign = d.wantOverride !== null && typeof d.want === 'string' && d.wantOverride !== d.want && d.driver !== d.want;
+    const overrideForBind = foreign ? d.want : d.wantOverride;
+    if (overrideNow !== overrideForBind) {
+      steps.push({ kind: 'write', path: paths.pciAttr(d.address, 'driver_override'), value: overrideForBind ?? '\n',
+        title: overrideForBind ? `set ${d.address}'s driver_override to ${overrideForBind}` : `clear ${d.address}'s driver_override` });
     }
     if (d.want === 'default') {
       steps.push({ kind: 'write', path: paths.pciDriversProbe, value: d.address, title: `let the kernel pick a driver for ${d.address}` });
@@ -80,6 +84,9 @@ export function planRestore(devices: readonly RestoreTarget[], loadedDrivers: Re
       steps.push({ kind: 'write', path: paths.pciDriversProbe, value: d.address, title: `probe ${d.address}` });
     }
     steps.push({ kind: 'verify-driver', address: d.address, driver: d.want, title: `${d.address} is back on ${d.want}` });
+    if (foreign) {
+      steps.push({ kind: 'write', path: paths.pciAttr(d.address, 'driver_override'), value: d.wantOverride!, title: `set ${d.address}'s driver_override back to ${d.wantOverride}` });
+    }
   }
   return steps;
 }

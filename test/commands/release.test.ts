@@ -21,6 +21,16 @@ describe('release', () => {
     expect((await m.run(['status', '--json'])).doc.data.devices).toEqual([]);
   });
 
+  it('a driver_override someone else had set comes back, after the original driver is bound again', async () => {
+    const m = machine('intel-desktop-nvidia');
+    m.host.writeAttr(paths.pciAttr(AUDIO, 'driver_override'), 'not-a-driver');
+    const before = m.drivers(SLOT);
+    expect((await m.run(['passthrough', '01:00.0', '--yes'])).code).toBe(0);
+    const r = await m.run(['release', '01:00.0', '--yes']);
+    expect(r.code).toBe(0);
+    expect(m.drivers(SLOT)).toEqual(before);
+  });
+
   it('--dry-run shows the plan and changes nothing', async () => {
     const m = machine('intel-desktop-nvidia');
     await m.run(['passthrough', '01:00.0', '--yes']);

@@ -68,6 +68,17 @@ describe('planRestore', () => {
     expect(half.map((s) => s.kind)).toEqual(['write', 'write', 'verify-driver']);
   });
 
+  it('a foreign driver_override goes back only after the recorded driver is bound (the bind would fail with ENODEV)', () => {
+    const steps = planRestore([{ ...bound, want: 'snd_hda_intel', wantOverride: 'someone-elses', wantModule: null }], new Set(['snd_hda_intel', 'vfio-pci']));
+    expect(steps.map(describeStep)).toEqual([
+      'write 0000:01:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind',
+      'write snd_hda_intel > /sys/bus/pci/devices/0000:01:00.0/driver_override',
+      'write 0000:01:00.0 > /sys/bus/pci/drivers/snd_hda_intel/bind',
+      'check 0000:01:00.0 is bound to snd_hda_intel',
+      'write someone-elses > /sys/bus/pci/devices/0000:01:00.0/driver_override',
+    ]);
+  });
+
   it("'default' clears the override and lets the kernel choose", () => {
     const steps = planRestore([{ ...bound, want: 'default', wantOverride: null, wantModule: null }], new Set());
     expect(steps.map(describeStep)).toEqual([

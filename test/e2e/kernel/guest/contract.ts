@@ -1,0 +1,74 @@
+// The parts of gpuvirt's JSON contract (README, "JSON output") the checks read. Declared here,
+// not imported from src/, so that a change to the contract shows up as a failing e2e check.
+
+export interface CheckJson {
+  id: string;
+  status: 'pass' | 'warn' | 'fail' | 'skip';
+  summary: string;
+  remedy: string | null;
+}
+
+export interface PeerJson {
+  address: string;
+  classId: string;
+  driver: string | null;
+}
+
+export interface GpuJson {
+  address: string;
+  classId: string;
+  driver: string | null;
+  iommuGroup: number | null;
+  bootVga: boolean | null;
+  isolation: 'clean' | 'shared' | 'unknown';
+  blockingPeers: PeerJson[];
+}
+
+export interface DoctorData {
+  host: { kernel: string | null; cpuVendor: string };
+  checks: CheckJson[];
+  iommu: { firmware: string; enabled: boolean; groupCount: number };
+  gpus: GpuJson[];
+}
+
+export interface DeviceJson {
+  address: string;
+  classId: string;
+  driver: string | null;
+  iommuGroup: number | null;
+}
+
+export interface ListData {
+  iommu: boolean;
+  groups: { id: number; devices: DeviceJson[] }[];
+  ungrouped: DeviceJson[];
+  reason: string | null;
+}
+
+export interface StepJson {
+  kind: 'write' | 'exec' | 'file' | 'remove-file' | 'verify-driver' | 'verify-not-driver' | 'verify-exists';
+  title: string;
+  action: string;
+  path?: string;
+  value?: string;
+  argv?: string[];
+  address?: string;
+  driver?: string | null;
+  not?: string;
+}
+
+export interface ApplyJson {
+  ok: boolean;
+  steps: { index: number; title: string; action: string; status: 'done' | 'failed'; error?: string }[];
+  rollback: { ok: boolean; actions: string[]; errors: string[] } | null;
+}
+
+export interface ChangeData {
+  dryRun: boolean;
+  devices: { address: string; reason: string; driver: string | null; iommuGroup: number | null }[];
+  steps: StepJson[];
+  applied: ApplyJson | null;
+  refusals?: { code: string; address: string; message: string; force: string | null }[];
+  blocked?: boolean;
+  bridges?: string[];
+}
