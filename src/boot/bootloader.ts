@@ -1,7 +1,7 @@
 // Which bootloader this host boots with, where its kernel command line is configured, and
 // the exact words to change it. Facts: shared host-facts section C (pve-docs
 // system-booting, systemd 90-loaderentry.install, kernelstub).
-import { type Host, readAttr } from '../host/host.js';
+import { type Host, listIfReadable, readAttr, readIfReadable } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { parseShellAssignments } from './shell-vars.js';
 
@@ -23,27 +23,27 @@ function firstLine(host: Host, path: string): string | null {
 }
 
 function grubCmdline(host: Host, variables: readonly string[]): string | null {
-  const text = host.readText(paths.etcDefaultGrub);
+  const text = readIfReadable(host, paths.etcDefaultGrub);
   if (text === null) return null;
   let vars = parseShellAssignments(text);
   // Debian and Ubuntu source /etc/default/grub.d/*.cfg after the main file.
-  for (const name of host.list(`${paths.etcDefaultGrub}.d`) ?? []) {
+  for (const name of listIfReadable(host, `${paths.etcDefaultGrub}.d`) ?? []) {
     if (!name.endsWith('.cfg')) continue;
-    const extra = host.readText(`${paths.etcDefaultGrub}.d/${name}`);
+    const extra = readIfReadable(host, `${paths.etcDefaultGrub}.d/${name}`);
     if (extra !== null) vars = parseShellAssignments(extra, vars);
   }
   return variables.map((v) => vars[v] ?? '').filter((s) => s.trim() !== '').join(' ').trim();
 }
 
 function loaderEntriesDir(host: Host): string | null {
-  return paths.loaderEntryDirs.find((d) => (host.list(d) ?? []).some((f) => f.endsWith('.conf'))) ?? null;
+  return paths.loaderEntryDirs.find((d) => (listIfReadable(host, d) ?? []).some((f) => f.endsWith('.conf'))) ?? null;
 }
 
 function loaderEntryOptions(host: Host, dir: string, release: string | null): string | null {
-  const entries = (host.list(dir) ?? []).filter((f) => f.endsWith('.conf'));
+  const entries = (listIfReadable(host, dir) ?? []).filter((f) => f.endsWith('.conf'));
   const pick = entries.find((f) => release !== null && f.includes(release)) ?? entries[entries.length - 1];
   if (!pick) return null;
-  const text = host.readText(`${dir}/${pick}`) ?? '';
+  const text = readIfReadable(host, `${dir}/${pick}`) ?? '';
   const opts = text.split('\n').filter((l) => /^options\s/.test(l)).map((l) => l.replace(/^options\s+/, '').trim());
   return opts.length ? opts.join(' ') : null;
 }
@@ -98,7 +98,7 @@ export function detectBootloader(host: Host, release: string | null): Bootloader
 
 function kernelstubOptions(host: Host): string | null {
   try {
-    const cfg = JSON.parse(host.readText(paths.kernelstubConfig) ?? 'null') as { user?: { kernel_options?: unknown } } | null;
+    const cfg = JSON.parse(readIfReadable(host, paths.kernelstubConfig) ?? 'null') as { user?: { kernel_options?: unknown } } | null;
     const opts = cfg?.user?.kernel_options;
     return Array.isArray(opts) ? opts.map(String).join(' ') : null;
   } catch {

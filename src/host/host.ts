@@ -15,6 +15,11 @@ export interface Host {
   readonly root: string;
   /** File contents, or null when the path does not exist. Other errors throw (with errno in `code`). */
   readText(path: string): string | null;
+  /**
+   * readText's bytes, not decoded. Optional: for large files searched for a few ASCII keys
+   * (pci.ids), where decoding all of it as UTF-8 would cost more than the search.
+   */
+  readBytes?(path: string): Uint8Array | null;
   /** A symlink's target as stored, or null when it is not there. */
   readLink(path: string): string | null;
   /** Entry names of a directory, sorted, or null when it does not exist. */
@@ -58,6 +63,24 @@ export function readAttr(host: Host, path: string): string | null {
   try {
     const text = host.readText(path);
     return text === null ? null : text.trim();
+  } catch {
+    return null;
+  }
+}
+
+/** A listing where an unreadable directory (EACCES without root, e.g. an ESP mounted 0700) counts as absent. */
+export function listIfReadable(host: Host, path: string): string[] | null {
+  try {
+    return host.list(path);
+  } catch {
+    return null;
+  }
+}
+
+/** File contents where an unreadable file counts as absent (untrimmed, unlike readAttr). */
+export function readIfReadable(host: Host, path: string): string | null {
+  try {
+    return host.readText(path);
   } catch {
     return null;
   }

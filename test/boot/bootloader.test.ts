@@ -52,3 +52,16 @@ describe('detectBootloader', () => {
     expect(detect({ 'etc/hostname': 'x\n' })).toMatchObject({ kind: 'unknown', configured: null });
   });
 });
+
+describe('detectBootloader without root', () => {
+  it('an unreadable ESP is treated as absent, not a crash', () => {
+    const host = new FsHost(makeTree({ 'etc/default/grub': 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n' }));
+    const denied = Object.assign(Object.create(FsHost.prototype), host, {
+      list(path: string) {
+        if (path.includes('loader/entries')) throw Object.assign(new Error('EACCES'), { code: 'EACCES' });
+        return host.list(path);
+      },
+    });
+    expect(detectBootloader(denied, null)).toMatchObject({ kind: 'grub', configured: 'quiet' });
+  });
+});

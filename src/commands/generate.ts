@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import type { CommandDef } from './command.js';
+import type { Ctx } from '../context.js';
+import { ExitCode, usageError } from '../errors.js';
+import type { Style } from '../output.js';
+import type { Problem } from '../profiles/problems.js';
+import type { ResolvedDevice } from '../profiles/resolve.js';
+import type { Profile } from '../profiles/schema.js';
+import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
+
+export type Target = 'qemu' | 'libvirt' | 'proxmox';
+export const TARGETS: Target[] = ['qemu', 'libvirt', 'proxmox'];
+
+export interface GenerateOptions {
+  file: string;
+  target: Target;
+  /** null or '-': stdout. */
+  out: string | null;
+  offline: boolean;
+  hostdevOnly: boolean;
+}
+
+export interface DeviceJson {
+  index: number;
+  kind: 'gpu' | 'vf' | 'mdev';
+  addresses: string[];
+  uuid: string | null;
+}
+
+export interface GenerateData {
+  file: string;
+  target: Target;
+  offline: boolean;
+  /** Where the output went: a file, or null for stdout. */
+  out: string | null;
+  devices: DeviceJson[];
+  /** The generated text (script, XML, or Proxmox lines). */
+  output: string | null;
+  /** qemu: the command as an argv array. */
+  argv?: string[];
+  /** proxmox: config lines, commands and the mapping file entries. */
+  proxmox?: { vmid: number; config: { key: string; value: string }[]; commands: string[][]; mapping: string };
+  profile: FileResult;
+}
+
+export interface Generated {
+  text: string;
+  argv?: string[];
+  proxmox?: GenerateData['proxmox'];
+  warnings: string[];
+  problems: Problem[];
+}
+
+/** Runs one generator; each is loaded only when asked for (xmlbuilder2 only for libvirt). */
+export async function generateFor(target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false): Promise<Generated> {
+  switch (target) {
+    case 'qemu': {
+      const { generateQemu } = await import('../generate/qemu.js');
+      const q = generateQemu(profile, devices);
+      return { text: q.script, argv: q.argv, warnings: q.warnings, problems: [] };
+    }
+    case 'libvirt': {
+      const lv = await import('../generate/libvirt.js');
+      if (hostdevOnly) return { text: lv.hostdevFragment(profile, devices), warnings: [], problems: [] };
+      const x = lv.generateLibvirt(profile, devices);
+      return { text: x.xml, warnings: x.warnings, problems: [] };
+    }
+    case 'proxmox': {
+      const { generateProxmox } = await import('../generate/proxmox.js');
+      const p = generateProxmox(profile, devices);
+      return {
+        text: p.text, warnings: p.warnings, problems: p.problems,
+        proxmox: { vmid: p.vmid, config: p.config.map(([key, value]) => ({ key, value })), commands: p.commands, mapping: p.mapping },
+      };
+    }
+  }
+}
+
+export function deviceJson(d: ResolvedDevice): DeviceJson {
+  if (d.kind === 'mdev') return { index: d.index, kind: 'mdev', addresses: [d.parent.address], uuid: d.uuid };
+  return { index: d.index, kind: d.source, addresses: d.functions.map((f) => f.address), uuid: null };
+}
+
+function writeOut(out: string, text: string, target: Target): void {
+  try {
+    fs.writeFileSync(out, text, { mode: target === 'qemu' ? 0o755 : 0o644 });
+  } catch (err) {
+    throw usageError(`--out ${out}: cannot write it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+export const generate: CommandDef<GenerateOptions, GenerateData> = {
+  name: 'generate',
+  summary: 'write the QEMU, libvirt or Proxmox configuration for a profile',
+  help: [
+    'Resolves the profile\'s devices against this host (or --root) and prints the configuration',
+    'for one target: qemu (a runnable script; --json adds the argv), libvirt (a domain XML, or',
+    'only the <hostdev> elements with --hostdev-only), proxmox (qemu-server lines, qm set',
+    'commands and a PCI mapping). --offline reads no host: every device needs its address.',
+  ].join('\n'),
+  linuxOnly: false,
+  configure(cmd) {
+    cmd
+      .argument('<profile>', 'profile file')
+      .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
+      .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
+      .option('--offline', 'resolve nothing on a host: explicit addresses only')
+      .option('--hostdev-only', 'libvirt: only the <hostdev> elements');
+  },
+  parse(args, opts) {
+    const target = String(opts.target) as Target;
+    if (!TARGETS.includes(target)) throw usageError(`--target ${target}: must be qemu, libvirt or proxmox`);
+    if (opts.hostdevOnly && target !== 'libvirt') throw usageError('--hostdev-only is for --target libvirt');
+    const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
+    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly) };
+  },
+  async run(opts, ctx: Ctx) {
+    const { openProfile } = await import('../profiles/session.js');
+    const { locateProblems } = await import('../profiles/load.js');
+    const opened = openProfile(opts.file, ctx, { resolve: true, offline: opts.offline, needFunctions: opts.target !== 'proxmox' });
+    const data: GenerateData = {
+      file: opts.file, target: opts.target, offline: opts.offline, out: opts.out, devices: opened.devices.map(deviceJson), output: null,
+      profile: fileResult(opts.file, opened.source, opened.problems),
+    };
+    if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly);
+    if (g.problems.length) {
+      data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
+      if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    }
+    data.output = g.text;
+    if (g.argv) data.argv = g.argv;
+    if (g.proxmox) data.proxmox = g.proxmox;
+    if (opts.out) writeOut(opts.out, g.text, opts.target);
+    const warnings = [...opened.problems.filter((p) => p.severity === 'warning').map((p) => `${opts.file}:${p.line}:${p.col}: ${p.message}`), ...g.warnings];
+    return { ok: true, data, warnings };
+  },
+  render(d: GenerateData, s: Style, ctx: Ctx) {
+    if (d.output === null) {
+      ctx.io.err(renderFileResult(d.profile, s));
+      return '';
+    }
+    return d.out ? `wrote ${d.out} (${d.target})\n` : d.output;
+  },
+};

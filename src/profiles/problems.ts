@@ -1,0 +1,55 @@
+// A problem in a profile, located in its source: what `profile validate` prints as
+// `file:line:col: message` with the line shown, the way compilers do. Pure: no zod, no yaml.
+
+export type Path = (string | number)[];
+
+export interface Problem {
+  severity: 'error' | 'warning';
+  /** Where in the document, as keys and indexes: ['devices', 0, 'select', 'address']. */
+  path: Path;
+  message: string;
+  /** 1-based; null only when the source has no position for it (a profile built in code). */
+  line: number | null;
+  col: number | null;
+  endLine: number | null;
+  endCol: number | null;
+}
+
+/** `devices[0].select.address`: the path as a reader would write it. */
+export function pathText(path: Path): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
+  return out || '(top level)';
+}
+
+export function problem(severity: Problem['severity'], path: Path, message: string): Problem {
+  return { severity, path, message, line: null, col: null, endLine: null, endCol: null };
+}
+
+function sourceExcerpt(p: Problem, lines: readonly string[]): string[] {
+  if (p.line === null || p.col === null) return [];
+  const text = lines[p.line - 1];
+  if (text === undefined) return [];
+  const gutter = String(p.line).padStart(4);
+  const width = p.endLine === p.line && p.endCol !== null && p.endCol > p.col ? p.endCol - p.col : 1;
+  // Tabs keep their width in the marker line so the caret sits under the right character.
+  const lead = text.slice(0, p.col - 1).replace(/[^\t]/g, ' ');
+  return [`${gutter} | ${text}`, `${' '.repeat(gutter.length)} | ${lead}${'^'.repeat(Math.max(1, Math.min(width, text.length - p.col + 1)))}`];
+}
+
+/** The human form: one `file:line:col: severity: message` line per problem, with the line shown. */
+export function formatProblems(file: string, source: string, problems: readonly Problem[]): string {
+  const lines = source.split(/\r?\n/);
+  const out: string[] = [];
+  for (const p of problems) {
+    const where = p.line === null ? file : `${file}:${p.line}:${p.col}`;
+    out.push(`${where}: ${p.severity}: ${p.message}`);
+    out.push(...sourceExcerpt(p, lines));
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/** Problems in source order (then errors before warnings), so a reader can fix them top to bottom. */
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0) || (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+}
