@@ -177,3 +177,35 @@ describe('sriov --persist', () => {
     expect(m.host.exists(paths.sriovPersist.udevRule)).toBe(false);
   });
 });
+
+describe('sriov on single-GPU vendor hosts', () => {
+  it('Intel xe: `sriov enable --vfs 8` with no other argument picks the only SR-IOV GPU', async () => {
+    const m = machine('intel-xe-sriov');
+    const r = await m.run(['sriov', 'enable', '--vfs', '8', '--yes', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.data.pf.address).toBe('0000:03:00.0');
+    expect(r.doc.data.adapter).toBe('intel');
+    expect(readPf(m.host, '0000:03:00.0')!.sriov.numVfs).toBe(8);
+    expect(readPf(m.host, '0000:03:00.0')!.vfs.map((v) => v.address)).toEqual(
+      ['0000:03:00.1', '0000:03:00.2', '0000:03:00.3', '0000:03:00.4', '0000:03:00.5', '0000:03:00.6', '0000:03:00.7', '0000:03:01.0'],
+    );
+  });
+
+  it('NVIDIA: sriov-manage enables all VFs; another count is refused with the reason', async () => {
+    const pf = '0000:41:00.0';
+    // sriov-manage -e does, in the end, what the kernel's sysfs offers: all VFs at once.
+    const m: ReturnType<typeof machine> = machine('nvidia-vgpu-host', {
+      [`/usr/lib/nvidia/sriov-manage -e ${pf}`]: () => {
+        m.host.writeAttr(paths.pciAttr(pf, 'sriov_numvfs'), '32');
+        return { exitCode: 0, stdout: 'Enabling VFs on 0000:41:00.0\n', stderr: '' };
+      },
+    });
+    const wrong = await m.run(['sriov', 'enable', '--vfs', '8', '--yes']);
+    expect(wrong.code).toBe(5);
+    expect(wrong.stdout).toContain('pass --vfs 32');
+    const r = await m.run(['sriov', 'enable', '--vfs', '32', '--yes']);
+    expect(r.code).toBe(0);
+    expect(m.testExec.calls).toEqual([['/usr/lib/nvidia/sriov-manage', '-e', pf]]);
+    expect(readPf(m.host, pf)!.sriov.numVfs).toBe(32);
+  });
+});
