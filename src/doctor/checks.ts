@@ -20,10 +20,22 @@ export function iommuActive(f: HostFacts): boolean {
   return f.iommu.units.length > 0 && f.iommu.groupCount > 0;
 }
 
+/** The CPU's own virtualization flag: vmx on Intel, svm on AMD (an emulated CPU model may show the other). */
+function hasVirt(f: HostFacts): 'vmx' | 'svm' | null {
+  if (f.cpu.vendor === 'intel') return f.cpu.vmx ? 'vmx' : null;
+  if (f.cpu.vendor === 'amd') return f.cpu.svm ? 'svm' : null;
+  return f.cpu.vmx ? 'vmx' : f.cpu.svm ? 'svm' : null;
+}
+
 function cpuVirtualization(f: HostFacts): Check {
   const id = 'cpu.virtualization';
-  if (f.cpu.vmx) return check(id, 'pass', 'Intel VT-x is available (vmx)');
-  if (f.cpu.svm) return check(id, 'pass', 'AMD-V is available (svm)');
+  const flag = hasVirt(f);
+  if (flag === 'vmx') return check(id, 'pass', 'Intel VT-x is available (vmx)');
+  if (flag === 'svm') return check(id, 'pass', 'AMD-V is available (svm)');
+  if (f.cpu.vmx || f.cpu.svm) {
+    return check(id, 'fail', `this ${f.cpu.vendor === 'intel' ? 'Intel' : 'AMD'} CPU reports ${f.cpu.vmx ? 'vmx' : 'svm'}, the other vendor's flag: an emulated CPU model, which KVM cannot use`,
+      'on the hypervisor, give this VM the host CPU model (host-passthrough) with nested virtualization');
+  }
   if (f.cpu.hypervisor) {
     return check(id, 'fail', 'no vmx/svm CPU flag: this host is a virtual machine without nested virtualization',
       'enable nested virtualization for this VM on its hypervisor (kvm_intel/kvm_amd `nested=1` there, CPU model host-passthrough)');
@@ -35,7 +47,8 @@ function cpuVirtualization(f: HostFacts): Check {
 function kvmDevice(f: HostFacts): Check {
   const id = 'kvm.device';
   if (f.kvmDevice) return check(id, 'pass', '/dev/kvm is present');
-  const mod = f.cpu.vmx ? 'kvm_intel' : f.cpu.svm ? 'kvm_amd' : null;
+  const flag = hasVirt(f);
+  const mod = flag === 'vmx' ? 'kvm_intel' : flag === 'svm' ? 'kvm_amd' : null;
   return check(id, 'fail', '/dev/kvm is missing: KVM is not loaded',
     mod ? `load KVM: \`modprobe ${mod}\` (if it fails, \`dmesg | grep -i kvm\` tells whether firmware disabled it)` : 'enable hardware virtualization first (see cpu.virtualization)');
 }

@@ -209,3 +209,25 @@ describe('sriov on single-GPU vendor hosts', () => {
     expect(readPf(m.host, pf)!.sriov.numVfs).toBe(32);
   });
 });
+
+describe('sriov refusals found on the real kernel', () => {
+  it('--bind vfio-pci without an IOMMU is refused before any write', async () => {
+    const m = machine('qemu-none');
+    const r = await m.run(['sriov', 'enable', '02:00.0', '--vfs', '2', '--bind', 'vfio-pci', '--yes']);
+    expect(r.code).toBe(7);
+    expect(r.stdout).toContain('no IOMMU group');
+    expect(m.host.writes).toEqual([]);
+  });
+
+  it('disable on a PF that lost its driver is refused before the kernel answers ENOENT', async () => {
+    const m = machine(SERVER);
+    await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--yes']);
+    m.host.writeAttr(paths.pciDriverAttr('ice', 'unbind'), NIC);
+    m.host.clearWrites();
+    const r = await m.run(['sriov', 'disable', 'c1:00.0', '--yes']);
+    expect(r.code).toBe(7);
+    expect(r.stdout).toContain('has no driver');
+    expect(m.host.writes).toEqual([]);
+    expect(readPf(m.host, NIC)!.sriov.numVfs).toBe(2);
+  });
+});

@@ -46,6 +46,11 @@ export const sriovDisable: CommandDef<DisableOptions, SriovChangeData> = {
     const pf = await selectPf(ctx, opts.pf);
     const adapter = chooseAdapter(pf);
     const data: SriovChangeData = { action: 'disable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: 0, dryRun: opts.dryRun, errors: [], notes: [], steps: [], applied: null, hint: null, after: null };
+    if (pf.sriov.numVfs > 0 && !pf.driver && adapter.id === 'generic') {
+      // The kernel disables VFs through the PF's driver: without one, sriov_numvfs says ENOENT.
+      data.errors.push(`${pf.address} has no driver, and the kernel disables VFs through it (sriov_numvfs would fail with ENOENT): bind its driver again first (\`echo ${pf.address} > /sys/bus/pci/drivers_probe\`)`);
+      return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
+    }
     const uses = vfsInUse(ctx, pf);
     for (const u of heldByVfio(uses)) data.errors.push(`VF ${u.vf} is open through VFIO by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')}: the kernel would block until the VM lets go; stop the VM first`);
     if (!opts.force) for (const u of uses.filter((x) => !heldByVfio([x]).length)) data.errors.push(`VF ${u.vf} is in use by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')} (--force disables it anyway)`);

@@ -82,6 +82,11 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
     const { errors, notes } = validateEnable(ctx.host, pf, adapter, opts.vfs);
     const data: SriovChangeData = { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: opts.vfs, dryRun: opts.dryRun, errors, notes, steps: [], applied: null, hint: null, after: null };
     if (errors.length) return { ok: false, data, warnings: [], exitCode: ExitCode.unsupported };
+    if (opts.bind === 'vfio-pci' && pf.iommuGroup === null) {
+      // As for passthrough: without an IOMMU vfio-pci's probe fails (-EINVAL) and the VFs would end driverless.
+      data.errors.push(`${pf.address} has no IOMMU group: no IOMMU is active, so vfio-pci cannot take its VFs (run \`gpuvirt doctor\` for the fix)`);
+      return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
+    }
     if (pf.sriov.numVfs !== opts.vfs && pf.sriov.numVfs > 0) data.errors.push(...refuseInUse(ctx, pf, opts.force));
     if (data.errors.length) return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
     const req = { numVfs: opts.vfs, bind: opts.bind, vfioLoaded: ctx.host.exists(paths.pciDriver('vfio-pci')) };

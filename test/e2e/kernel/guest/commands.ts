@@ -18,6 +18,15 @@ export function recordedDevices(): string[] {
   }
 }
 
+/** The SR-IOV PFs gpuvirt's state file still records. */
+export function recordedPfs(): string[] {
+  try {
+    return Object.keys((JSON.parse(fs.readFileSync(STATE_FILE, 'utf8')) as { sriov?: Record<string, unknown> }).sriov ?? {});
+  } catch {
+    return [];
+  }
+}
+
 /** The JSON document gpuvirt prints with --json (README, "JSON output"). */
 export interface JsonDoc<D> {
   schemaVersion: number;
@@ -36,31 +45,41 @@ export interface Run<D = unknown> {
   /** The parsed document, or null when stdout was not exactly one JSON document. */
   doc: JsonDoc<D> | null;
   ms: number;
+  /** Killed after its time limit (status is then null). */
+  timedOut: boolean;
 }
 
 /** Runs `gpuvirt ARGS --json`; D is the shape of `data` the caller expects (README, "JSON output"). */
 export function gpuvirt<D = unknown>(...args: string[]): Run<D> {
+  return gpuvirtWithin<D>(180_000, ...args);
+}
+
+/** The same, killed (SIGKILL) after `timeoutMs`: for runs the kernel could block. */
+export function gpuvirtWithin<D = unknown>(timeoutMs: number, ...args: string[]): Run<D> {
   const argv = [...args, '--json'];
   const started = Date.now();
-  const r = spawnSync(process.execPath, [GPUVIRT, ...argv], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [GPUVIRT, ...argv], { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, NO_COLOR: '1' } });
   let doc: JsonDoc<D> | null = null;
   try {
     doc = JSON.parse(r.stdout) as JsonDoc<D>;
   } catch {
     doc = null;
   }
-  return { argv: ['gpuvirt', ...argv], status: r.status, stdout: r.stdout, stderr: r.stderr, doc, ms: Date.now() - started };
+  const timedOut = r.signal === 'SIGKILL' && Date.now() - started >= timeoutMs;
+  return { argv: ['gpuvirt', ...argv], status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', doc, ms: Date.now() - started, timedOut };
 }
 
 /** What a run did, in a few lines, for a failure message: errors, refusals, each applied step, the rollback. */
 export function describeRun(r: Run<unknown>): string {
-  const lines = [`$ ${r.argv.join(' ')}  → exit ${r.status} (${r.ms} ms)`];
-  const data = r.doc?.data as Partial<ChangeData> | undefined;
+  const lines = [`$ ${r.argv.join(' ')}  → ${r.timedOut ? 'KILLED after its time limit' : `exit ${r.status}`} (${r.ms} ms)`];
+  const data = r.doc?.data as (Partial<ChangeData> & { errors?: string[]; hint?: string | null }) | undefined;
   if (!r.doc) lines.push(`stdout (not one JSON document): ${r.stdout.slice(0, 2000)}`);
   if (r.doc?.error) lines.push(`error: ${r.doc.error.code}: ${r.doc.error.message}${r.doc.error.hint ? ` (hint: ${r.doc.error.hint})` : ''}`);
   for (const x of data?.refusals ?? []) lines.push(`refusal ${x.code} ${x.address}: ${x.message}`);
+  for (const e of data?.errors ?? []) lines.push(`not done: ${e}`);
   for (const s of data?.applied?.steps ?? []) lines.push(`  ${s.status.padEnd(6)} ${s.action}${s.error ? `  → ${s.error}` : ''}`);
   const rb = data?.applied?.rollback;
+  if (data?.hint) lines.push(`hint: ${data.hint}`);
   if (rb) lines.push(`rollback ${rb.ok ? 'ok' : 'INCOMPLETE'}: ${rb.actions.join('; ')}${rb.errors.length ? ` / errors: ${rb.errors.join('; ')}` : ''}`);
   if (r.doc?.warnings.length) lines.push(`warnings: ${r.doc.warnings.join(' / ')}`);
   if (r.stderr.trim()) lines.push(`stderr: ${r.stderr.trim().slice(0, 2000)}`);

@@ -46,7 +46,7 @@ export interface ListData {
 }
 
 export interface StepJson {
-  kind: 'write' | 'exec' | 'file' | 'remove-file' | 'verify-driver' | 'verify-not-driver' | 'verify-exists';
+  kind: 'write' | 'exec' | 'file' | 'remove-file' | 'verify-driver' | 'verify-not-driver' | 'verify-exists' | 'wait-vfs';
   title: string;
   action: string;
   path?: string;
@@ -55,11 +55,14 @@ export interface StepJson {
   address?: string;
   driver?: string | null;
   not?: string;
+  /** wait-vfs: the PF and the VF count waited for. */
+  pf?: string;
+  count?: number;
 }
 
 export interface ApplyJson {
   ok: boolean;
-  steps: { index: number; title: string; action: string; status: 'done' | 'failed'; error?: string }[];
+  steps: { index: number; title: string; action: string; status: 'done' | 'failed'; error?: string; errno?: string }[];
   rollback: { ok: boolean; actions: string[]; errors: string[] } | null;
 }
 
@@ -71,4 +74,53 @@ export interface ChangeData {
   refusals?: { code: string; address: string; message: string; force: string | null }[];
   blocked?: boolean;
   bridges?: string[];
+}
+
+export interface VfJson {
+  index: number;
+  address: string;
+  driver: string | null;
+  iommuGroup: number | null;
+}
+
+export interface PfJson {
+  address: string;
+  driver: string | null;
+  adapter: string;
+  totalVfs: number;
+  numVfs: number;
+  driversAutoprobe: boolean | null;
+  vfs: VfJson[];
+}
+
+/** `sriov enable` and `sriov disable` (README, "gpuvirt sriov"). */
+export interface SriovChangeData {
+  action: 'enable' | 'disable';
+  /** The PF before the run. */
+  pf: PfJson;
+  adapter: string;
+  requested: number;
+  dryRun: boolean;
+  /** Why nothing was done; non-empty means nothing was written. */
+  errors: string[];
+  notes: string[];
+  steps: StepJson[];
+  applied: ApplyJson | null;
+  hint: string | null;
+  /** The PF after the run. */
+  after: PfJson | null;
+}
+
+export interface SriovStatusData {
+  pfs: PfJson[];
+}
+
+/** `snapshot --out FILE` (README, "gpuvirt snapshot"). */
+export interface SnapshotData {
+  out: string;
+  files: number;
+  links: number;
+  bytes: number;
+  skipped: number;
+  unreadable: { path: string; errno: string }[];
 }

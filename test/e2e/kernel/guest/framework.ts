@@ -3,7 +3,7 @@
 // boots, and a check the guest never reached fails by name instead of vanishing.
 import * as fs from 'node:fs';
 import type { MachineName } from '../topology.js';
-import { describeRun, gpuvirt, STATE_FILE, type Run } from './commands.js';
+import { describeRun, gpuvirt, gpuvirtWithin, STATE_FILE, type Run } from './commands.js';
 import type { CheckResult } from './protocol.js';
 import { dmesgTail, forceState, snapshot } from './sysfs.js';
 
@@ -18,7 +18,7 @@ export interface Scenario {
 }
 
 /** Checked after every scenario: the next one must start from the boot state. */
-export const LEFT_AS_FOUND = 'leaves every device as it found it (driver, driver_override)';
+export const LEFT_AS_FOUND = 'leaves every device as it found it (driver, driver_override, SR-IOV VF count and autoprobe)';
 
 export function checkNames(s: Scenario): string[] {
   return [...s.checks, LEFT_AS_FOUND];
@@ -37,6 +37,13 @@ export class Test {
   /** gpuvirt with --json; kept so a failing check can show what gpuvirt said. */
   gpuvirt<D>(...args: string[]): Run<D> {
     const r = gpuvirt<D>(...args);
+    this.runs.push(r);
+    return r;
+  }
+
+  /** gpuvirt with --json, killed after `timeoutMs` (a run the kernel could block). */
+  gpuvirtWithin<D>(timeoutMs: number, ...args: string[]): Run<D> {
+    const r = gpuvirtWithin<D>(timeoutMs, ...args);
     this.runs.push(r);
     return r;
   }

@@ -5,9 +5,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { MACHINES, type MachineName } from '../topology.js';
 import { runScenario } from './framework.js';
-import { BEGIN, END, RESULT, type CheckResult } from './protocol.js';
+import { describeRun } from './commands.js';
+import { ARTIFACT, BEGIN, END, RESULT, type CheckResult } from './protocol.js';
 import { scenariosFor } from './scenarios/index.js';
+import { captureSnapshot, SNAPSHOT_FILE } from './scenarios/snapshot.js';
 import { cmdline, read } from './sysfs.js';
+
+/** gpuvirt_e2e.mode=fixtures: no scenarios, only `gpuvirt snapshot` of the boot state, sent back whole. */
+function fixturesMode(send: (line: string) => void): void {
+  const r = captureSnapshot();
+  if (r.status !== 0 || !fs.existsSync(SNAPSHOT_FILE)) {
+    send(`${END}${JSON.stringify({ count: 0, error: `gpuvirt snapshot failed:\n${describeRun(r)}` })}`);
+    return;
+  }
+  send(`${ARTIFACT}${JSON.stringify({ name: 'snapshot.tar.gz', base64: fs.readFileSync(SNAPSHOT_FILE).toString('base64') })}`);
+  send(`${END}${JSON.stringify({ count: 0, snapshot: r.doc?.data ?? null })}`);
+}
 
 async function main(): Promise<void> {
   const port = fs.openSync(process.argv[2] ?? '/dev/ttyS1', 'w');
@@ -17,6 +30,11 @@ async function main(): Promise<void> {
   send(`${BEGIN}${JSON.stringify({ machine, kernel: os.release(), node: process.version, uptime: Number((read('/proc/uptime') ?? '0').split(' ')[0]) })}`);
   if (!machine || !MACHINES.includes(machine)) {
     send(`${END}${JSON.stringify({ count: 0, error: `no known gpuvirt_e2e.machine= on the command line: ${cmdline()}` })}`);
+    return;
+  }
+  if (/(^|\s)gpuvirt_e2e\.mode=fixtures(\s|$)/.test(cmdline())) {
+    fixturesMode(send);
+    fs.closeSync(port);
     return;
   }
   let count = 0;

@@ -1,6 +1,7 @@
 // The lines the guest program sends over its results port, read back by the host:
 //   @@gpuvirt-e2e begin {"machine":"intel"}
 //   @@result {"scenario":"...","check":"...","status":"pass","detail":"...","ms":123}
+//   @@artifact {"name":"snapshot.tar.gz","base64":"..."}   (a file sent back, in fixtures mode)
 //   @@gpuvirt-e2e end {"count":42}
 // Anything else on the port is ignored; a missing end line means the guest died mid-way.
 
@@ -21,25 +22,36 @@ export interface GuestReport {
   results: CheckResult[];
   /** Facts the guest reports about itself (kernel, node, timings). */
   info: Record<string, unknown>;
+  /** Files the guest sent back, by name. */
+  artifacts: Record<string, Buffer>;
+}
+
+export interface Artifact {
+  name: string;
+  base64: string;
 }
 
 export const BEGIN = '@@gpuvirt-e2e begin ';
 export const RESULT = '@@result ';
 export const END = '@@gpuvirt-e2e end ';
+export const ARTIFACT = '@@artifact ';
 
 export function resultKey(scenario: string, check: string): string {
   return `${scenario} :: ${check}`;
 }
 
 export function parseResults(raw: string): GuestReport {
-  const report: GuestReport = { begun: false, ended: false, results: [], info: {} };
+  const report: GuestReport = { begun: false, ended: false, results: [], info: {}, artifacts: {} };
   for (const line of raw.split(/\r?\n/)) {
     try {
       if (line.startsWith(BEGIN)) {
         report.begun = true;
         Object.assign(report.info, JSON.parse(line.slice(BEGIN.length)));
       } else if (line.startsWith(RESULT)) report.results.push(JSON.parse(line.slice(RESULT.length)) as CheckResult);
-      else if (line.startsWith(END)) {
+      else if (line.startsWith(ARTIFACT)) {
+        const a = JSON.parse(line.slice(ARTIFACT.length)) as Artifact;
+        report.artifacts[a.name] = Buffer.from(a.base64, 'base64');
+      } else if (line.startsWith(END)) {
         report.ended = true;
         Object.assign(report.info, JSON.parse(line.slice(END.length)));
       }

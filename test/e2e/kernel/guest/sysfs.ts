@@ -79,14 +79,53 @@ export function driverLoaded(driver: string): boolean {
   return exists(`/sys/bus/pci/drivers/${driver}`);
 }
 
+/** An SR-IOV PF's settings as the kernel reports them. */
+export interface SriovState {
+  numVfs: number;
+  autoprobe: boolean;
+}
+
+/** sriov_numvfs and sriov_drivers_autoprobe, or null for a device without SR-IOV. */
+export function sriovOf(addr: string): SriovState | null {
+  const total = read(`${PCI}/${addr}/sriov_totalvfs`);
+  if (total === null) return null;
+  return { numVfs: Number(read(`${PCI}/${addr}/sriov_numvfs`)), autoprobe: read(`${PCI}/${addr}/sriov_drivers_autoprobe`) === '1' };
+}
+
+export function totalVfsOf(pf: string): number {
+  return Number(read(`${PCI}/${pf}/sriov_totalvfs`));
+}
+
+/** The PF's VFs in index order, from its virtfnN links. */
+export function virtfns(pf: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(`${PCI}/${pf}`).filter((n) => /^virtfn\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  return names.sort((a, b) => Number(a.slice(6)) - Number(b.slice(6))).map((n) => linkBase(`${PCI}/${pf}/${n}`) ?? `?${n}`);
+}
+
+/** The PF a VF's physfn link points at. */
+export function physfnOf(vf: string): string | null {
+  return linkBase(`${PCI}/${vf}/physfn`);
+}
+
 export interface DeviceState {
   driver: string | null;
   override: string | null;
+  /** Only on SR-IOV PFs. */
+  sriov?: SriovState;
 }
 
-/** Driver and driver_override of every PCI device: what "nothing changed" is measured on. */
+/** Driver and driver_override of every PCI device, and the VF count and autoprobe of each SR-IOV PF:
+ *  what "nothing changed" is measured on. */
 export function snapshot(addrs: readonly string[] = devices()): Record<string, DeviceState> {
-  return Object.fromEntries(addrs.map((a) => [a, { driver: driverOf(a), override: overrideOf(a) }]));
+  return Object.fromEntries(addrs.map((a) => {
+    const sriov = sriovOf(a);
+    return [a, sriov ? { driver: driverOf(a), override: overrideOf(a), sriov } : { driver: driverOf(a), override: overrideOf(a) }];
+  }));
 }
 
 export function write(file: string, value: string): void {
@@ -117,6 +156,21 @@ export function dmesgTail(lines = 25): string {
   return sh(['dmesg']).out.trim().split('\n').slice(-lines).join('\n');
 }
 
+/** The VF count and autoprobe back to `want` (0 first: the kernel refuses non-zero to non-zero). */
+function forceSriov(pf: string, want: SriovState, pfDriver: string | null): void {
+  const now = sriovOf(pf);
+  if (!now) return;
+  try {
+    // The kernel needs the PF driver for any change of the count.
+    if (now.numVfs !== want.numVfs && pfDriver && driverOf(pf) === null) write('/sys/bus/pci/drivers_probe', pf);
+    if (now.numVfs !== want.numVfs && now.numVfs > 0) write(`${PCI}/${pf}/sriov_numvfs`, '0');
+    if (now.autoprobe !== want.autoprobe) write(`${PCI}/${pf}/sriov_drivers_autoprobe`, want.autoprobe ? '1' : '0');
+    if (now.numVfs !== want.numVfs && want.numVfs > 0) write(`${PCI}/${pf}/sriov_numvfs`, String(want.numVfs));
+  } catch {
+    // best effort, as below
+  }
+}
+
 /**
  * Puts devices back to `want` without gpuvirt, so that one scenario's failure does not spoil
  * the next: unbind, set driver_override, re-probe.
@@ -124,6 +178,7 @@ export function dmesgTail(lines = 25): string {
 export function forceState(want: Record<string, DeviceState>): void {
   for (const [addr, w] of Object.entries(want)) {
     const now = { driver: driverOf(addr), override: overrideOf(addr) };
+    if (w.sriov) forceSriov(addr, w.sriov, w.driver);
     if (now.driver === w.driver && now.override === w.override) continue;
     try {
       if (now.driver && now.driver !== w.driver) write(`/sys/bus/pci/drivers/${now.driver}/unbind`, addr);

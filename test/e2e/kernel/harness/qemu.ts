@@ -31,12 +31,12 @@ function iommuArgs(name: MachineName): string[] {
   }
 }
 
-export function qemuArgs(name: MachineName, images: Images, tools: Tools, resultsFile: string): string[] {
+export function qemuArgs(name: MachineName, images: Images, tools: Tools, resultsFile: string, extraCmdline: readonly string[] = []): string[] {
   const spec = MACHINE_SPECS[name];
   const accel = tools.kvm ? 'kvm' : 'tcg';
   const irqchip = spec.iommu ? ',kernel-irqchip=split' : '';
   const cpu = tools.kvm ? 'host' : `qemu64,vendor=${spec.cpuVendor}`;
-  const append = ['console=ttyS0,115200', 'quiet', 'panic=-1', ...spec.cmdline, `gpuvirt_e2e.machine=${name}`].join(' ');
+  const append = ['console=ttyS0,115200', 'quiet', 'panic=-1', ...spec.cmdline, `gpuvirt_e2e.machine=${name}`, ...extraCmdline].join(' ');
   return [
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-machine', `q35,accel=${accel}${irqchip}`, '-cpu', cpu, '-smp', '1', '-m', '1024',
@@ -47,12 +47,22 @@ export function qemuArgs(name: MachineName, images: Images, tools: Tools, result
   ];
 }
 
-export async function bootMachine(name: MachineName, images: Images, tools: Tools, opts: { timeoutMs: number; logDir: string }): Promise<BootResult> {
+export interface BootOptions {
+  timeoutMs: number;
+  logDir: string;
+  /** More kernel parameters, e.g. gpuvirt_e2e.mode=fixtures. */
+  cmdline?: readonly string[];
+  /** Names the log files <machine>.<logName>.*; default: the machine alone. */
+  logName?: string;
+}
+
+export async function bootMachine(name: MachineName, images: Images, tools: Tools, opts: BootOptions): Promise<BootResult> {
   fs.mkdirSync(opts.logDir, { recursive: true });
-  const resultsFile = path.join(opts.logDir, `${name}.results`);
-  const consoleLog = path.join(opts.logDir, `${name}.console.log`);
+  const base = opts.logName ? `${name}.${opts.logName}` : name;
+  const resultsFile = path.join(opts.logDir, `${base}.results`);
+  const consoleLog = path.join(opts.logDir, `${base}.console.log`);
   fs.rmSync(resultsFile, { force: true });
-  const args = qemuArgs(name, images, tools, resultsFile);
+  const args = qemuArgs(name, images, tools, resultsFile, opts.cmdline);
   const started = Date.now();
   const child = spawn(tools.qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // A test run that is interrupted must not leave a guest running.

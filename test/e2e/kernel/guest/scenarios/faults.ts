@@ -13,13 +13,13 @@ const SLOT = [DEV.gpu, DEV.gpuAudio];
 /** kmod reads install commands from here; each scenario removes its own. */
 const FAULT_CONF = '/etc/modprobe.d/gpuvirt-e2e-fault.conf';
 
-function injectModprobeRule(t: Test, rule: string): void {
+export function injectModprobeRule(t: Test, rule: string): void {
   fs.mkdirSync('/etc/modprobe.d', { recursive: true });
   fs.writeFileSync(FAULT_CONF, `${rule}\n`);
   t.cleanup(() => fs.rmSync(FAULT_CONF, { force: true }));
 }
 
-function failedRun(r: Run<ChangeData>) {
+export function failedRun(r: Run<Pick<ChangeData, 'applied'>>) {
   const applied = r.doc?.data?.applied;
   assert.equal(r.status, 1, 'exit status 1 (failed and rolled back)');
   assert.equal(applied?.ok, false, 'applied.ok');

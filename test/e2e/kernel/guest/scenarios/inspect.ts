@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { BOOT_DRIVERS, DEV, MACHINES, MACHINE_SPECS } from '../../topology.js';
 import type { DoctorData, ListData } from '../contract.js';
 import type { Scenario } from '../framework.js';
+import { assertSameReplay, replayOnSnapshot } from './snapshot.js';
 import { classOf, cmdline, cpuVendor, devices, driverOf, exists, groupOf, iommuUnits, isBridge, kernelGroups, sh, slotOf, waitFor, write } from '../sysfs.js';
 
 const iommuOn = () => iommuUnits().length > 0 && kernelGroups().size > 0;
@@ -69,9 +70,12 @@ export const doctor: Scenario = {
     'isolation verdicts and blocking peers match /sys/kernel/iommu_groups',
     'the GPU slot is clean (unknown without an IOMMU)',
     'bootVga marks the boot display only',
+    'doctor --root on the boot snapshot says what doctor says on the live kernel',
   ],
   run(t) {
     const r = t.gpuvirt<DoctorData>('doctor');
+    const replay = replayOnSnapshot<DoctorData>(t, 'doctor');
+    t.check('doctor --root on the boot snapshot says what doctor says on the live kernel', () => assertSameReplay(replay, r));
     const d = r.doc?.data;
     const check = (id: string) => {
       const c = d?.checks.find((x) => x.id === id);
@@ -138,9 +142,15 @@ export const doctor: Scenario = {
 export const list: Scenario = {
   id: 'list --json',
   machines: MACHINES,
-  checks: ['groups equal /sys/kernel/iommu_groups', 'every device is listed once, with its driver link'],
+  checks: [
+    'groups equal /sys/kernel/iommu_groups',
+    'every device is listed once, with its driver link',
+    'list --root on the boot snapshot says what list says on the live kernel',
+  ],
   run(t) {
     const r = t.gpuvirt<ListData>('list');
+    const replay = replayOnSnapshot<ListData>(t, 'list');
+    t.check('list --root on the boot snapshot says what list says on the live kernel', () => assertSameReplay(replay, r));
     const d = r.doc?.data;
     t.check('groups equal /sys/kernel/iommu_groups', () => {
       assert.equal(r.status, 0);
