@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
-import { commands } from './commands/index.js';
+import { commands, type CommandEntry } from './commands/index.js';
 import type { AnyCommand } from './commands/command.js';
 import type { Ctx, IO, Prompter } from './context.js';
 import { inquirerPrompter } from './mutate/guard.js';
@@ -44,9 +44,10 @@ interface Selected {
 const GROUPS: Record<string, string> = {
   sriov: 'SR-IOV virtual functions: status, enable, disable',
   mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
+  profile: 'VM profiles: validate, check against the hardware, JSON Schema',
 };
 
-function buildProgram(io: IO, json: boolean, pick: (s: Selected) => void): Command {
+function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: (s: Selected) => void): Command {
   const program = new Command('gpuvirt');
   program
     .description('Prepare Linux hosts for GPU passthrough and SR-IOV, and write the VM configuration that uses them.')
@@ -62,7 +63,7 @@ function buildProgram(io: IO, json: boolean, pick: (s: Selected) => void): Comma
       outputError: (s, write) => write(s),
     });
   const parents = new Map<string, Command>();
-  for (const def of commands) {
+  for (const def of defs) {
     // "sriov enable" is the subcommand enable of a group command sriov.
     const [group, leaf] = def.name.includes(' ') ? def.name.split(' ') as [string, string] : [null, def.name];
     let parent = program;
@@ -120,6 +121,39 @@ async function hostFor(root: string, env: Deps['env'], deps: Partial<Deps>): Pro
   return { host: new FsHost(root), exec: root === '/' ? new RealExec() : new RefusingExec(root) };
 }
 
+/** Options before the command that commander would take as the program's; `--root` takes a value. */
+const GLOBAL_FLAGS = new Set(['--json', '--no-color']);
+
+/** The registry entry argv names when that is plain: only global options before its words. */
+function namedEntry(argv: readonly string[]): CommandEntry | undefined {
+  let i = 0;
+  for (let a = argv[0]; a === '--root' || a?.startsWith('--root=') || GLOBAL_FLAGS.has(a ?? ''); a = argv[i]) i += a === '--root' ? 2 : 1;
+  const [first, second] = [argv[i], argv[i + 1]];
+  if (first === undefined || first.startsWith('-')) return undefined;
+  const inGroup = first in GROUPS && second !== undefined && !second.startsWith('-');
+  return commands.find((c) => c.name === (inGroup ? `${first} ${second}` : first));
+}
+
+/**
+ * Parses argv with only the command it names loaded, so a command's start never pays for
+ * loading the others. undefined unless that selected this very command without a word of
+ * output (help, a typo, a usage error): the caller then parses again with every command, so
+ * what the user sees is exactly what the full program says.
+ */
+async function quickSelect(argv: readonly string[], json: boolean): Promise<Selected | undefined> {
+  const entry = namedEntry(argv);
+  if (!entry) return undefined;
+  let wrote = false;
+  const silent: IO = { out: () => void (wrote = true), err: () => void (wrote = true), isTTY: false, color: false, columns: 80 };
+  let selected: Selected | undefined;
+  try {
+    buildProgram(silent, json, [await entry.load()], (s) => (selected = s)).parse([...argv], { from: 'user' });
+  } catch {
+    return undefined;
+  }
+  return !wrote && selected?.def.name === entry.name ? selected : undefined;
+}
+
 /** The command named in argv ("sriov enable" for a subcommand), for JSON errors before parsing ends. */
 function commandName(argv: readonly string[]): string {
   for (const c of commands) {
@@ -137,17 +171,19 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
   const json = argv.includes('--json');
   let command = commandName(argv);
   try {
-    let selected: Selected | undefined;
-    const program = buildProgram(io, json, (s) => (selected = s));
-    try {
-      program.parse(argv, { from: 'user' });
-    } catch (err) {
-      if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.helpDisplayed')) return ExitCode.ok;
-      throw err;
-    }
+    let selected = await quickSelect(argv, json);
     if (!selected) {
-      program.outputHelp({ error: true });
-      return ExitCode.usage;
+      const program = buildProgram(io, json, await Promise.all(commands.map((c) => c.load())), (s) => (selected = s));
+      try {
+        program.parse(argv, { from: 'user' });
+      } catch (err) {
+        if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.helpDisplayed')) return ExitCode.ok;
+        throw err;
+      }
+      if (!selected) {
+        program.outputHelp({ error: true });
+        return ExitCode.usage;
+      }
     }
     const { def, args, opts } = selected;
     command = def.name;

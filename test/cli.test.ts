@@ -31,6 +31,15 @@ describe('cli', () => {
     expect(r.stdout).toContain('list');
   });
 
+  it("a command's help, and a group's subcommand with options before it, as the full program gives them", async () => {
+    const help = await run(['doctor', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: gpuvirt doctor [options]');
+    const r = await run(['--json', '--root', tinyHost(), 'sriov', 'status']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'sriov status', ok: true });
+  });
+
   it('no command: usage on stderr, exit 2', async () => {
     const r = await run([]);
     expect(r.code).toBe(2);

@@ -1,20 +1,32 @@
-// The registry: every subcommand, in the order `gpuvirt --help` lists them.
+// The registry: every subcommand, in the order `gpuvirt --help` lists them. A command's module
+// is imported only when that command runs (or for help), so no command's start pays for the
+// code of the others; `name` is the command's own `name`, as typed ("sriov enable").
 import type { AnyCommand } from './command.js';
-import { doctor } from './doctor.js';
-import { list } from './list.js';
-import { passthrough } from './passthrough.js';
-import { release } from './release.js';
-import { status } from './status.js';
-import { sriovDisable } from './sriov/disable.js';
-import { sriovEnable } from './sriov/enable.js';
-import { sriovStatus } from './sriov/status.js';
-import { mdevTypes } from './mdev/types.js';
-import { mdevCreate, mdevRemove } from './mdev/create.js';
-import { snapshot } from './snapshot.js';
-import { profileValidate } from './profile/validate.js';
-import { profileSchemaCommand } from './profile/schema.js';
-import { generate } from './generate.js';
-import { setup } from './setup.js';
-import { cmdline } from './cmdline.js';
 
-export const commands: AnyCommand[] = [doctor, list, passthrough, release, status, sriovStatus, sriovEnable, sriovDisable, mdevTypes, mdevCreate, mdevRemove, snapshot, setup, cmdline, profileValidate, profileSchemaCommand, generate];
+export interface CommandEntry {
+  name: string;
+  load(): Promise<AnyCommand>;
+}
+
+export const commands: CommandEntry[] = [
+  { name: 'doctor', load: async () => (await import('./doctor.js')).doctor },
+  { name: 'list', load: async () => (await import('./list.js')).list },
+  { name: 'passthrough', load: async () => (await import('./passthrough.js')).passthrough },
+  { name: 'release', load: async () => (await import('./release.js')).release },
+  { name: 'status', load: async () => (await import('./status.js')).status },
+  { name: 'sriov status', load: async () => (await import('./sriov/status.js')).sriovStatus },
+  { name: 'sriov enable', load: async () => (await import('./sriov/enable.js')).sriovEnable },
+  { name: 'sriov disable', load: async () => (await import('./sriov/disable.js')).sriovDisable },
+  { name: 'mdev types', load: async () => (await import('./mdev/types.js')).mdevTypes },
+  { name: 'mdev create', load: async () => (await import('./mdev/create.js')).mdevCreate },
+  { name: 'mdev remove', load: async () => (await import('./mdev/create.js')).mdevRemove },
+  { name: 'snapshot', load: async () => (await import('./snapshot.js')).snapshot },
+  { name: 'setup', load: async () => (await import('./setup.js')).setup },
+  { name: 'cmdline', load: async () => (await import('./cmdline.js')).cmdline },
+  { name: 'profile validate', load: async () => (await import('./profile/validate.js')).profileValidate },
+  { name: 'profile schema', load: async () => (await import('./profile/schema.js')).profileSchemaCommand },
+  { name: 'profile check', load: async () => (await import('./profile/check.js')).profileCheck },
+  { name: 'generate', load: async () => (await import('./generate.js')).generate },
+  { name: 'apply', load: async () => (await import('./apply.js')).apply },
+  { name: 'init', load: async () => (await import('./init.js')).init },
+];

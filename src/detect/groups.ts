@@ -31,18 +31,37 @@ export interface IsolationVerdict {
 }
 
 /**
+ * What isolationOf has read, for the devices of one run to share: without it, judging every VF
+ * of a group that holds a PF and its 64 VFs reads every member 64 times.
+ */
+export interface GroupReads {
+  /** The members of each group. */
+  readonly members: Map<number, string[]>;
+  /** Each member read so far: its function, or null for a bridge (which never blocks). */
+  readonly functions: Map<string, PciFunction | null>;
+}
+
+export const newGroupReads = (): GroupReads => ({ members: new Map(), functions: new Map() });
+
+/**
  * `clean` when every other member of the device's group is a function of its own slot or a
  * bridge; `shared` otherwise (naming the peers); `unknown` without an IOMMU group.
  */
-export function isolationOf(host: Host, device: PciFunction): IsolationVerdict {
+export function isolationOf(host: Host, device: PciFunction, reads: GroupReads = newGroupReads()): IsolationVerdict {
   if (device.iommuGroup === null) return { isolation: 'unknown', blockingPeers: [] };
+  let members = reads.members.get(device.iommuGroup);
+  if (!members) reads.members.set(device.iommuGroup, (members = groupMembers(host, device.iommuGroup)));
   const slot = slotOf(device.address);
   const peers: PciFunction[] = [];
-  for (const addr of groupMembers(host, device.iommuGroup)) {
+  for (const addr of members) {
     if (addr === device.address || slotOf(addr) === slot) continue;
-    const classId = readClass(host, addr);
-    if (isBridgeClass(classId)) continue;
-    peers.push(readFunction(host, addr, classId));
+    let fn = reads.functions.get(addr);
+    if (fn === undefined) {
+      const classId = readClass(host, addr);
+      fn = isBridgeClass(classId) ? null : readFunction(host, addr, classId);
+      reads.functions.set(addr, fn);
+    }
+    if (fn) peers.push(fn);
   }
   return { isolation: peers.length ? 'shared' : 'clean', blockingPeers: peers };
 }

@@ -3,7 +3,7 @@
 // of every device is cheap, the details (reset methods, SR-IOV) are read for the few that matter.
 import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
-import { tryParseAddress } from '../pci/address.js';
+import { isFullAddress } from '../pci/address.js';
 
 export interface PciFunction {
   address: string;
@@ -51,7 +51,7 @@ export function intAttr(host: Host, path: string): number | null {
 
 /** Every PCI function address under sys/bus/pci/devices, in lspci order. */
 export function listAddresses(host: Host): string[] {
-  return (host.list(paths.pciDevices) ?? []).filter((name) => tryParseAddress(name)?.full === name);
+  return (host.list(paths.pciDevices) ?? []).filter(isFullAddress);
 }
 
 export function readClass(host: Host, addr: string): string {
@@ -77,8 +77,12 @@ export function readFunction(host: Host, addr: string, classId = readClass(host,
   };
 }
 
+// Most functions lack boot_vga and sriov_totalvfs. Asking whether such a file exists costs a
+// fraction of a failed open (which throws), and that adds up over hundreds of VFs.
+
 export function readSriov(host: Host, addr: string): SriovInfo | null {
-  const totalVfs = intAttr(host, paths.pciAttr(addr, 'sriov_totalvfs'));
+  const total = paths.pciAttr(addr, 'sriov_totalvfs');
+  const totalVfs = host.exists(total) ? intAttr(host, total) : null;
   if (totalVfs === null) return null;
   const autoprobe = readAttr(host, paths.pciAttr(addr, 'sriov_drivers_autoprobe'));
   return {
@@ -90,7 +94,8 @@ export function readSriov(host: Host, addr: string): SriovInfo | null {
 }
 
 export function readDetails(host: Host, addr: string): PciDetails {
-  const bootVga = readAttr(host, paths.pciAttr(addr, 'boot_vga'));
+  const vga = paths.pciAttr(addr, 'boot_vga');
+  const bootVga = host.exists(vga) ? readAttr(host, vga) : null;
   const reset = readAttr(host, paths.pciAttr(addr, 'reset_method'));
   const override = readAttr(host, paths.pciAttr(addr, 'driver_override'));
   return {

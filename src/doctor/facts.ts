@@ -5,7 +5,7 @@ import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { detectBootloader, type Bootloader } from '../boot/bootloader.js';
 import { parseCmdline, type KernelParam } from '../detect/cmdline.js';
-import { isolationOf, type Isolation } from '../detect/groups.js';
+import { isolationOf, newGroupReads, type Isolation } from '../detect/groups.js';
 import { isGpuClass, listAddresses, readClass, readDetails, readFunction, type PciDetails, type PciFunction } from '../detect/pci.js';
 import {
   readCpu, readFirmwareIommu, readKernelConfig, readKernelIommu, readModules, readRunningCmdline,
@@ -39,11 +39,12 @@ export interface HostFacts {
 
 export function readGpus(host: Host): GpuFacts[] {
   const gpus: GpuFacts[] = [];
+  const groupReads = newGroupReads();
   for (const addr of listAddresses(host)) {
     const classId = readClass(host, addr);
     if (!isGpuClass(classId)) continue;
     const fn = readFunction(host, addr, classId);
-    gpus.push({ ...fn, ...readDetails(host, addr), ...isolationOf(host, fn) });
+    gpus.push({ ...fn, ...readDetails(host, addr), ...isolationOf(host, fn, groupReads) });
   }
   return gpus;
 }

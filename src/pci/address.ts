@@ -33,6 +33,13 @@ export function tryParseAddress(text: string): PciAddress | null {
   return null;
 }
 
+/** `text` is already an address in full form, as sysfs names devices: tryParseAddress(text)?.full === text. */
+export function isFullAddress(text: string): boolean {
+  return FULL_LOWER.test(text);
+}
+
+const FULL_LOWER = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
+
 export function parseAddress(text: string): PciAddress {
   const addr = tryParseAddress(text);
   if (!addr) {

@@ -1,5 +1,6 @@
 // Names for PCI ids and classes from the pci.ids database, looked up lazily: the file is
-// read once, on the first name asked for, and searched only for the ids shown.
+// read once, on the first name asked for, and searched only for the ids shown. It is not
+// decoded as UTF-8 as a whole: for 1.3 MB that costs more than all else doctor does on a small host.
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 
@@ -38,9 +39,18 @@ const FALLBACK_CLASSES: Record<string, string> = {
   '13': 'Non-Essential Instrumentation',
 };
 
+/** The `\n` that ends a block of tab-indented (or comment) lines. */
+const BLOCK_END = /\n(?:[^\t#]|$)/g;
+
 export class PciNames {
+  /**
+   * pci.ids as read, and as latin1 text: one character per byte, so offsets in one are offsets
+   * in the other, and only the lines shown are decoded as UTF-8.
+   */
+  private bytes: Buffer | null = null;
   private text: string | null | undefined;
   private readonly cache = new Map<string, string>();
+  private readonly vendorLines = new Map<string, number>();
 
   /** `sources` are tried in order; the first that has a pci.ids file is used. */
   constructor(private readonly sources: readonly Host[]) {}
@@ -51,8 +61,10 @@ export class PciNames {
     for (const host of this.sources) {
       for (const p of paths.pciIds) {
         try {
-          const t = host.readText(p);
-          if (t) return (this.text = t);
+          const b = host.readBytes ? host.readBytes(p) : Buffer.from(host.readText(p) ?? '');
+          if (!b?.length) continue;
+          this.bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+          return (this.text = this.bytes.toString('latin1'));
         } catch {
           // unreadable: try the next location
         }
@@ -64,22 +76,26 @@ export class PciNames {
   /** Index just past the line `<prefix>` that starts a line, searching from `from` up to `end`. */
   private findLine(prefix: string, from: number, end: number): number {
     const t = this.text!;
-    const i = t.indexOf(`\n${prefix}`, Math.max(0, from - 1));
+    // A match starts on a line that ends by `end`, so the search can stop there.
+    const i = (end < t.length ? t.slice(0, end) : t).indexOf(`\n${prefix}`, Math.max(0, from - 1));
     return i >= 0 && i < end ? i + 1 : -1;
   }
 
   private lineRest(start: number, prefixLen: number): string {
-    const t = this.text!;
-    const nl = t.indexOf('\n', start);
-    return t.slice(start + prefixLen, nl < 0 ? undefined : nl).trim();
+    const nl = this.text!.indexOf('\n', start);
+    return this.bytes!.toString('utf8', start + prefixLen, nl < 0 ? undefined : nl).trim();
   }
 
   /** End of the block of tab-indented lines that follows the line at `start`. */
   private blockEnd(start: number): number {
-    const t = this.text!;
-    let i = t.indexOf('\n', start);
-    while (i >= 0 && i + 1 < t.length && (t[i + 1] === '\t' || t[i + 1] === '#')) i = t.indexOf('\n', i + 1);
-    return i < 0 ? t.length : i;
+    BLOCK_END.lastIndex = start;
+    return BLOCK_END.exec(this.text!)?.index ?? this.text!.length;
+  }
+
+  private vendorLine(vendorId: string): number {
+    let at = this.vendorLines.get(vendorId);
+    if (at === undefined) this.vendorLines.set(vendorId, (at = this.findLine(`${vendorId}  `, 0, this.classSectionStart())));
+    return at;
   }
 
   vendor(vendorId: string): string {
@@ -88,7 +104,7 @@ export class PciNames {
     if (hit !== undefined) return hit;
     let name = FALLBACK_VENDORS[vendorId] ?? `Vendor ${vendorId}`;
     if (this.db()) {
-      const at = this.findLine(`${vendorId}  `, 0, this.classSectionStart());
+      const at = this.vendorLine(vendorId);
       if (at >= 0) name = this.lineRest(at, 6);
     }
     this.cache.set(key, name);
@@ -101,7 +117,7 @@ export class PciNames {
     if (hit !== undefined) return hit;
     let name = `Device ${deviceId}`;
     if (this.db()) {
-      const v = this.findLine(`${vendorId}  `, 0, this.classSectionStart());
+      const v = this.vendorLine(vendorId);
       if (v >= 0) {
         const end = this.blockEnd(v);
         const d = this.findLine(`\t${deviceId}  `, v, end);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareAddress, parseAddress, tryParseAddress } from '../../src/pci/address.js';
+import { compareAddress, isFullAddress, parseAddress, tryParseAddress } from '../../src/pci/address.js';
 import { GpuvirtError } from '../../src/errors.js';
 
 describe('parseAddress', () => {
@@ -26,6 +26,13 @@ describe('parseAddress', () => {
       expect(err).toBeInstanceOf(GpuvirtError);
       expect((err as GpuvirtError).exitCode).toBe(2);
       expect((err as GpuvirtError).message).toContain(JSON.stringify(text));
+    },
+  );
+
+  it.each(['0000:0b:00.0', '0001:af:1f.7', '0b:00.0', '0000:0B:00.0', '0000:0b:20.0', '0000:0b:00.8', '0000:0b:00.0\n', 'devices'])(
+    'isFullAddress(%j) is whether it parses to itself',
+    (text) => {
+      expect(isFullAddress(text)).toBe(tryParseAddress(text)?.full === text);
     },
   );
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PciNames } from '../../src/pci/names.js';
 import { FsHost } from '../../src/host/fs-host.js';
+import type { Host } from '../../src/host/host.js';
 import { makeTree } from '../helpers/tree.js';
 
 const IDS = [
@@ -39,6 +40,17 @@ describe('PciNames', () => {
     const n = names();
     expect(n.device('8086', '2204')).toBe('Device 2204');
     expect(n.device('10de', '1043')).toBe('Device 1043');
+  });
+
+  it('decodes a name as UTF-8, and reads the same through a host without readBytes', () => {
+    const root = makeTree({ 'usr/share/misc/pci.ids': IDS.replace('8086  ', '1a2b  Société Générale\n\t0001  Gerät – Ünit\n8086  ') });
+    const bytes = new FsHost(root);
+    const textOnly = { readText: (p: string) => bytes.readText(p) } as Partial<Host> as Host;
+    for (const host of [bytes, textOnly]) {
+      const n = new PciNames([host]);
+      expect(n.name('1a2b', '0001')).toBe('Société Générale Gerät – Ünit');
+      expect(n.name('10de', '2684')).toBe('NVIDIA Corporation AD102 [GeForce RTX 4090]');
+    }
   });
 
   it('falls back to readable names without pci.ids', () => {
