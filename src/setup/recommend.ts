@@ -39,8 +39,10 @@ export function recommend(f: HostFacts, vfioAtBoot: boolean): Recommendation {
   }
   if (f.cpu.vendor === 'amd') notes.push('AMD: no IOMMU parameter is needed (AMD-Vi is on whenever the IVRS table exists; `amd_iommu=on` is not a kernel option)');
   if (has(configured, 'amd_iommu', 'on')) notes.push('`amd_iommu=on` in the configuration does nothing; `--remove-param amd_iommu=on` drops it');
-  if (!vfioAtBoot) notes.push('vfio, vfio_iommu_type1, vfio_pci: loaded at boot and in the initramfs, so vfio-pci is there before any GPU driver');
-  return { change: { add, remove }, vfioModules: !vfioAtBoot, notes };
+  const installed = f.modules.every((m) => m.loaded || m.available);
+  if (!installed) notes.push(`the vfio modules are not installed for kernel ${f.kernel ?? '?'}: install the kernel's modules package first (see doctor's vfio.modules)`);
+  else if (!vfioAtBoot) notes.push('vfio, vfio_iommu_type1, vfio_pci: loaded at boot and in the initramfs, so vfio-pci is there before any GPU driver');
+  return { change: { add, remove }, vfioModules: installed && !vfioAtBoot, notes };
 }
 
 /** Parses `--param KEY[=VALUE]`; refuses what cannot be written safely into a bootloader file. */

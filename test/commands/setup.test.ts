@@ -160,3 +160,14 @@ describe('setup input', () => {
     expect(r.stderr).toContain('does not carry the ACS override patch');
   });
 });
+
+describe('setup recommendations', () => {
+  it('does not plan to load vfio modules the running kernel does not have', async () => {
+    const m = machine('container-no-iommu');
+    const r = await m.run(['setup', '--dry-run', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.data.vfioModules).toBe(false);
+    expect(r.doc.data.steps).toEqual([]);
+    expect(r.doc.data.notes.join(' ')).toContain('not installed');
+  });
+});
