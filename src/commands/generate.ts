@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { writeOutFile } from '../out-file.js';
 import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
 import { ExitCode, usageError } from '../errors.js';
@@ -82,11 +82,7 @@ export function deviceJson(d: ResolvedDevice): DeviceJson {
 }
 
 function writeOut(out: string, text: string, target: Target): void {
-  try {
-    fs.writeFileSync(out, text, { mode: target === 'qemu' ? 0o755 : 0o644 });
-  } catch (err) {
-    throw usageError(`--out ${out}: cannot write it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
+  writeOutFile(out, text, { mode: target === 'qemu' ? 0o755 : 0o644 });
 }
 
 export const generate: CommandDef<GenerateOptions, GenerateData> = {

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { writeOutFile } from '../out-file.js';
 import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
 import { ExitCode, GpuvirtError, usageError } from '../errors.js';
@@ -142,7 +143,7 @@ export const init: CommandDef<InitOptions, InitData> = {
     const text = profileText(answers);
     const check = loadProfileText(text);
     if (!check.profile) throw usageError(`the answers do not make a valid profile:\n${formatProblems('profile', text, check.problems)}`);
-    if (opts.out) fs.writeFileSync(opts.out, text);
+    if (opts.out) writeOutFile(opts.out, text);
     const g = answers.gpu;
     const warnings: string[] = [];
     if (g && g.isolation !== 'clean') warnings.push(`${g.address} is not cleanly isolated: ${verdict(g)}`);

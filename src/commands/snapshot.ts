@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
+import { writeOutFile } from '../out-file.js';
 import * as nodePath from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import type { CommandDef } from './command.js';
-import { ExitCode, GpuvirtError, errnoOf, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { Style } from '../output.js';
@@ -47,12 +48,7 @@ function checkOut(out: string, force: boolean): void {
 }
 
 function writeOut(out: string, archive: Buffer, force: boolean): void {
-  try {
-    fs.writeFileSync(out, archive, { flag: force ? 'w' : 'wx', mode: 0o644 });
-  } catch (err) {
-    if (errnoOf(err) === 'EEXIST') throw usageError(`--out ${out}: file exists (add --force to replace it)`);
-    throw new GpuvirtError('E_OUTPUT', `cannot write ${out}: ${errnoOf(err) ?? String(err)}`, { exitCode: ExitCode.failed, cause: err });
-  }
+  writeOutFile(out, archive, { force });
 }
 
 function writeStdout(archive: Buffer): Promise<void> {

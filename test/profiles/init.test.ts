@@ -22,6 +22,9 @@ describe('init', () => {
     expect((await gpuvirt(['profile', 'validate', out])).code).toBe(0);
     expect((await gpuvirt(['profile', 'check', out, '--root', FIXTURES + 'intel-desktop-nvidia'])).code).toBe(0);
     expect((await gpuvirt(['init', '--yes', '--out', out, '--root', FIXTURES + 'intel-desktop-nvidia'])).code).toBe(2);
+    const nowhere = await gpuvirt(['init', '--yes', '--out', '/nonexistent-dir/vm.yaml', '--root', FIXTURES + 'intel-desktop-nvidia']);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('--out /nonexistent-dir/vm.yaml: cannot write there');
   });
 
   it('the wizard lists the GPUs with their verdicts and asks the few questions', async () => {
