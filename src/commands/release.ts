@@ -11,7 +11,7 @@ import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { stepJson, type Step } from '../mutate/steps.js';
 import { planBind } from '../passthrough/plan.js';
 import { assertDevicesExist, readMember } from '../passthrough/resolve.js';
-import { loadedDrivers, planRestoreFromLive, restoreTargets, runBestEffort, wantedFromState, type Wanted } from '../passthrough/restore.js';
+import { liveDevices, loadedDrivers, planRestoreFromLive, restoreTargets, runBestEffort, wantedFromState, type Wanted } from '../passthrough/restore.js';
 import { renderChange, type ChangeView } from '../passthrough/render.js';
 import { persistedDevices, readState, writeState, type GpuvirtState } from '../state.js';
 import { detectInitramfs } from '../boot/initramfs.js';
@@ -56,7 +56,7 @@ async function apply(ctx: Ctx, steps: Step[], wanted: Wanted[], keepPersisted: b
     const before = restoreTargets(host, wanted).filter((d) => d.driver && PASSTHROUGH_DRIVERS.has(d.driver));
     const rebind = async () => {
       const steps = [...PASSTHROUGH_DRIVERS].flatMap((drv) =>
-        planBind(restoreTargets(host, before.filter((b) => b.driver === drv)), drv as 'vfio-pci' | 'pci-stub', loadedDrivers(host).has(drv)));
+        planBind(liveDevices(host, before.filter((b) => b.driver === drv).map((b) => b.address)), drv as 'vfio-pci' | 'pci-stub', loadedDrivers(host).has(drv)));
       return runBestEffort(host, exec, steps);
     };
     const report = await applySteps(steps, applyEnvFor(ctx), rebind);

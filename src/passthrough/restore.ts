@@ -7,7 +7,7 @@ import { paths } from '../host/paths.js';
 import { describeError, runStep, type RollbackReport } from '../mutate/apply.js';
 import { describeStep, type Step } from '../mutate/steps.js';
 import { readDetails, readFunction } from '../detect/pci.js';
-import { planRestore, type RestoreTarget } from './plan.js';
+import { planRestore, type DeviceNow, type RestoreTarget } from './plan.js';
 import type { ManagedDevice } from '../state.js';
 
 export function loadedDrivers(host: Host): Set<string> {
@@ -26,13 +26,19 @@ export function wantedFromState(d: ManagedDevice): Wanted {
   return { address: d.address, want: d.originalDriver, wantOverride: d.originalOverride, wantModule: d.originalModule };
 }
 
-export function restoreTargets(host: Host, wanted: readonly Wanted[]): RestoreTarget[] {
-  return wanted
-    .filter((w) => host.exists(paths.pciDevice(w.address)))
-    .map((w) => {
-      const fn = readFunction(host, w.address);
-      return { ...w, driver: fn.driver, driverOverride: readDetails(host, w.address).driverOverride, iommuGroup: fn.iommuGroup };
+/** Driver, override and group of each address that still exists, as the kernel shows them now. */
+export function liveDevices(host: Host, addresses: readonly string[]): DeviceNow[] {
+  return addresses
+    .filter((a) => host.exists(paths.pciDevice(a)))
+    .map((address) => {
+      const fn = readFunction(host, address);
+      return { address, driver: fn.driver, driverOverride: readDetails(host, address).driverOverride, iommuGroup: fn.iommuGroup };
     });
+}
+
+export function restoreTargets(host: Host, wanted: readonly Wanted[]): RestoreTarget[] {
+  const live = new Map(liveDevices(host, wanted.map((w) => w.address)).map((d) => [d.address, d]));
+  return wanted.filter((w) => live.has(w.address)).map((w) => ({ ...w, ...live.get(w.address)! }));
 }
 
 export function planRestoreFromLive(host: Host, wanted: readonly Wanted[]): Step[] {

@@ -6,14 +6,13 @@ import { acquireLock } from '../mutate/lock.js';
 import type { Step } from '../mutate/steps.js';
 import { paths } from '../host/paths.js';
 import { planBind } from '../passthrough/plan.js';
-import { restoreTargets, runBestEffort, type Wanted } from '../passthrough/restore.js';
+import { liveDevices, runBestEffort } from '../passthrough/restore.js';
 import { readState, writeState, type SriovRecord } from '../state.js';
 import { readPf, type PfInfo } from './detect.js';
 import { planSriovRestore } from './plan.js';
 import { explainErrno } from './vendors.js';
 
 const PASSTHROUGH = ['vfio-pci', 'pci-stub'] as const;
-const keepAt = (v: { address: string }): Wanted => ({ address: v.address, want: null, wantOverride: null, wantModule: null });
 
 export interface SriovApplyResult {
   report: ApplyReport;
@@ -38,7 +37,7 @@ export async function applySriov(ctx: Ctx, pf: PfInfo, steps: Step[], record: Sr
       const live = readPf(host, pf.address);
       if (!live) return { ok: false, actions: [], errors: [`${pf.address} is gone`] };
       const back = await runBestEffort(host, exec, planSriovRestore(live, { numVfs: pf.sriov.numVfs, driversAutoprobe: pf.sriov.driversAutoprobe }));
-      const rebind = PASSTHROUGH.flatMap((drv) => planBind(restoreTargets(host, pf.vfs.filter((v) => v.driver === drv).map(keepAt)), drv, host.exists(paths.pciDriver(drv))));
+      const rebind = PASSTHROUGH.flatMap((drv) => planBind(liveDevices(host, pf.vfs.filter((v) => v.driver === drv).map((v) => v.address)), drv, host.exists(paths.pciDriver(drv))));
       const bound = await runBestEffort(host, exec, rebind);
       return { ok: back.ok && bound.ok, actions: [...back.actions, ...bound.actions], errors: [...back.errors, ...bound.errors] };
     };

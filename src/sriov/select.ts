@@ -53,3 +53,16 @@ export function vfsInUse(ctx: Ctx, pf: PfInfo): VfUse[] {
 export function heldByVfio(uses: readonly VfUse[]): VfUse[] {
   return uses.filter((u) => u.holders.some((h) => h.file.startsWith('/dev/vfio/')));
 }
+
+/**
+ * Why the VFs may not be removed now: one held through VFIO always stops it (the write of 0
+ * would block); one used by a host driver stops it unless --force. `verb` names what --force does.
+ */
+export function inUseRefusals(ctx: Ctx, pf: PfInfo, force: boolean, verb: string): string[] {
+  const uses = vfsInUse(ctx, pf);
+  const vfio = heldByVfio(uses);
+  const who = (u: VfUse) => u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ');
+  const out = vfio.map((u) => `VF ${u.vf} is open through VFIO by ${who(u)}: the kernel would block until the VM lets go; stop the VM first`);
+  if (!force) for (const u of uses.filter((x) => !vfio.includes(x))) out.push(`VF ${u.vf} is in use by ${who(u)} (--force ${verb} anyway)`);
+  return out;
+}

@@ -8,7 +8,7 @@ import { readState, type SriovRecord } from '../../state.js';
 import { readPf } from '../../sriov/detect.js';
 import { applySriov } from '../../sriov/apply.js';
 import { planSriovPersist } from '../../sriov/persist.js';
-import { heldByVfio, selectPf, vfsInUse } from '../../sriov/select.js';
+import { inUseRefusals, selectPf } from '../../sriov/select.js';
 import { planDisableFor } from '../../sriov/vendor-plans.js';
 import { chooseAdapter } from '../../sriov/vendors.js';
 import { persistedPfs } from './enable.js';
@@ -51,9 +51,7 @@ export const sriovDisable: CommandDef<DisableOptions, SriovChangeData> = {
       data.errors.push(`${pf.address} has no driver, and the kernel disables VFs through it (sriov_numvfs would fail with ENOENT): bind its driver again first (\`echo ${pf.address} > /sys/bus/pci/drivers_probe\`)`);
       return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
     }
-    const uses = vfsInUse(ctx, pf);
-    for (const u of heldByVfio(uses)) data.errors.push(`VF ${u.vf} is open through VFIO by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')}: the kernel would block until the VM lets go; stop the VM first`);
-    if (!opts.force) for (const u of uses.filter((x) => !heldByVfio([x]).length)) data.errors.push(`VF ${u.vf} is in use by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')} (--force disables it anyway)`);
+    data.errors.push(...inUseRefusals(ctx, pf, opts.force, 'disables it'));
     if (data.errors.length) return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
     const previous = readState(ctx.host).sriov?.[pf.address];
     const steps: Step[] = planDisableFor(adapter.id, pf);

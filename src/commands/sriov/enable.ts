@@ -10,7 +10,7 @@ import { readPf, type PfInfo } from '../../sriov/detect.js';
 import { applySriov } from '../../sriov/apply.js';
 import { planSriovPersist, type PersistedPf } from '../../sriov/persist.js';
 import { vfAddresses } from '../../sriov/plan.js';
-import { heldByVfio, selectPf, vfsInUse } from '../../sriov/select.js';
+import { inUseRefusals, selectPf } from '../../sriov/select.js';
 import { planEnableFor } from '../../sriov/vendor-plans.js';
 import { chooseAdapter, validateEnable } from '../../sriov/vendors.js';
 import { pfJson, type PfJson } from './status.js';
@@ -36,17 +36,6 @@ export function persistedPfs(ctx: Ctx, except: string): PersistedPf[] {
   return out;
 }
 
-function refuseInUse(ctx: Ctx, pf: PfInfo, force: boolean): string[] {
-  const uses = vfsInUse(ctx, pf);
-  const vfio = heldByVfio(uses);
-  const out = vfio.map((u) => `VF ${u.vf} is open through VFIO by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')}: the kernel would block until the VM lets go; stop the VM first`);
-  if (!force) {
-    for (const u of uses.filter((x) => !vfio.includes(x))) {
-      out.push(`VF ${u.vf} is in use by ${u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ')} (--force disables it anyway)`);
-    }
-  }
-  return out;
-}
 
 export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
   name: 'sriov enable',
@@ -87,7 +76,7 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
       data.errors.push(`${pf.address} has no IOMMU group: no IOMMU is active, so vfio-pci cannot take its VFs (run \`gpuvirt doctor\` for the fix)`);
       return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
     }
-    if (pf.sriov.numVfs !== opts.vfs && pf.sriov.numVfs > 0) data.errors.push(...refuseInUse(ctx, pf, opts.force));
+    if (pf.sriov.numVfs !== opts.vfs && pf.sriov.numVfs > 0) data.errors.push(...inUseRefusals(ctx, pf, opts.force, 'changes the count'));
     if (data.errors.length) return { ok: false, data, warnings: [], exitCode: ExitCode.refused };
     const req = { numVfs: opts.vfs, bind: opts.bind, vfioLoaded: ctx.host.exists(paths.pciDriver('vfio-pci')) };
     const steps: Step[] = planEnableFor(adapter.id, pf, req, opts.persist);
