@@ -1,45 +1,16 @@
-// The command-line entry: parses argv with commander, builds the context, runs one command
-// and maps every outcome and error to an exit status. The only place that decides exits.
-import * as fs from 'node:fs';
+// The command-line entry: parses argv with commander and hands the command it names to
+// run.ts, which runs it. Between them, the only places that decide exit statuses.
 import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import { commands, type CommandEntry } from './commands/index.js';
 import type { AnyCommand } from './commands/command.js';
-import type { Ctx, IO, Prompter } from './context.js';
-import { inquirerPrompter } from './mutate/guard.js';
-import { ExitCode, GpuvirtError, usageError } from './errors.js';
-import { RealExec, RefusingExec, type Exec } from './host/exec.js';
+import type { IO } from './context.js';
+import { ExitCode, GpuvirtError } from './errors.js';
+import { RealExec } from './host/exec.js';
 import { FsHost } from './host/fs-host.js';
-import type { Host } from './host/host.js';
-import { jsonDocument, jsonError, makeStyle } from './output.js';
-import { PciNames } from './pci/names.js';
+import { asGpuvirtError, defaultIO, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
 
-export interface Deps {
-  io: IO;
-  env: Readonly<Record<string, string | undefined>>;
-  platform: NodeJS.Platform;
-  /** Replaces the FsHost/exec that cli.ts would build from --root (tests, simulated kernels). */
-  makeHost?: (root: string) => Host;
-  makeExec?: (root: string) => Exec;
-  prompt?: Prompter;
-}
-
-function defaultIO(env: Deps['env']): IO {
-  const isTTY = Boolean(process.stdout.isTTY);
-  return {
-    out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
-    isTTY,
-    color: isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb',
-    columns: process.stdout.columns ?? 80,
-  };
-}
-
-interface Selected {
-  def: AnyCommand;
-  args: string[];
-  opts: Record<string, unknown>;
-}
+export type { Deps } from './run.js';
 
 const GROUPS: Record<string, string> = {
   sriov: 'SR-IOV virtual functions: status, enable, disable',
@@ -81,44 +52,24 @@ function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: 
   return program;
 }
 
-function resolveRoot(opt: unknown, env: Deps['env']): string {
-  const root = typeof opt === 'string' ? opt : env.GPUVIRT_ROOT || '/';
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(root);
-  } catch {
-    throw usageError(`--root ${root}: no such directory`);
-  }
-  if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
-  return root;
-}
-
-function toGpuvirtError(err: unknown): GpuvirtError {
-  if (err instanceof GpuvirtError) return err;
-  if (err instanceof CommanderError) return new GpuvirtError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: ExitCode.usage });
-  const detail = err instanceof Error ? err.message : String(err);
-  return new GpuvirtError('E_INTERNAL', `unexpected error: ${detail}`, {
-    exitCode: ExitCode.internal,
-    hint: 'this is a bug in gpuvirt; please report it with the output of `GPUVIRT_DEBUG=1 gpuvirt ...`',
-    cause: err,
-  });
-}
-
 /**
  * The host and exec seam for a root. GPUVIRT_SIMULATE=1 (with a root other than /) runs the
  * command against the simulated kernel, so a fixture copy reacts to writes as Linux would;
  * it is for tests and demonstrations and never touches the real machine.
  */
-async function hostFor(root: string, env: Deps['env'], deps: Partial<Deps>): Promise<{ host: Host; exec: Exec }> {
-  if (deps.makeHost || deps.makeExec) {
-    return { host: deps.makeHost ? deps.makeHost(root) : new FsHost(root), exec: deps.makeExec ? deps.makeExec(root) : new RefusingExec(root) };
-  }
-  if (env.GPUVIRT_SIMULATE === '1' && root !== '/') {
+function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefined {
+  if (deps.makeHost || deps.makeExec || env.GPUVIRT_SIMULATE !== '1') return undefined;
+  return async (root) => {
+    if (root === '/') return { host: new FsHost(root), exec: new RealExec() };
     const [{ SimKernel }, { SimExec }] = await Promise.all([import('./host/sim-kernel.js'), import('./host/sim-exec.js')]);
     const kernel = new SimKernel(root, { privileged: env.GPUVIRT_SIMULATE_USER !== 'nonroot' });
     return { host: kernel, exec: new SimExec(kernel) };
-  }
-  return { host: new FsHost(root), exec: root === '/' ? new RealExec() : new RefusingExec(root) };
+  };
+}
+
+function toGpuvirtError(err: unknown): GpuvirtError {
+  if (err instanceof CommanderError) return new GpuvirtError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: ExitCode.usage });
+  return asGpuvirtError(err);
 }
 
 /** Options before the command that commander would take as the program's; `--root` takes a value. */
@@ -169,9 +120,9 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
   const env = deps.env ?? process.env;
   const io = deps.io ?? defaultIO(env);
   const json = argv.includes('--json');
-  let command = commandName(argv);
+  let selected: Selected | undefined;
   try {
-    let selected = await quickSelect(argv, json);
+    selected = await quickSelect(argv, json);
     if (!selected) {
       const program = buildProgram(io, json, await Promise.all(commands.map((c) => c.load())), (s) => (selected = s));
       try {
@@ -185,36 +136,8 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
         return ExitCode.usage;
       }
     }
-    const { def, args, opts } = selected;
-    command = def.name;
-    const root = resolveRoot(opts.root, env);
-    const platform = deps.platform ?? process.platform;
-    if (def.linuxOnly && platform !== 'linux' && root === '/') {
-      throw new GpuvirtError('E_NOT_LINUX', `gpuvirt ${def.name} needs a Linux host (this is ${platform})`, {
-        exitCode: ExitCode.unsupported,
-        hint: 'generate and profile validation work on any OS; --root DIR reads a Linux snapshot',
-      });
-    }
-    const { host, exec } = await hostFor(root, env, deps);
-    const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
-    const ctx: Ctx = { host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter };
-    const parsed = def.parse(args, opts);
-    const outcome = await def.run(parsed, ctx);
-    if (json) io.out(jsonDocument(def.name, outcome));
-    else {
-      const style = await makeStyle(io.color && opts.color !== false);
-      io.out(def.render(outcome.data, style, ctx));
-      for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${w}\n`);
-    }
-    return outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
   } catch (raw) {
-    const err = toGpuvirtError(raw);
-    if (json) io.out(jsonError(command, err));
-    else if (!(raw instanceof CommanderError)) {
-      io.err(`gpuvirt: ${err.message}\n`);
-      if (err.hint) io.err(`  hint: ${err.hint}\n`);
-    }
-    if (env.GPUVIRT_DEBUG && raw instanceof Error) io.err(`${raw.stack}\n`);
-    return err.exitCode;
+    return reportFailure(raw, toGpuvirtError(raw), { io, env, json, command: commandName(argv), shown: raw instanceof CommanderError });
   }
+  return execute(selected, json, { ...deps, io, env }, simulatedHost(env, deps));
 }

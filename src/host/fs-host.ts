@@ -14,14 +14,14 @@ function isAbsent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
-/** Up to `max` bytes from the start of a file, in as many read(2)s as the file needs. */
-function readHead(file: string, max: number): Uint8Array {
-  const buf = Buffer.alloc(max);
+/** Up to `length` bytes of a file from `position`, in as many read(2)s as that takes. */
+function readAt(file: string, position: number, length: number): Uint8Array {
+  const buf = Buffer.allocUnsafe(length);
   const fd = fs.openSync(file, 'r');
   try {
     let got = 0;
-    while (got < max) {
-      const n = fs.readSync(fd, buf, got, max - got, got);
+    while (got < length) {
+      const n = fs.readSync(fd, buf, got, length - got, position + got);
       if (n === 0) break;
       got += n;
     }
@@ -51,9 +51,9 @@ export class FsHost implements Host {
     }
   }
 
-  readBytes(path: string): Uint8Array | null {
+  readChunk(path: string, position: number, length: number): Uint8Array | null {
     try {
-      return fs.readFileSync(this.resolve(path));
+      return readAt(this.resolve(path), position, length);
     } catch (err) {
       if (isAbsent(err)) return null;
       throw err;
@@ -101,7 +101,7 @@ export class FsHost implements Host {
     }
     const kind = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
     const result: HostStat = { kind, mode: st.mode & 0o7777 };
-    if (head !== undefined && kind === 'file') result.head = readHead(real, head);
+    if (head !== undefined && kind === 'file') result.head = readAt(real, 0, head);
     return result;
   }
 

@@ -16,10 +16,11 @@ export interface Host {
   /** File contents, or null when the path does not exist. Other errors throw (with errno in `code`). */
   readText(path: string): string | null;
   /**
-   * readText's bytes, not decoded. Optional: for large files searched for a few ASCII keys
-   * (pci.ids), where decoding all of it as UTF-8 would cost more than the search.
+   * Up to `length` raw bytes of a file from `position` (fewer at its end), or null when the
+   * file does not exist. Optional: for large files searched for a few ASCII keys (pci.ids),
+   * read only as far as needed and never decoded as a whole.
    */
-  readBytes?(path: string): Uint8Array | null;
+  readChunk?(path: string, position: number, length: number): Uint8Array | null;
   /** A symlink's target as stored, or null when it is not there. */
   readLink(path: string): string | null;
   /** Entry names of a directory, sorted, or null when it does not exist. */

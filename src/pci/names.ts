@@ -1,6 +1,6 @@
 // Names for PCI ids and classes from the pci.ids database, looked up lazily: the file is
-// read once, on the first name asked for, and searched only for the ids shown. It is not
-// decoded as UTF-8 as a whole: for 1.3 MB that costs more than all else doctor does on a small host.
+// read on the first name asked for, only as far as the ids shown need, and never decoded as a
+// whole: for 1.3 MB that cost more than all else doctor does on a small host.
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 
@@ -39,62 +39,137 @@ const FALLBACK_CLASSES: Record<string, string> = {
   '13': 'Non-Essential Instrumentation',
 };
 
-/** The `\n` that ends a block of tab-indented (or comment) lines. */
-const BLOCK_END = /\n(?:[^\t#]|$)/g;
+const NL = 0x0a;
+/** A `\n` that starts a line other than a tab-indented or comment line. */
+const BLOCK_END = /\n[^\t#]/g;
+const BLOCK_WINDOW = 64 * 1024;
+/** pci.ids is read this much at a time, and only as far as the lookups need. */
+const CHUNK = 256 * 1024;
+
+/**
+ * pci.ids, read from its start only as far as a search needs: vendors are found on their way
+ * down the file, so a host whose devices are all from vendors near the top never reads the
+ * rest (AMD's block ends at 150 kB of 1.3 MB). Searched as bytes (Buffer.indexOf, native code)
+ * and never decoded as a whole: only the lines shown are decoded as UTF-8.
+ */
+class IdsFile {
+  private buf: Buffer;
+  /** Bytes of `buf` read so far. */
+  private filled: number;
+  private complete: boolean;
+
+  constructor(
+    first: Uint8Array,
+    private readonly readAt: ((position: number, length: number) => Uint8Array | null) | null,
+  ) {
+    this.buf = Buffer.from(first.buffer, first.byteOffset, first.byteLength);
+    this.filled = first.byteLength;
+    this.complete = readAt === null || first.byteLength < CHUNK;
+  }
+
+  /** Reads the next chunk; false at the end of the file. */
+  private more(): boolean {
+    if (this.complete) return false;
+    const chunk = this.readAt!(this.filled, CHUNK);
+    if (!chunk?.length) return !(this.complete = true);
+    if (this.filled + chunk.length > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.filled + chunk.length));
+      this.buf.copy(grown, 0, 0, this.filled);
+      this.buf = grown;
+    }
+    this.buf.set(chunk, this.filled);
+    this.filled += chunk.length;
+    if (chunk.length < CHUNK) this.complete = true;
+    return true;
+  }
+
+  /** Start of the first `needle` at or after `from` that ends by `end`, or -1. */
+  indexOf(needle: string, from: number, end = Infinity): number {
+    for (;;) {
+      const limit = Math.min(this.filled, end);
+      const i = this.buf.subarray(0, limit).indexOf(needle, Math.max(0, from), 'latin1');
+      if (i >= 0) return i;
+      if (limit === end || !this.more()) return -1;
+      // A match may straddle the old end: search again from just before it.
+      from = Math.max(from, limit - needle.length + 1);
+    }
+  }
+
+  /** The `\n` ending the line that holds `at`, or the end of the file. */
+  lineEnd(at: number): number {
+    const i = this.indexOf('\n', at);
+    return i < 0 ? this.filled : i;
+  }
+
+  /**
+   * End of the block of tab-indented (or comment) lines after the line at `start`: the `\n`
+   * before the next other line. A regular expression over latin1 windows of the block (a
+   * vendor's block runs to 370 kB: a native call per line would cost milliseconds).
+   */
+  blockEnd(start: number): number {
+    for (let from = start; ; from += BLOCK_WINDOW) {
+      // One byte past the window, so a `\n` at its end is seen with the byte after it.
+      while (this.filled < from + BLOCK_WINDOW + 1 && this.more());
+      if (from >= this.filled) return this.filled;
+      const window = this.buf.toString('latin1', from, Math.min(this.filled, from + BLOCK_WINDOW + 1));
+      BLOCK_END.lastIndex = 0;
+      const m = BLOCK_END.exec(window);
+      if (m) return from + m.index;
+      if (from + window.length >= this.filled) return this.filled;
+    }
+  }
+
+  utf8(start: number, end: number): string {
+    return this.buf.toString('utf8', start, end);
+  }
+}
 
 export class PciNames {
-  /**
-   * pci.ids as read, and as latin1 text: one character per byte, so offsets in one are offsets
-   * in the other, and only the lines shown are decoded as UTF-8.
-   */
-  private bytes: Buffer | null = null;
-  private text: string | null | undefined;
+  private ids: IdsFile | null | undefined;
   private readonly cache = new Map<string, string>();
   private readonly vendorLines = new Map<string, number>();
 
   /** `sources` are tried in order; the first that has a pci.ids file is used. */
   constructor(private readonly sources: readonly Host[]) {}
 
-  private db(): string | null {
-    if (this.text !== undefined) return this.text;
-    this.text = null;
+  private db(): IdsFile | null {
+    if (this.ids !== undefined) return this.ids;
+    this.ids = null;
     for (const host of this.sources) {
       for (const p of paths.pciIds) {
         try {
-          const b = host.readBytes ? host.readBytes(p) : Buffer.from(host.readText(p) ?? '');
-          if (!b?.length) continue;
-          this.bytes = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-          return (this.text = this.bytes.toString('latin1'));
+          if (host.readChunk) {
+            const first = host.readChunk(p, 0, CHUNK);
+            if (first?.length) return (this.ids = new IdsFile(first, (at, n) => host.readChunk!(p, at, n)));
+          } else {
+            const text = host.readText(p);
+            if (text) return (this.ids = new IdsFile(Buffer.from(text), null));
+          }
         } catch {
           // unreadable: try the next location
         }
       }
     }
-    return this.text;
+    return this.ids;
   }
 
-  /** Index just past the line `<prefix>` that starts a line, searching from `from` up to `end`. */
+  /** Index just past the `\n` of the line `<prefix>`, searching from `from` for a line that ends by `end`. */
   private findLine(prefix: string, from: number, end: number): number {
-    const t = this.text!;
-    // A match starts on a line that ends by `end`, so the search can stop there.
-    const i = (end < t.length ? t.slice(0, end) : t).indexOf(`\n${prefix}`, Math.max(0, from - 1));
-    return i >= 0 && i < end ? i + 1 : -1;
+    const i = this.ids!.indexOf(`\n${prefix}`, from - 1, end);
+    return i >= 0 ? i + 1 : -1;
   }
 
   private lineRest(start: number, prefixLen: number): string {
-    const nl = this.text!.indexOf('\n', start);
-    return this.bytes!.toString('utf8', start + prefixLen, nl < 0 ? undefined : nl).trim();
+    return this.ids!.utf8(start + prefixLen, this.ids!.lineEnd(start)).trim();
   }
 
-  /** End of the block of tab-indented lines that follows the line at `start`. */
-  private blockEnd(start: number): number {
-    BLOCK_END.lastIndex = start;
-    return BLOCK_END.exec(this.text!)?.index ?? this.text!.length;
-  }
-
+  /**
+   * The vendor's line. The search need not stop at the class section: no line there (`C xx`,
+   * tab-indented subclasses) starts with a hex id, so the first match is the vendor's line.
+   */
   private vendorLine(vendorId: string): number {
     let at = this.vendorLines.get(vendorId);
-    if (at === undefined) this.vendorLines.set(vendorId, (at = this.findLine(`${vendorId}  `, 0, this.classSectionStart())));
+    if (at === undefined) this.vendorLines.set(vendorId, (at = this.findLine(`${vendorId}  `, 0, Infinity)));
     return at;
   }
 
@@ -119,7 +194,7 @@ export class PciNames {
     if (this.db()) {
       const v = this.vendorLine(vendorId);
       if (v >= 0) {
-        const end = this.blockEnd(v);
+        const end = this.ids!.blockEnd(v);
         const d = this.findLine(`\t${deviceId}  `, v, end);
         if (d >= 0) name = this.lineRest(d, 7);
       }
@@ -145,7 +220,7 @@ export class PciNames {
       const c = this.findLine(`C ${base}  `, this.classSectionStart(), Infinity);
       if (c >= 0) {
         name = this.lineRest(c, 6);
-        const s = this.findLine(`\t${sub}  `, c, this.blockEnd(c));
+        const s = this.findLine(`\t${sub}  `, c, this.ids!.blockEnd(c));
         if (s >= 0) name = this.lineRest(s, 5);
       }
     }
@@ -156,7 +231,7 @@ export class PciNames {
   private classStart: number | undefined;
   private classSectionStart(): number {
     if (this.classStart === undefined) {
-      const i = this.text ? this.text.indexOf('\nC ') : -1;
+      const i = this.ids ? this.ids.indexOf('\nC ', 0) : -1;
       this.classStart = i < 0 ? Infinity : i;
     }
     return this.classStart;

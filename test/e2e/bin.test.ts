@@ -1,7 +1,7 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyTree, simTmpDir } from '../../src/host/sim-host.js';
 import { FIXTURES } from '../helpers/sim.js';
@@ -68,6 +68,28 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(release.code).toBe(0);
     const after = JSON.parse(gpuvirt(['list', '--gpus', '--json', '--root', root], env).stdout);
     expect(after.data.groups.find((g: { id: number }) => g.id === 8).devices.map((d: { driver: string }) => d.driver)).toEqual(['nvidia', 'snd_hda_intel']);
+  });
+
+  it('plain doctor runs from dist/fast.cjs alone; anything else needs the full bundle', () => {
+    // A copy of the program without dist/cli.js: what still works there never loaded it.
+    const copy = join(scratch, 'fast-only');
+    for (const f of ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist/fast.cjs']) {
+      mkdirSync(dirname(join(copy, f)), { recursive: true });
+      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
+    }
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const root = FIXTURES + 'two-identical-gpus';
+    for (const args of [['doctor', '--json', '--root', root], ['--no-color', `--root=${root}`, 'doctor']]) {
+      expect(run(args), args.join(' ')).toEqual(gpuvirt(args));
+    }
+    for (const args of [['doctor', '--help'], ['list', '--root', root], ['doctor', '--root', root, '--root', root]]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(3);
+      expect(r.stderr).toContain('the program is not built');
+    }
   });
 
   it.runIf(process.geteuid?.() === 0)('without GPUVIRT_SIMULATE a fixture root never runs a program on this machine', () => {

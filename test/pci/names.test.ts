@@ -42,7 +42,7 @@ describe('PciNames', () => {
     expect(n.device('10de', '1043')).toBe('Device 1043');
   });
 
-  it('decodes a name as UTF-8, and reads the same through a host without readBytes', () => {
+  it('decodes a name as UTF-8, and reads the same through a host without readChunk', () => {
     const root = makeTree({ 'usr/share/misc/pci.ids': IDS.replace('8086  ', '1a2b  Société Générale\n\t0001  Gerät – Ünit\n8086  ') });
     const bytes = new FsHost(root);
     const textOnly = { readText: (p: string) => bytes.readText(p) } as Partial<Host> as Host;
@@ -58,5 +58,49 @@ describe('PciNames', () => {
     expect(n.name('10de', '2204')).toBe('NVIDIA Corporation Device 2204');
     expect(n.name('abcd', '0001')).toBe('Vendor abcd Device 0001');
     expect(n.className('038000')).toBe('Display controller');
+  });
+
+  it('reads a large pci.ids in pieces and finds what lies across their edges, as reading it whole does', () => {
+    // Vendors 0000..; each with devices and subsystem lines, the class section at the end; the
+    // line of vendor 1b1b is placed across a 256 kB read boundary.
+    const lines = ['# big pci.ids'];
+    let size = lines[0]!.length + 1;
+    const add = (l: string) => {
+      lines.push(l);
+      size += l.length + 1;
+    };
+    for (let v = 0; v < 0x1b1b; v++) {
+      const id = v.toString(16).padStart(4, '0');
+      add(`${id}  Vendor Nr ${v}`);
+      for (let d = 0; d < 4; d++) add(`\t${(d * 0x1111).toString(16).padStart(4, '0')}  Part ${v}-${d}`);
+      add(`\t\t1234 5678  Board ${v}`);
+    }
+    // The `\n` before `1b1b` at 3 bytes short of a 256 kB boundary: the needle spans two reads.
+    const chunk = 256 * 1024;
+    const boundary = Math.ceil((size + 40) / chunk) * chunk;
+    add(`#${'-'.repeat(boundary - 2 - size - 2)}`);
+    expect(size).toBe(boundary - 2);
+    add('1b1b  Straddling Ltd');
+    add('\t0001  Thing Across');
+    for (let i = 0; i < 30000; i++) add(`\t${(0x1000 + i).toString(16)}  Long block ${i}`);
+    add('ffff  Last Vendor');
+    add('\t0002  Last Device');
+    add('C 03  Display controller');
+    add('\t02  3D controller');
+    const text = `${lines.join('\n')}\n`;
+    expect(text.length).toBeGreaterThan(1024 * 1024);
+    const root = makeTree({ 'usr/share/misc/pci.ids': text });
+    const chunked = new FsHost(root);
+    const whole = { readText: (p: string) => chunked.readText(p) } as Partial<Host> as Host;
+    const ask = (n: PciNames) => [
+      n.name('1b1b', '0001'), n.name('1b1b', '1a00'), n.device('1b1b', 'ffff'), n.name('0400', '3333'), n.name('0000', '0000'),
+      n.name('ffff', '0002'), n.device('ffff', '1000'), n.name('1aff', '2222'), n.className('030200'), n.name('1b1c', '0001'),
+    ];
+    const got = ask(new PciNames([chunked]));
+    expect(got).toEqual(ask(new PciNames([whole])));
+    expect(got).toEqual([
+      'Straddling Ltd Thing Across', 'Straddling Ltd Long block 2560', 'Device ffff', 'Vendor Nr 1024 Part 1024-3', 'Vendor Nr 0 Part 0-0',
+      'Last Vendor Last Device', 'Device 1000', 'Vendor Nr 6911 Part 6911-2', '3D controller', 'Vendor 1b1c Device 0001',
+    ]);
   });
 });

@@ -218,7 +218,7 @@ function nodePart(tools: Tools, dir: string): string {
 export function runtimePackages(distDir: string): string[] {
   const builtins = new Set(builtinModules);
   const wanted = new Set<string>();
-  for (const f of fs.readdirSync(distDir).filter((n) => n.endsWith('.js'))) {
+  for (const f of fs.readdirSync(distDir).filter((n) => /\.c?js$/.test(n))) {
     const text = fs.readFileSync(path.join(distDir, f), 'utf8');
     for (const m of text.matchAll(/(?:\bfrom|\bimport\s*\(|\brequire\s*\()\s*["']([\w@][\w@/.-]*)["']/g)) {
       const spec = m[1]!;

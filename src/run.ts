@@ -1,0 +1,153 @@
+// Runs one command once its arguments are known: resolves the root, builds the host and the
+// exec seam, runs, renders, and maps every outcome and error to an exit status. cli.ts calls
+// it after commander has parsed argv; fast.ts calls it for the plain `doctor` invocations it
+// recognises without commander. Nothing here imports commander, so that path stays small.
+import * as fs from 'node:fs';
+import type { AnyCommand } from './commands/command.js';
+import type { Ctx, IO, Prompter } from './context.js';
+import { ExitCode, GpuvirtError, usageError } from './errors.js';
+import { inquirerPrompter } from './mutate/guard.js';
+import { RealExec, RefusingExec, type Exec } from './host/exec.js';
+import { FsHost } from './host/fs-host.js';
+import type { Host } from './host/host.js';
+import { jsonDocument, jsonError, makeStyle } from './output.js';
+import { PciNames } from './pci/names.js';
+
+export interface Deps {
+  io: IO;
+  env: Readonly<Record<string, string | undefined>>;
+  platform: NodeJS.Platform;
+  /** Replaces the FsHost/exec that would be built from --root (tests, simulated kernels). */
+  makeHost?: (root: string) => Host;
+  makeExec?: (root: string) => Exec;
+  prompt?: Prompter;
+}
+
+/** A command chosen from argv, with its arguments and every option (global ones included). */
+export interface Selected {
+  def: AnyCommand;
+  args: string[];
+  opts: Record<string, unknown>;
+}
+
+/**
+ * Writes all of `text` to a file descriptor with write(2). process.stdout is not used on the
+ * way out: creating it loads Node's stream modules, a few ms of a short command's start. A
+ * reader that went away (EPIPE) ends the output quietly, as it ends `ls | head`; a
+ * non-blocking descriptor that is full (EAGAIN) gets the rest through the stream, which waits.
+ */
+function fdWriter(fd: 1 | 2): (text: string) => void {
+  let closed = false;
+  return (text) => {
+    if (closed || text === '') return;
+    let buf = Buffer.from(text);
+    try {
+      while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') closed = true;
+      else if (code === 'EAGAIN') (fd === 1 ? process.stdout : process.stderr).write(buf);
+      else throw err;
+    }
+  };
+}
+
+/**
+ * stdout and stderr of this process. Whether stdout is a terminal (and how wide) is asked only
+ * when something needs it: asking creates process.stdout, which --json output never needs.
+ */
+export function defaultIO(env: Deps['env']): IO {
+  let term: { isTTY: boolean; columns: number } | undefined;
+  const terminal = () => (term ??= { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns ?? 80 });
+  return {
+    out: fdWriter(1),
+    err: fdWriter(2),
+    get isTTY() {
+      return terminal().isTTY;
+    },
+    get color() {
+      return terminal().isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+    },
+    get columns() {
+      return terminal().columns;
+    },
+  };
+}
+
+function resolveRoot(opt: unknown, env: Deps['env']): string {
+  const root = typeof opt === 'string' ? opt : env.GPUVIRT_ROOT || '/';
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch {
+    throw usageError(`--root ${root}: no such directory`);
+  }
+  if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
+  return root;
+}
+
+/** Any error as a GpuvirtError: one that is not is a bug, reported as such. */
+export function asGpuvirtError(err: unknown): GpuvirtError {
+  if (err instanceof GpuvirtError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new GpuvirtError('E_INTERNAL', `unexpected error: ${detail}`, {
+    exitCode: ExitCode.internal,
+    hint: 'this is a bug in gpuvirt; please report it with the output of `GPUVIRT_DEBUG=1 gpuvirt ...`',
+    cause: err,
+  });
+}
+
+/**
+ * Reports a failure (a JSON error document, or one line and a hint on stderr) and returns its
+ * exit status. `shown`: the message is already on the terminal (commander printed it).
+ */
+export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; env: Deps['env']; json: boolean; command: string; shown?: boolean }): number {
+  const { io, json } = how;
+  if (json) io.out(jsonError(how.command, err));
+  else if (!how.shown) {
+    io.err(`gpuvirt: ${err.message}\n`);
+    if (err.hint) io.err(`  hint: ${err.hint}\n`);
+  }
+  if (how.env.GPUVIRT_DEBUG && raw instanceof Error) io.err(`${raw.stack}\n`);
+  return err.exitCode;
+}
+
+/** A root's host and exec seam: the real ones (FsHost; programs run only when the root is /). */
+export type OpenHost = (root: string) => Promise<{ host: Host; exec: Exec }>;
+
+function openHost(deps: Partial<Deps>): OpenHost {
+  return async (root) => ({
+    host: deps.makeHost ? deps.makeHost(root) : new FsHost(root),
+    exec: deps.makeExec ? deps.makeExec(root) : root === '/' ? new RealExec() : new RefusingExec(root),
+  });
+}
+
+/** Runs the selected command and returns its exit status; never throws. */
+export async function execute(selected: Selected, json: boolean, deps: Partial<Deps> & Pick<Deps, 'io' | 'env'>, open: OpenHost = openHost(deps)): Promise<number> {
+  const { def, args, opts } = selected;
+  const { io, env } = deps;
+  try {
+    const root = resolveRoot(opts.root, env);
+    const platform = deps.platform ?? process.platform;
+    if (def.linuxOnly && platform !== 'linux' && root === '/') {
+      throw new GpuvirtError('E_NOT_LINUX', `gpuvirt ${def.name} needs a Linux host (this is ${platform})`, {
+        exitCode: ExitCode.unsupported,
+        hint: 'generate and profile validation work on any OS; --root DIR reads a Linux snapshot',
+      });
+    }
+    const { host, exec } = await open(root);
+    const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
+    const ctx: Ctx = { host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter };
+    const parsed = def.parse(args, opts);
+    const outcome = await def.run(parsed, ctx);
+    if (json) io.out(jsonDocument(def.name, outcome));
+    else {
+      const style = await makeStyle(io.color && opts.color !== false);
+      io.out(def.render(outcome.data, style, ctx));
+      for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${w}\n`);
+    }
+    return outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
+  } catch (raw) {
+    return reportFailure(raw, asGpuvirtError(raw), { io, env, json, command: def.name });
+  }
+}
