@@ -3,7 +3,10 @@
 // dist/fast.cjs, plain `doctor` alone as one CommonJS file, which bin/gpuvirt requires
 // without starting Node's ES module loader (see src/fast.ts).
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 // commander requires node:child_process as it loads, only to spawn executable subcommands,
 // which gpuvirt has none of; that require costs every start a few ms, so commander gets a
@@ -63,3 +66,14 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+
+// fast.cjs ends with its build id (the hash of its text), and dist/fast.cache is the V8 code
+// cache made from this very build (scripts/code-cache.cjs): bin/fast-loader.cjs uses a cache
+// only with the id it was made for. Without a cache doctor still runs, only slower to start.
+const fastFile = new URL('../dist/fast.cjs', import.meta.url);
+const fastText = readFileSync(fastFile, 'utf8').replace(/\n?$/, '\n');
+writeFileSync(fastFile, `${fastText}//# gpuvirt-build ${createHash('sha256').update(fastText).digest('hex')}\n`);
+const env = { ...process.env };
+for (const k of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'GPUVIRT_ROOT', 'GPUVIRT_SIMULATE', 'NO_COLOR', 'FORCE_COLOR']) delete env[k];
+const cache = spawnSync(process.execPath, [fileURLToPath(new URL('./code-cache.cjs', import.meta.url))], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+if (cache.status !== 0) console.warn('build: no dist/fast.cache (see above): doctor works, and starts slower');

@@ -1,6 +1,7 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyTree, simTmpDir } from '../../src/host/sim-host.js';
@@ -73,7 +74,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
   it('plain doctor runs from dist/fast.cjs alone; anything else needs the full bundle', () => {
     // A copy of the program without dist/cli.js: what still works there never loaded it.
     const copy = join(scratch, 'fast-only');
-    for (const f of ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist/fast.cjs']) {
+    for (const f of ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json', 'dist/fast.cjs', 'dist/fast.cache']) {
       mkdirSync(dirname(join(copy, f)), { recursive: true });
       copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
     }
@@ -90,6 +91,44 @@ describe.runIf(built)('bin/gpuvirt', () => {
       expect(r.code, args.join(' ')).toBe(3);
       expect(r.stderr).toContain('the program is not built');
     }
+  });
+
+  it('dist/fast.cjs needs nothing but Node built-ins, and its code cache is accepted by this Node', () => {
+    const text = readFileSync(new URL('../../dist/fast.cjs', import.meta.url), 'utf8');
+    const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
+    expect(required.length).toBeGreaterThan(0);
+    expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
+    const r = spawnSync(process.execPath, ['-e', "process.stdout.write(String(require('./bin/fast-loader.cjs').load().cacheRejected))"], {
+      cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('false');
+  });
+
+  it('a code cache from another build is not used, and a damaged one is rejected: doctor still runs', () => {
+    const copy = join(scratch, 'stale-cache');
+    for (const f of ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json', 'dist/fast.cjs', 'dist/fast.cache']) {
+      mkdirSync(dirname(join(copy, f)), { recursive: true });
+      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
+    }
+    const loader = join(copy, 'bin/fast-loader.cjs');
+    const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
+    const args = ['doctor', '--json', '--root', FIXTURES + 'server-mxgpu-sriov'];
+    const expected = gpuvirt(args);
+    expect(state()).toBe('false');
+    const cacheFile = join(copy, 'dist/fast.cache');
+    const cache = readFileSync(cacheFile);
+    // Another build: the id on fast.cjs's last line no longer matches the cache's.
+    const fastFile = join(copy, 'dist/fast.cjs');
+    const source = readFileSync(fastFile, 'utf8');
+    writeFileSync(fastFile, source.replace(/[0-9a-f]{64}\n$/, `${'0'.repeat(64)}\n`));
+    expect(state()).toBe('undefined');
+    expect(spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8' }).stdout).toBe(expected.stdout);
+    // The right id, damaged contents: V8 rejects it and compiles the source.
+    writeFileSync(fastFile, source);
+    writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, 64), Buffer.alloc(cache.length - 64, 7)]));
+    expect(state()).toBe('true');
+    expect(spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8' }).stdout).toBe(expected.stdout);
   });
 
   it.runIf(process.geteuid?.() === 0)('without GPUVIRT_SIMULATE a fixture root never runs a program on this machine', () => {
