@@ -33,21 +33,27 @@ export interface Selected {
 /**
  * Writes all of `text` to a file descriptor with write(2). process.stdout is not used on the
  * way out: creating it loads Node's stream modules, a few ms of a short command's start. A
- * reader that went away (EPIPE) ends the output quietly, as it ends `ls | head`; a
- * non-blocking descriptor that is full (EAGAIN) gets the rest through the stream, which waits.
+ * reader that went away (EPIPE) ends the output quietly, as it ends `ls | head`. A
+ * non-blocking descriptor that is full (EAGAIN) gets the rest, and everything after it,
+ * through the stream, which waits for the reader and keeps the order.
  */
 function fdWriter(fd: 1 | 2): (text: string) => void {
   let closed = false;
+  let viaStream = false;
+  const stream = () => (fd === 1 ? process.stdout : process.stderr);
   return (text) => {
     if (closed || text === '') return;
+    if (viaStream) return void stream().write(text);
     let buf = Buffer.from(text);
     try {
       while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') closed = true;
-      else if (code === 'EAGAIN') (fd === 1 ? process.stdout : process.stderr).write(buf);
-      else throw err;
+      else if (code === 'EAGAIN') {
+        viaStream = true;
+        stream().write(buf);
+      } else throw err;
     }
   };
 }

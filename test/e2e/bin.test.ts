@@ -1,11 +1,12 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyTree, simTmpDir } from '../../src/host/sim-host.js';
 import { FIXTURES } from '../helpers/sim.js';
+import { SysfsBuilder } from '../helpers/sysfs-builder.js';
 
 const BIN = new URL('../../bin/gpuvirt', import.meta.url).pathname;
 const built = existsSync(new URL('../../dist/cli.js', import.meta.url));
@@ -129,6 +130,49 @@ describe.runIf(built)('bin/gpuvirt', () => {
     writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, 64), Buffer.alloc(cache.length - 64, 7)]));
     expect(state()).toBe('true');
     expect(spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8' }).stdout).toBe(expected.stdout);
+  });
+
+  it('output larger than a full non-blocking pipe arrives whole and in order', async () => {
+    // stdout is a FIFO made non-blocking (by perl, after Node's spawn has made it blocking for
+    // the child) and read only after a pause: write(2) meets EAGAIN once 64 kB are queued, and
+    // the rest must go through the stream, after what was written.
+    const machine = new SysfsBuilder();
+    try {
+      machine.iommu().driver('ixgbe');
+      for (let i = 0; i < 400; i++) {
+        const addr = `0000:${(1 + (i >> 5)).toString(16).padStart(2, '0')}:${(i & 31).toString(16).padStart(2, '0')}.0`;
+        machine.device({ addr, vendor: '8086', device: '10fb', class: '020000', driver: 'ixgbe', group: 100 + i });
+      }
+      const fifo = join(scratch, 'fifo');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      // This process keeps a write end open until the child is done, so opening the reading end
+      // never waits for a writer, and closing it is what ends the reading.
+      const writeEnd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      const nonblocking = 'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec @ARGV or die';
+      const child = spawn('perl', ['-MFcntl', '-e', nonblocking, process.execPath, BIN, 'list', '--json', '--root', machine.root], {
+        stdio: ['ignore', writeEnd, 'pipe'], env: { PATH: process.env.PATH ?? '' },
+      });
+      const closed = new Promise<number | null>((r) => child.on('close', r));
+      await new Promise((r) => setTimeout(r, 1500));
+      const reader = createReadStream(fifo);
+      const read = new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        reader.on('data', (c) => chunks.push(c as Buffer));
+        reader.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        reader.on('error', reject);
+      });
+      await new Promise((r) => reader.once('open', r));
+      const code = await closed;
+      closeSync(writeEnd);
+      const text = await read;
+      expect(code).toBe(0);
+      expect(text.length).toBeGreaterThan(128 * 1024);
+      const doc = JSON.parse(text);
+      expect(doc.data.groups.length).toBe(400);
+      expect(doc.data.groups.map((g: { id: number }) => g.id)).toEqual([...Array(400).keys()].map((i) => 100 + i));
+    } finally {
+      machine.cleanup();
+    }
   });
 
   it.runIf(process.geteuid?.() === 0)('without GPUVIRT_SIMULATE a fixture root never runs a program on this machine', () => {
