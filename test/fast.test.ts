@@ -33,10 +33,10 @@ describe('plainDoctor', () => {
   });
 });
 
-async function both(argv: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}) {
+async function both(argv: string[], opts: { env?: Record<string, string>; tty?: boolean; platform?: NodeJS.Platform } = {}) {
   const run = async (how: 'fast' | 'full') => {
     const io = captureIO(opts.tty ? { tty: true, color: true, columns: 100 } : {});
-    const deps = { io, env: opts.env ?? {}, platform: 'linux' as const };
+    const deps = { io, env: opts.env ?? {}, platform: opts.platform ?? 'linux' };
     const pending = how === 'fast' ? fastMain(argv, deps) : main(argv, deps);
     expect(pending, `${how}: ${argv.join(' ')}`).toBeDefined();
     const code = await pending!;
@@ -68,6 +68,15 @@ describe('fastMain prints what the full program prints', () => {
       const r = await both(argv);
       expect(r.fast, argv.join(' ')).toEqual(r.full);
       expect(r.full.code).toBe(2);
+    }
+  });
+
+  it('answers "needs a Linux host" the same way on another OS', async () => {
+    for (const argv of [['doctor'], ['doctor', '--json']]) {
+      const { fast, full } = await both(argv, { platform: 'darwin' });
+      expect(fast).toEqual(full);
+      expect(full.code).toBe(5);
+      expect(full.stdout + full.stderr).toContain('needs a Linux host');
     }
   });
 });
