@@ -1,6 +1,6 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,18 @@ describe.runIf(built)('bin/gpuvirt', () => {
       expect(r.code, args.join(' ')).toBe(3);
       expect(r.stderr).toContain('the program is not built');
     }
+  });
+
+  it('without bin/fast-loader.cjs, doctor runs through the full program', () => {
+    const copy = join(scratch, 'no-loader');
+    cpSync(new URL('../../dist', import.meta.url), join(copy, 'dist'), { recursive: true });
+    for (const f of ['bin/gpuvirt', 'bin/package.json', 'package.json']) {
+      mkdirSync(dirname(join(copy, f)), { recursive: true });
+      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
+    }
+    const args = ['doctor', '--json', '--root', FIXTURES + 'qemu-amd'];
+    const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual(gpuvirt(args));
   });
 
   it('dist/fast.cjs needs nothing but Node built-ins, and its code cache is accepted by this Node', () => {
