@@ -1,9 +1,11 @@
 // Loads dist/fast.cjs (plain `doctor`, see src/fast.ts) as require() would, but compiled with
 // the V8 code cache the build made for it (dist/fast.cache): compiling the bundle, and then
 // each function as it first runs, is a large part of a short doctor run, and the cache skips
-// most of that. A cache is used only with the build it was made from (the build id on the last
-// line of fast.cjs); V8 itself rejects one made by another Node or V8 version or other flags,
-// and then compiles as usual. Without a usable cache this is exactly a require().
+// most of that. A cache is used only with the very file it was made from: the same build id
+// (on fast.cjs's last line), size and modification time (to the second). V8 checks little more
+// than the source's length, so without this an edit of the same length would run the old code. V8
+// rejects a cache made by another Node or V8 version or under other flags, and then compiles
+// as usual. Without a usable cache this is exactly a require().
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -20,15 +22,32 @@ function buildId(source) {
   return m ? m[1] : null;
 }
 
-/** The cache for this build, without its id header; undefined when there is none. */
-function readCache(id) {
+/** What a cache must have been made from: the build id, size and modification time of fast.cjs. */
+function stampOf(source, stat) {
+  const id = buildId(source);
+  // Whole seconds: a copy that keeps modification times (cp -p) may not keep the fractions.
+  return id === null ? null : `${id} ${stat.size} ${Math.floor(stat.mtimeMs / 1000)}\n`;
+}
+
+/** The cache made from the file with this stamp, without its stamp line; undefined when there is none. */
+function readCache(stamp) {
   let data;
   try {
     data = fs.readFileSync(CACHE);
   } catch {
     return undefined;
   }
-  return id !== null && data.toString('latin1', 0, id.length) === id ? data.subarray(id.length) : undefined;
+  return stamp !== null && data.toString('latin1', 0, stamp.length) === stamp ? data.subarray(stamp.length) : undefined;
+}
+
+/** fast.cjs's text and stat, from one open file. */
+function readSource() {
+  const fd = fs.openSync(FILE, 'r');
+  try {
+    return { stat: fs.fstatSync(fd), source: fs.readFileSync(fd, 'utf8') };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -37,31 +56,31 @@ function readCache(id) {
  * can make a new cache once the code has run.
  */
 function load({ useCache = true } = {}) {
-  let source;
+  let file;
   try {
-    source = fs.readFileSync(FILE, 'utf8');
+    file = readSource();
   } catch (err) {
     if (err && err.code === 'ENOENT') return undefined;
     throw err;
   }
   const importModuleDynamically = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
   if (importModuleDynamically === undefined) return { exports: require(FILE) };
-  const id = buildId(source);
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  const stamp = stampOf(file.source, file.stat);
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${file.source}\n})`, {
     filename: FILE,
-    cachedData: useCache ? readCache(id) : undefined,
+    cachedData: useCache ? readCache(stamp) : undefined,
     importModuleDynamically,
   });
   const mod = { exports: {} };
   // The bundle requires only Node's built-in modules, so this file's require serves it.
   script.runInThisContext()(mod.exports, require, mod, FILE, DIST);
-  return { exports: mod.exports, script, id, cacheRejected: script.cachedDataRejected };
+  return { exports: mod.exports, script, stamp, cacheRejected: script.cachedDataRejected };
 }
 
 /** Writes dist/fast.cache from a loaded script (after running it, so it holds what ran). */
 function writeCache(loaded) {
-  if (!loaded.script || loaded.id === null) return false;
-  fs.writeFileSync(CACHE, Buffer.concat([Buffer.from(loaded.id, 'latin1'), loaded.script.createCachedData()]));
+  if (!loaded.script || loaded.stamp === null) return false;
+  fs.writeFileSync(CACHE, Buffer.concat([Buffer.from(loaded.stamp, 'latin1'), loaded.script.createCachedData()]));
   return true;
 }
 

@@ -32,10 +32,12 @@ export interface Selected {
 
 /**
  * Writes all of `text` to a file descriptor with write(2). process.stdout is not used on the
- * way out: creating it loads Node's stream modules, a few ms of a short command's start. A
- * reader that went away (EPIPE) ends the output quietly, as it ends `ls | head`. A
- * non-blocking descriptor that is full (EAGAIN) gets the rest, and everything after it,
- * through the stream, which waits for the reader and keeps the order.
+ * way out: creating it loads Node's stream modules, a few ms of a short command's start.
+ * - A reader that went away (EPIPE) ends the output quietly, as it ends `ls | head`.
+ * - A non-blocking descriptor that is full (EAGAIN) gets the rest, and everything after it,
+ *   through the stream, which waits for the reader and keeps the order.
+ * - Any other failure (ENOSPC, EIO) of stdout is the command's failure, E_OUTPUT, not a bug;
+ *   one of stderr is dropped: there is nowhere left to say it.
  */
 function fdWriter(fd: 1 | 2): (text: string) => void {
   let closed = false;
@@ -49,11 +51,14 @@ function fdWriter(fd: 1 | 2): (text: string) => void {
       while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') closed = true;
-      else if (code === 'EAGAIN') {
+      if (code === 'EAGAIN') {
         viaStream = true;
         stream().write(buf);
-      } else throw err;
+        return;
+      }
+      closed = true;
+      if (code === 'EPIPE' || fd === 2) return;
+      throw new GpuvirtError('E_OUTPUT', `cannot write to standard output: ${code ?? (err as Error).message}`, { exitCode: ExitCode.failed, cause: err });
     }
   };
 }
@@ -109,8 +114,16 @@ export function asGpuvirtError(err: unknown): GpuvirtError {
  */
 export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; env: Deps['env']; json: boolean; command: string; shown?: boolean }): number {
   const { io, json } = how;
-  if (json) io.out(jsonError(how.command, err));
-  else if (!how.shown) {
+  // Output that failed cannot carry the report of its own failure: that goes to stderr.
+  let onStderr = !json || err.code === 'E_OUTPUT';
+  if (!onStderr) {
+    try {
+      io.out(jsonError(how.command, err));
+    } catch {
+      onStderr = true;
+    }
+  }
+  if (onStderr && !how.shown) {
     io.err(`gpuvirt: ${err.message}\n`);
     if (err.hint) io.err(`  hint: ${err.hint}\n`);
   }
@@ -122,10 +135,13 @@ export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; en
 export type OpenHost = (root: string) => Promise<{ host: Host; exec: Exec }>;
 
 function openHost(deps: Partial<Deps>): OpenHost {
-  return async (root) => ({
-    host: deps.makeHost ? deps.makeHost(root) : new FsHost(root),
-    exec: deps.makeExec ? deps.makeExec(root) : root === '/' ? new RealExec() : new RefusingExec(root),
-  });
+  return async (root) => {
+    // A replaced host (a test's fake) never gets the real exec seam, even at root /.
+    if (deps.makeHost || deps.makeExec) {
+      return { host: deps.makeHost ? deps.makeHost(root) : new FsHost(root), exec: deps.makeExec ? deps.makeExec(root) : new RefusingExec(root) };
+    }
+    return { host: new FsHost(root), exec: root === '/' ? new RealExec() : new RefusingExec(root) };
+  };
 }
 
 /** Runs the selected command and returns its exit status; never throws. */

@@ -70,7 +70,14 @@ class IdsFile {
   /** Reads the next chunk; false at the end of the file. */
   private more(): boolean {
     if (this.complete) return false;
-    const chunk = this.readAt!(this.filled, CHUNK);
+    let chunk: Uint8Array | null;
+    try {
+      chunk = this.readAt!(this.filled, CHUNK);
+    } catch {
+      // The file went away or cannot be read any further (replaced by update-pciids, EIO):
+      // what was read still answers; ids beyond it get the readable fallback names.
+      chunk = null;
+    }
     if (!chunk?.length) return !(this.complete = true);
     if (this.filled + chunk.length > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.filled + chunk.length));

@@ -1,6 +1,6 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,30 +118,59 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(r.stdout).toBe('false');
   });
 
-  it('a code cache from another build is not used, and a damaged one is rejected: doctor still runs', () => {
+  it('a code cache is used only with the file it was made from; a damaged one is rejected; doctor still runs', () => {
     const copy = join(scratch, 'stale-cache');
     for (const f of ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json', 'dist/fast.cjs', 'dist/fast.cache']) {
       mkdirSync(dirname(join(copy, f)), { recursive: true });
-      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
+      cpSync(new URL(`../../${f}`, import.meta.url), join(copy, f), { preserveTimestamps: true });
     }
     const loader = join(copy, 'bin/fast-loader.cjs');
     const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
-    const args = ['doctor', '--json', '--root', FIXTURES + 'server-mxgpu-sriov'];
-    const expected = gpuvirt(args);
+    const doctor = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
+    const args = ['doctor', '--root', FIXTURES + 'server-mxgpu-sriov'];
+    const expected = gpuvirt(args).stdout;
     expect(state()).toBe('false');
+    expect(doctor(args)).toBe(expected);
     const cacheFile = join(copy, 'dist/fast.cache');
     const cache = readFileSync(cacheFile);
-    // Another build: the id on fast.cjs's last line no longer matches the cache's.
     const fastFile = join(copy, 'dist/fast.cjs');
     const source = readFileSync(fastFile, 'utf8');
-    writeFileSync(fastFile, source.replace(/[0-9a-f]{64}\n$/, `${'0'.repeat(64)}\n`));
+    const { mtime } = statSync(fastFile);
+    // An edit of the same length, build id kept (V8 alone would take the old code): not used.
+    const edited = source.replace('passed, ${', 'PASSED, ${');
+    expect(edited.length).toBe(source.length);
+    writeFileSync(fastFile, edited);
+    const later = new Date(mtime.getTime() + 5000); // an edit made after the build, not within its second
+    utimesSync(fastFile, later, later);
     expect(state()).toBe('undefined');
-    expect(spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8' }).stdout).toBe(expected.stdout);
-    // The right id, damaged contents: V8 rejects it and compiles the source.
+    expect(doctor(args)).toBe(expected.replace(' passed, ', ' PASSED, '));
+    // Another build's id, even with the old modification time: not used.
+    writeFileSync(fastFile, source.replace(/[0-9a-f]{64}\n$/, `${'0'.repeat(64)}\n`));
+    utimesSync(fastFile, mtime, mtime);
+    expect(state()).toBe('undefined');
+    expect(doctor(args)).toBe(expected);
+    // The very file, the cache damaged after its stamp line: V8 rejects it and compiles the source.
     writeFileSync(fastFile, source);
-    writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, 64), Buffer.alloc(cache.length - 64, 7)]));
+    utimesSync(fastFile, mtime, mtime);
+    expect(state()).toBe('false');
+    const stampEnd = cache.indexOf(0x0a) + 1;
+    writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, stampEnd), Buffer.alloc(cache.length - stampEnd, 7)]));
     expect(state()).toBe('true');
-    expect(spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8' }).stdout).toBe(expected.stdout);
+    expect(doctor(args)).toBe(expected);
+  });
+
+  it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, on both start paths', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const root = FIXTURES + 'intel-desktop-nvidia';
+      for (const args of [['doctor', '--root', root], ['doctor', '--json', '--root', root], ['list', '--json', '--root', root], ['doctor', '--help']]) {
+        const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+        expect(r.stderr, args.join(' ')).toBe('gpuvirt: cannot write to standard output: ENOSPC\n');
+        expect(r.status, args.join(' ')).toBe(1);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('output larger than a full non-blocking pipe arrives whole and in order', async () => {

@@ -103,4 +103,24 @@ describe('PciNames', () => {
       'Last Vendor Last Device', 'Device 1000', 'Vendor Nr 6911 Part 6911-2', '3D controller', 'Vendor 1b1c Device 0001',
     ]);
   });
+
+  it('a pci.ids that cannot be read past its first piece still names what that piece holds', () => {
+    const text = `${IDS}${'# filler\n'.repeat(40000)}abcd  Far Away Inc\n`;
+    const root = makeTree({ 'usr/share/misc/pci.ids': text });
+    const fs = new FsHost(root);
+    let reads = 0;
+    const failing = {
+      readText: (p: string) => fs.readText(p),
+      readChunk: (p: string, at: number, n: number) => {
+        if (reads++ > 0) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+        return fs.readChunk(p, at, n);
+      },
+    } as Partial<Host> as Host;
+    const n = new PciNames([failing]);
+    expect(n.name('10de', '2204')).toBe('NVIDIA Corporation GA102 [GeForce RTX 3090]');
+    expect(n.name('abcd', '0001')).toBe('Vendor abcd Device 0001');
+    expect(reads).toBe(2);
+    expect(new PciNames([fs]).vendor('abcd')).toBe('Far Away Inc');
+  });
 });
+
