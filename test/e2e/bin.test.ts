@@ -1,6 +1,6 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,18 @@ const built = existsSync(new URL('../../dist/cli.js', import.meta.url));
 function gpuvirt(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** What bin/gpuvirt needs to start, besides dist/. */
+const FAST_PARTS = ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json'];
+
+/** A copy of the named files and folders of the program in `dir`, modification times kept (the code cache checks them). */
+function copyOfProgram(dir: string, parts: string[]): string {
+  for (const f of parts) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    cpSync(new URL(`../../${f}`, import.meta.url), join(dir, f), { recursive: true, preserveTimestamps: true });
+  }
+  return dir;
 }
 
 describe.runIf(built)('bin/gpuvirt', () => {
@@ -74,11 +86,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
 
   it('plain doctor runs from dist/fast.cjs alone; anything else needs the full bundle', () => {
     // A copy of the program without dist/cli.js: what still works there never loaded it.
-    const copy = join(scratch, 'fast-only');
-    for (const f of ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json', 'dist/fast.cjs', 'dist/fast.cache']) {
-      mkdirSync(dirname(join(copy, f)), { recursive: true });
-      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
-    }
+    const copy = copyOfProgram(join(scratch, 'fast-only'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
     const run = (args: string[]) => {
       const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -95,12 +103,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
   });
 
   it('without bin/fast-loader.cjs, doctor runs through the full program', () => {
-    const copy = join(scratch, 'no-loader');
-    cpSync(new URL('../../dist', import.meta.url), join(copy, 'dist'), { recursive: true });
-    for (const f of ['bin/gpuvirt', 'bin/package.json', 'package.json']) {
-      mkdirSync(dirname(join(copy, f)), { recursive: true });
-      copyFileSync(new URL(`../../${f}`, import.meta.url), join(copy, f));
-    }
+    const copy = copyOfProgram(join(scratch, 'no-loader'), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
     const args = ['doctor', '--json', '--root', FIXTURES + 'qemu-amd'];
     const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
     expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual(gpuvirt(args));
@@ -119,11 +122,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
   });
 
   it('a code cache is used only with the file it was made from; a damaged one is rejected; doctor still runs', () => {
-    const copy = join(scratch, 'stale-cache');
-    for (const f of ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json', 'dist/fast.cjs', 'dist/fast.cache']) {
-      mkdirSync(dirname(join(copy, f)), { recursive: true });
-      cpSync(new URL(`../../${f}`, import.meta.url), join(copy, f), { preserveTimestamps: true });
-    }
+    const copy = copyOfProgram(join(scratch, 'stale-cache'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
     const loader = join(copy, 'bin/fast-loader.cjs');
     const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
     const doctor = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
