@@ -6,9 +6,7 @@ import { commands, type CommandEntry } from './commands/index.js';
 import type { AnyCommand } from './commands/command.js';
 import type { IO } from './context.js';
 import { ExitCode, GpuvirtError } from './errors.js';
-import { RealExec } from './host/exec.js';
-import { FsHost } from './host/fs-host.js';
-import { asGpuvirtError, defaultIO, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
+import { asGpuvirtError, defaultIO, execute, openHost, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
 
 export type { Deps } from './run.js';
 
@@ -60,7 +58,7 @@ function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: 
 function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefined {
   if (deps.makeHost || deps.makeExec || env.GPUVIRT_SIMULATE !== '1') return undefined;
   return async (root) => {
-    if (root === '/') return { host: new FsHost(root), exec: new RealExec() };
+    if (root === '/') return openHost(deps)(root);
     const [{ SimKernel }, { SimExec }] = await Promise.all([import('./host/sim-kernel.js'), import('./host/sim-exec.js')]);
     const kernel = new SimKernel(root, { privileged: env.GPUVIRT_SIMULATE_USER !== 'nonroot' });
     return { host: kernel, exec: new SimExec(kernel) };

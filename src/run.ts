@@ -134,7 +134,7 @@ export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; en
 /** A root's host and exec seam: the real ones (FsHost; programs run only when the root is /). */
 export type OpenHost = (root: string) => Promise<{ host: Host; exec: Exec }>;
 
-function openHost(deps: Partial<Deps>): OpenHost {
+export function openHost(deps: Partial<Deps>): OpenHost {
   return async (root) => {
     // A replaced host (a test's fake) never gets the real exec seam, even at root /.
     if (deps.makeHost || deps.makeExec) {
