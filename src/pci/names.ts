@@ -43,14 +43,15 @@ const NL = 0x0a;
 /** A `\n` that starts a line other than a tab-indented or comment line. */
 const BLOCK_END = /\n[^\t#]/g;
 const BLOCK_WINDOW = 64 * 1024;
-/** pci.ids is read this much at a time, and only as far as the lookups need. */
+/** pci.ids is read this much first; the whole file (up to WHOLE, then more) only if a lookup needs more. */
 const CHUNK = 256 * 1024;
+const WHOLE = 4 * 1024 * 1024;
 
 /**
- * pci.ids, read from its start only as far as a search needs: vendors are found on their way
- * down the file, so a host whose devices are all from vendors near the top never reads the
- * rest (AMD's block ends at 150 kB of 1.3 MB). Searched as bytes (Buffer.indexOf, native code)
- * and never decoded as a whole: only the lines shown are decoded as UTF-8.
+ * pci.ids: its first 256 kB, and the rest only when a search runs past them (a host whose
+ * devices are all from vendors near the top never reads it: AMD's block ends at 150 kB of
+ * 1.3 MB). Searched as bytes (Buffer.indexOf, native code) and never decoded as a whole: only
+ * the lines shown are decoded as UTF-8, and block ends are looked for only as far as needed.
  */
 class IdsFile {
   private buf: Buffer;
@@ -67,26 +68,29 @@ class IdsFile {
     this.complete = readAt === null || first.byteLength < CHUNK;
   }
 
-  /** Reads the next chunk; false at the end of the file. */
+  /**
+   * Reads on; false at the end of the file. Past the first piece the file is read whole (from
+   * its start, so nothing is copied): one read of 1.3 MB costs less than several smaller ones
+   * and the copies between them.
+   */
   private more(): boolean {
     if (this.complete) return false;
-    let chunk: Uint8Array | null;
+    const length = Math.max(WHOLE, this.buf.length * 2);
+    let bytes: Uint8Array | null;
     try {
-      chunk = this.readAt!(this.filled, CHUNK);
+      bytes = this.readAt!(0, length);
     } catch {
       // The file went away or cannot be read any further (replaced by update-pciids, EIO):
       // what was read still answers; ids beyond it get the readable fallback names.
-      chunk = null;
+      bytes = null;
     }
-    if (!chunk?.length) return !(this.complete = true);
-    if (this.filled + chunk.length > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.filled + chunk.length));
-      this.buf.copy(grown, 0, 0, this.filled);
-      this.buf = grown;
+    if (!bytes || bytes.length <= this.filled) {
+      this.complete = true;
+      return false;
     }
-    this.buf.set(chunk, this.filled);
-    this.filled += chunk.length;
-    if (chunk.length < CHUNK) this.complete = true;
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.filled = bytes.length;
+    if (bytes.length < length) this.complete = true;
     return true;
   }
 
@@ -108,22 +112,45 @@ class IdsFile {
     return i < 0 ? this.filled : i;
   }
 
+  /** Block ends found so far, by the start of the line the block follows. */
+  private readonly ends = new Map<number, number>();
+  /** How far each block is known to run (no end before this offset), by the same key. */
+  private readonly clearTo = new Map<number, number>();
+
   /**
-   * End of the block of tab-indented (or comment) lines after the line at `start`: the `\n`
-   * before the next other line. A regular expression over latin1 windows of the block (a
-   * vendor's block runs to 370 kB: a native call per line would cost milliseconds).
+   * The end of the block of tab-indented (or comment) lines after the line at `start` (the
+   * `\n` before the next other line) when it lies before `limit`; -1 when the block runs at
+   * least to `limit`. A regular expression over latin1 windows, only as far as `limit` and
+   * never twice over the same bytes: a vendor's block runs to 370 kB, and a native call per
+   * line would cost milliseconds.
    */
-  blockEnd(start: number): number {
-    for (let from = start; ; from += BLOCK_WINDOW) {
-      // One byte past the window, so a `\n` at its end is seen with the byte after it.
-      while (this.filled < from + BLOCK_WINDOW + 1 && this.more());
-      if (from >= this.filled) return this.filled;
-      const window = this.buf.toString('latin1', from, Math.min(this.filled, from + BLOCK_WINDOW + 1));
+  endBefore(start: number, limit: number): number {
+    const known = this.ends.get(start);
+    if (known !== undefined) return known < limit ? known : -1;
+    let from = this.clearTo.get(start) ?? start;
+    while (from < limit) {
+      // A `\n` at offset p is judged by the byte after it, so p must be below filled - 1.
+      while (this.filled - 1 < Math.min(limit, from + BLOCK_WINDOW) && this.more());
+      const to = Math.min(limit, from + BLOCK_WINDOW, this.filled - 1);
+      if (to <= from) {
+        this.ends.set(start, this.filled);
+        return this.filled < limit ? this.filled : -1;
+      }
+      const window = this.buf.toString('latin1', from, to + 1);
       BLOCK_END.lastIndex = 0;
       const m = BLOCK_END.exec(window);
-      if (m) return from + m.index;
-      if (from + window.length >= this.filled) return this.filled;
+      if (m) {
+        this.ends.set(start, from + m.index);
+        return from + m.index;
+      }
+      this.clearTo.set(start, (from = to));
     }
+    return -1;
+  }
+
+  /** End of the block after the line at `start`, or of the file. */
+  blockEnd(start: number): number {
+    return this.endBefore(start, Infinity);
   }
 
   utf8(start: number, end: number): string {
@@ -201,9 +228,9 @@ export class PciNames {
     if (this.db()) {
       const v = this.vendorLine(vendorId);
       if (v >= 0) {
-        const end = this.ids!.blockEnd(v);
-        const d = this.findLine(`\t${deviceId}  `, v, end);
-        if (d >= 0) name = this.lineRest(d, 7);
+        // The first such line after the vendor's counts if no other vendor's line comes first.
+        const d = this.findLine(`\t${deviceId}  `, v, Infinity);
+        if (d >= 0 && this.ids!.endBefore(v, d - 1) < 0) name = this.lineRest(d, 7);
       }
     }
     this.cache.set(key, name);

@@ -40,6 +40,8 @@ describe('PciNames', () => {
     const n = names();
     expect(n.device('8086', '2204')).toBe('Device 2204');
     expect(n.device('10de', '1043')).toBe('Device 1043');
+    expect(n.device('1002', '2204')).toBe('Device 2204');
+    expect(n.name('10de', '2684')).toBe('NVIDIA Corporation AD102 [GeForce RTX 4090]');
   });
 
   it('decodes a name as UTF-8, and reads the same through a host without readChunk', () => {
@@ -69,20 +71,21 @@ describe('PciNames', () => {
       lines.push(l);
       size += l.length + 1;
     };
-    for (let v = 0; v < 0x1b1b; v++) {
+    for (let v = 0; v < 0x0700; v++) {
       const id = v.toString(16).padStart(4, '0');
       add(`${id}  Vendor Nr ${v}`);
       for (let d = 0; d < 4; d++) add(`\t${(d * 0x1111).toString(16).padStart(4, '0')}  Part ${v}-${d}`);
       add(`\t\t1234 5678  Board ${v}`);
     }
-    // The `\n` before `1b1b` at 3 bytes short of a 256 kB boundary: the needle spans two reads.
+    // The `\n` before `1b1b` 3 bytes short of 256 kB, where the first read ends: the needle spans two reads.
     const chunk = 256 * 1024;
     const boundary = Math.ceil((size + 40) / chunk) * chunk;
     add(`#${'-'.repeat(boundary - 2 - size - 2)}`);
     expect(size).toBe(boundary - 2);
+    expect(boundary).toBe(chunk);
     add('1b1b  Straddling Ltd');
     add('\t0001  Thing Across');
-    for (let i = 0; i < 30000; i++) add(`\t${(0x1000 + i).toString(16)}  Long block ${i}`);
+    for (let i = 0; i < 40000; i++) add(`\t${(0x1000 + i).toString(16)}  Long block ${i}`);
     add('ffff  Last Vendor');
     add('\t0002  Last Device');
     add('C 03  Display controller');
@@ -94,13 +97,16 @@ describe('PciNames', () => {
     const whole = { readText: (p: string) => chunked.readText(p) } as Partial<Host> as Host;
     const ask = (n: PciNames) => [
       n.name('1b1b', '0001'), n.name('1b1b', '1a00'), n.device('1b1b', 'ffff'), n.name('0400', '3333'), n.name('0000', '0000'),
-      n.name('ffff', '0002'), n.device('ffff', '1000'), n.name('1aff', '2222'), n.className('030200'), n.name('1b1c', '0001'),
+      n.name('ffff', '0002'), n.device('ffff', '1000'), n.name('06ff', '2222'), n.className('030200'), n.name('1b1c', '0001'),
     ];
     const got = ask(new PciNames([chunked]));
     expect(got).toEqual(ask(new PciNames([whole])));
+    // Asked the other way round (far in a block first, then near, then another vendor's), the same.
+    const reversed = new PciNames([chunked]);
+    expect([reversed.device('1b1b', '1a00'), reversed.device('1b1b', '0001'), reversed.device('06ff', '1a00')]).toEqual(['Long block 2560', 'Thing Across', 'Device 1a00']);
     expect(got).toEqual([
       'Straddling Ltd Thing Across', 'Straddling Ltd Long block 2560', 'Device ffff', 'Vendor Nr 1024 Part 1024-3', 'Vendor Nr 0 Part 0-0',
-      'Last Vendor Last Device', 'Device 1000', 'Vendor Nr 6911 Part 6911-2', '3D controller', 'Vendor 1b1c Device 0001',
+      'Last Vendor Last Device', 'Device 1000', 'Vendor Nr 1791 Part 1791-2', '3D controller', 'Vendor 1b1c Device 0001',
     ]);
   });
 
