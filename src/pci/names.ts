@@ -94,6 +94,11 @@ class IdsFile {
     return true;
   }
 
+  /** Bytes read so far. */
+  get length(): number {
+    return this.filled;
+  }
+
   /** Start of the first `needle` at or after `from` that ends by `end`, or -1. */
   indexOf(needle: string, from: number, end = Infinity): number {
     for (;;) {
@@ -229,8 +234,11 @@ export class PciNames {
       const v = this.vendorLine(vendorId);
       if (v >= 0) {
         // The first such line after the vendor's counts if no other vendor's line comes first.
-        const d = this.findLine(`\t${deviceId}  `, v, Infinity);
-        if (d >= 0 && this.ids!.endBefore(v, d - 1) < 0) name = this.lineRest(d, 7);
+        // Searched in what is read already, and past it only if the vendor's block runs on.
+        const ids = this.ids!;
+        let d = this.findLine(`\t${deviceId}  `, v, ids.length);
+        if (d < 0 && ids.endBefore(v, ids.length - 1) < 0) d = this.findLine(`\t${deviceId}  `, v, Infinity);
+        if (d >= 0 && ids.endBefore(v, d - 1) < 0) name = this.lineRest(d, 7);
       }
     }
     this.cache.set(key, name);

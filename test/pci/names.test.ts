@@ -101,6 +101,11 @@ describe('PciNames', () => {
     ];
     const got = ask(new PciNames([chunked]));
     expect(got).toEqual(ask(new PciNames([whole])));
+    // A device its vendor lacks, that vendor's block ending within the first read: nothing more is read.
+    let reads = 0;
+    const counting = { readText: () => null, readChunk: (p: string, at: number, n: number) => (reads++, chunked.readChunk(p, at, n)) } as Partial<Host> as Host;
+    expect(new PciNames([counting]).name('0400', '1a00')).toBe('Vendor Nr 1024 Device 1a00');
+    expect(reads).toBe(1);
     // Asked the other way round (far in a block first, then near, then another vendor's), the same.
     const reversed = new PciNames([chunked]);
     expect([reversed.device('1b1b', '1a00'), reversed.device('1b1b', '0001'), reversed.device('06ff', '1a00')]).toEqual(['Long block 2560', 'Thing Across', 'Device 1a00']);
