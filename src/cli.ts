@@ -59,7 +59,7 @@ function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefi
   if (deps.makeHost || deps.makeExec || env.GPUVIRT_SIMULATE !== '1') return undefined;
   return async (root) => {
     if (root === '/') return openHost(deps)(root);
-    const [{ SimKernel }, { SimExec }] = await Promise.all([import('./host/sim-kernel.js'), import('./host/sim-exec.js')]);
+    const [{ SimKernel }, { SimExec }] = await Promise.all([import('./sim/kernel.js'), import('./sim/exec.js')]);
     const kernel = new SimKernel(root, { privileged: env.GPUVIRT_SIMULATE_USER !== 'nonroot' });
     return { host: kernel, exec: new SimExec(kernel) };
   };

@@ -4,7 +4,7 @@ import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, 
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyTree, simTmpDir } from '../../src/host/sim-host.js';
+import { copyTree, simTmpDir } from '../../src/sim/host.js';
 import { FIXTURES } from '../helpers/sim.js';
 import { SysfsBuilder } from '../helpers/sysfs-builder.js';
 

@@ -5,7 +5,7 @@ import type { Prompter } from '../../src/context.js';
 import type { Exec, ExecResult } from '../../src/host/exec.js';
 import { linkName, readAttr } from '../../src/host/host.js';
 import { paths } from '../../src/host/paths.js';
-import { makeSimHost, type SimHost } from '../../src/host/sim-host.js';
+import { makeSimHost, type SimHost } from '../../src/sim/host.js';
 import { captureIO } from './io.js';
 
 export const FIXTURES = new URL('../fixtures/sysfs/', import.meta.url).pathname;

@@ -3,9 +3,9 @@
 // sys/bus/pci/devices, drivers and IOMMU groups, write-only attributes as empty 0200 files.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { SimExec } from '../../src/host/sim-exec.js';
-import { type SimHost, simTmpDir } from '../../src/host/sim-host.js';
-import { SimKernel } from '../../src/host/sim-kernel.js';
+import { SimExec } from '../../src/sim/exec.js';
+import { type SimHost, simTmpDir } from '../../src/sim/host.js';
+import { SimKernel } from '../../src/sim/kernel.js';
 
 export interface DeviceSpec {
   addr: string;

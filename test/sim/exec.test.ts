@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFunction } from '../../src/detect/pci.js';
 import { readModules } from '../../src/detect/system.js';
 import { paths } from '../../src/host/paths.js';
-import { makeSimHost, type SimHost } from '../../src/host/sim-host.js';
+import { makeSimHost, type SimHost } from '../../src/sim/host.js';
 import { q35, simMachine, track } from '../helpers/sysfs-builder.js';
 
 const EDU = '0000:06:00.0';

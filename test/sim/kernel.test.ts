@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readDetails, readFunction } from '../../src/detect/pci.js';
 import { groupMembers } from '../../src/detect/groups.js';
 import { paths } from '../../src/host/paths.js';
-import type { SimHost } from '../../src/host/sim-host.js';
-import { SimKernel } from '../../src/host/sim-kernel.js';
+import type { SimHost } from '../../src/sim/host.js';
+import { SimKernel } from '../../src/sim/kernel.js';
 import { simMachine, track, write } from '../helpers/sysfs-builder.js';
 
 const VGA = '0000:01:00.0';

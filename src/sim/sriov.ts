@@ -1,12 +1,12 @@
 // SR-IOV and the other per-device stores (drivers/pci/iov.c sriov_numvfs_store and friends,
 // drivers/pci/pci-sysfs.c, drivers/pci/pci.c reset_method_store; Linux 6.1).
 import * as nodePath from 'node:path';
-import { paths } from './paths.js';
-import { readAttr } from './host.js';
+import { paths } from '../host/paths.js';
+import { readAttr } from '../host/host.js';
 import { readVirtfns } from '../detect/pci.js';
-import { deviceAttach, type Kern, waitForRelease } from './sim-drivers.js';
-import { chomp, fail } from './sim-state.js';
-import { simPaths } from './sim-tree.js';
+import { deviceAttach, type Kern, waitForRelease } from './drivers.js';
+import { chomp, fail } from './state.js';
+import { simPaths } from './tree.js';
 
 /** kstrtoull with base 0 (0x hex, leading-0 octal, decimal), one trailing newline allowed. */
 export function kstrtoul(value: string): number | null {

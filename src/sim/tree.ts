@@ -3,11 +3,11 @@
 // the driver directory and the IOMMU group to the device and back.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { FsHost } from './fs-host.js';
-import { linkName, readAttr } from './host.js';
-import { paths } from './paths.js';
+import { FsHost } from '../host/fs-host.js';
+import { linkName, readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
 import { hexAttr, listAddresses, readGroupOf } from '../detect/pci.js';
-import { type PciId, PCI_ANY_ID, readOverride } from './sim-state.js';
+import { type PciId, PCI_ANY_ID, readOverride } from './state.js';
 
 /** Host paths paths.ts does not spell out; the simulation creates or removes these. */
 export const simPaths = {

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { SimExec } from './sim-exec.js';
-import { SimKernel } from './sim-kernel.js';
+import { SimExec } from './exec.js';
+import { SimKernel } from './kernel.js';
 
 /** Copies a tree as it is: symlinks keep their targets, files their modes. */
 export function copyTree(from: string, to: string): void {

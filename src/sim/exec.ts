@@ -2,9 +2,9 @@
 // it models (`modprobe <module>`, `modprobe -r <module>`) against the SimKernel, and throws for
 // any other argv so an unexpected command fails the test instead of passing silently.
 // Calls and injected failures live in the kernel's sidecar, shared with a spawned CLI.
-import type { Exec, ExecResult } from './exec.js';
-import type { SimKernel } from './sim-kernel.js';
-import { consume, type ExecRecord, storedRegex } from './sim-state.js';
+import type { Exec, ExecResult } from '../host/exec.js';
+import type { SimKernel } from './kernel.js';
+import { consume, type ExecRecord, storedRegex } from './state.js';
 
 export interface ExecFailureRule {
   /** The exact argv, or a pattern tested against argv joined with spaces. */

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import { type Host, linkName, readAttr } from './host.js';
-import { paths } from './paths.js';
+import { type Host, linkName, readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
 import { listAddresses } from '../detect/pci.js';
 
 export const SIDECAR = '.sim-kernel.json';

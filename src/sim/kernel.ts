@@ -12,13 +12,13 @@
  * reset_method, reset, rom enabling, bool module parameters; zero-length writes (no-op,
  * as sysfs_kf_write); EACCES for missing or read-only attributes, and reading write-only
  * ones; EIO reading resourceN; EINVAL reading a ROM not enabled. Module loading is in
- * sim-modules.ts (driven by SimExec).
+ * modules.ts (driven by SimExec).
  *
  * What the tree cannot hold (which driver claims which device, dynamic ids, what each PF
  * driver does with SR-IOV, devices held open, injected failures, the logs) lives in the
- * sidecar <root>/.sim-kernel.json (sim-state.ts), made from the tree on first use and shared
+ * sidecar <root>/.sim-kernel.json (state.ts), made from the tree on first use and shared
  * by every SimKernel on that root, in this process or a spawned CLI. A SimKernel changes its
- * root in place: give it a copy (makeSimHost in sim-host.ts).
+ * root in place: give it a copy (makeSimHost in host.ts).
  *
  * Left out: device remove/rescan, bus rescan, enable, resourceN_resize, iommu group `type`
  * writes, the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
@@ -27,24 +27,24 @@
  * between processes sharing the sidecar: they must take turns.
  */
 import * as nodePath from 'node:path';
-import type { ExecResult } from './exec.js';
-import type { Host, HostStat } from './host.js';
+import type { ExecResult } from '../host/exec.js';
+import type { Host, HostStat } from '../host/host.js';
 import {
   type Kern, writeBind, writeBusAutoprobe, writeDriverOverride, writeDriversProbe,
   writeNewId, writeRemoveId, writeUnbind,
-} from './sim-drivers.js';
-import { modprobe, modprobeRemove } from './sim-modules.js';
+} from './drivers.js';
+import { modprobe, modprobeRemove } from './modules.js';
 import {
   chomp, consume, type DriverInfo, fail, type Hold, KernelErrno, loadState, newDriverInfo, type PciId,
   PCI_ANY_ID, saveState, type SimErrno, type SimState, storedRegex, sysError, type WriteRecord,
-} from './sim-state.js';
+} from './state.js';
 import {
   writeBoolParam, writeNumVfs, writeReset, writeResetMethod, writeRom, writeSriovAutoprobe,
-} from './sim-sriov.js';
-import { isUnder, SimTree, simPaths } from './sim-tree.js';
-import { paths } from './paths.js';
+} from './sriov.js';
+import { isUnder, SimTree, simPaths } from './tree.js';
+import { paths } from '../host/paths.js';
 
-export type { Hold, SimErrno, SimState, WriteRecord } from './sim-state.js';
+export type { Hold, SimErrno, SimState, WriteRecord } from './state.js';
 
 export interface WriteFailureRule {
   /** The path as written, or as resolved through symlinks. */

@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readDetails, readFunction, readSriov, readVirtfns } from '../../src/detect/pci.js';
 import { groupMembers, listGroups } from '../../src/detect/groups.js';
 import { paths } from '../../src/host/paths.js';
-import { SimExec } from '../../src/host/sim-exec.js';
-import type { SimHost } from '../../src/host/sim-host.js';
-import { SimKernel } from '../../src/host/sim-kernel.js';
+import { SimExec } from '../../src/sim/exec.js';
+import type { SimHost } from '../../src/sim/host.js';
+import { SimKernel } from '../../src/sim/kernel.js';
 import { q35, simMachine, track, write } from '../helpers/sysfs-builder.js';
 
 const NVME = '0000:02:00.0';

@@ -1,11 +1,11 @@
 // The driver core as the PCI bus runs it (drivers/base/bus.c, dd.c; drivers/pci/pci-driver.c,
 // 6.1): matching, probing, and the bind/unbind/new_id/remove_id/drivers_probe/driver_override
 // stores. Every function takes the tree and the sidecar state and throws KernelErrno.
-import { paths } from './paths.js';
+import { paths } from '../host/paths.js';
 import {
   consume, fail, type Hold, newDriverInfo, type PciId, PCI_ANY_ID, type SimErrno, type SimState,
-} from './sim-state.js';
-import { idMatches, type SimTree, simPaths } from './sim-tree.js';
+} from './state.js';
+import { idMatches, type SimTree, simPaths } from './tree.js';
 
 export interface Kern {
   tree: SimTree;

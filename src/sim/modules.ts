@@ -1,12 +1,12 @@
 // Loading and unloading kernel modules in the simulation, as kmod's modprobe and the
 // kernel's module loader do it: dependencies first, sys/module/<m> and its line in
 // /proc/modules, the driver's directory on the PCI bus, then driver_attach (bus_add_driver).
-import { readAttr } from './host.js';
-import { paths } from './paths.js';
-import type { ExecResult } from './exec.js';
-import { busAutoprobe, driverAttach, type Kern, unbindDevice } from './sim-drivers.js';
-import { moduleOfDriver, newDriverInfo } from './sim-state.js';
-import { simPaths } from './sim-tree.js';
+import { readAttr } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import type { ExecResult } from '../host/exec.js';
+import { busAutoprobe, driverAttach, type Kern, unbindDevice } from './drivers.js';
+import { moduleOfDriver, newDriverInfo } from './state.js';
+import { simPaths } from './tree.js';
 
 interface ModuleDef {
   driver?: string;
