@@ -3,12 +3,15 @@
 import type { Exec } from './host/exec.js';
 import type { Host } from './host/host.js';
 import type { PciNames } from './pci/names.js';
+import type { Style } from './output.js';
 
 export interface IO {
   out(text: string): void;
   err(text: string): void;
   /** stdout is a terminal: colour (unless NO_COLOR), wrapping and prompts are allowed. */
   isTTY: boolean;
+  /** stdin is a terminal too (false: a question could never be answered). Unknown: as isTTY. */
+  stdinTTY?: boolean;
   color: boolean;
   columns: number;
 }
@@ -27,4 +30,13 @@ export interface Ctx {
   prompt: Prompter;
   /** --json: stdout carries one JSON document and nothing else. */
   json: boolean;
+  /** This process's id (the journal and the lock name their owner). */
+  pid?: number;
+  clock?: () => Date;
+  /** Calls the handler on SIGINT, SIGTERM or SIGHUP until the returned function is called. */
+  signals?: (handler: (signal: string) => void) => () => void;
+  /** The text style of this run (colour unless --no-color, NO_COLOR or a pipe). */
+  style(): Promise<Style>;
+  /** The terminal stream a task list may draw on (stderr), when there is one. */
+  terminal?: () => NodeJS.WriteStream | undefined;
 }

@@ -21,6 +21,8 @@ export interface Deps {
   makeHost?: (root: string) => Host;
   makeExec?: (root: string) => Exec;
   prompt?: Prompter;
+  /** Replaces the process's signal handlers during apply (tests). */
+  signals?: Ctx['signals'];
 }
 
 /** A command chosen from argv, with its arguments and every option (global ones included). */
@@ -75,6 +77,9 @@ export function defaultIO(env: Deps['env']): IO {
     err: fdWriter(2),
     get isTTY() {
       return terminal().isTTY;
+    },
+    get stdinTTY() {
+      return Boolean(process.stdin.isTTY);
     },
     get color() {
       return terminal().isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
@@ -159,12 +164,16 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
     }
     const { host, exec } = await open(root);
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
-    const ctx: Ctx = { host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter };
+    const ctx: Ctx = {
+      host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: () => new Date(),
+      style: () => makeStyle(io.color && opts.color !== false), signals: deps.signals,
+      terminal: () => (process.stderr.isTTY ? process.stderr : undefined),
+    };
     const parsed = def.parse(args, opts);
     const outcome = await def.run(parsed, ctx);
     if (json) io.out(jsonDocument(def.name, outcome));
     else {
-      const style = await makeStyle(io.color && opts.color !== false);
+      const style = await ctx.style();
       io.out(def.render(outcome.data, style, ctx));
       for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${w}\n`);
     }

@@ -3,6 +3,7 @@
 import type { Host } from './host/host.js';
 import { paths } from './host/paths.js';
 import { ExitCode, GpuvirtError } from './errors.js';
+import type { Step } from './mutate/steps.js';
 
 export type PassthroughDriver = 'vfio-pci' | 'pci-stub';
 
@@ -65,8 +66,17 @@ export function persistedDevices(state: GpuvirtState): ManagedDevice[] {
   return Object.values(state.devices).filter((d) => d.persisted);
 }
 
+export function stateText(state: GpuvirtState): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}
+
 export function writeState(host: Host, state: GpuvirtState): void {
-  host.writeFile(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+  host.writeFile(paths.stateFile, stateText(state), 0o600);
+}
+
+/** The state file rewritten as a step of a change: journalled, and restored by its rollback. */
+export function stateFileStep(state: GpuvirtState, title: string): Step {
+  return { kind: 'file', path: paths.stateFile, content: stateText(state), mode: 0o600, title };
 }
 
 /** Devices left `applying` by a run that never finished. */

@@ -14,6 +14,7 @@ export const commands: CommandEntry[] = [
   { name: 'passthrough', load: async () => (await import('./passthrough.js')).passthrough },
   { name: 'release', load: async () => (await import('./release.js')).release },
   { name: 'status', load: async () => (await import('./status.js')).status },
+  { name: 'recover', load: async () => (await import('./recover.js')).recoverCommand },
   { name: 'sriov status', load: async () => (await import('./sriov/status.js')).sriovStatus },
   { name: 'sriov enable', load: async () => (await import('./sriov/enable.js')).sriovEnable },
   { name: 'sriov disable', load: async () => (await import('./sriov/disable.js')).sriovDisable },

@@ -9,7 +9,7 @@ import { applyEnvFor, applySteps, runId as newRunId, type ApplyReport } from '..
 import { confirmChange, requireRoot } from '../mutate/guard.js';
 import { acquireLock } from '../mutate/lock.js';
 import { stepJson, type Step, type StepJson, renderSteps } from '../mutate/steps.js';
-import { planCmdlineEdit } from '../setup/cmdline-edit.js';
+import { planCmdlineEdit, rerun } from '../setup/cmdline-edit.js';
 import { diffs, type FileDiff } from '../setup/diff.js';
 import type { FileChange } from '../setup/grub.js';
 import { sha256, writeManifest, type SetupManifest } from '../setup/manifest.js';
@@ -91,7 +91,7 @@ async function runSetup(opts: SetupOptions, ctx: Ctx): Promise<{ data: SetupData
   const initramfs = detectInitramfs(ctx.host);
   const moduleChanges = vfioModules ? planVfioModules(ctx.host, initramfs) : [];
   const changes = [...edit.changes, ...moduleChanges];
-  const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: initramfs.rebuild }] : [];
+  const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] }] : [];
   const steps = [...fileSteps(changes), ...edit.commands, ...rebuild, ...edit.verify];
   const notes = chosen ? rec.notes.filter((n) => !n.startsWith('vfio') || vfioModules) : rec.notes;
   const data: SetupData = {

@@ -216,17 +216,19 @@ function restoreFiles(host: Host, undo: FileUndo[], report: RollbackReport): voi
   }
 }
 
-/** Runs the `undo` of every program step that ran, newest first. */
+/** Runs the program undos of every step that ran, newest first. */
 async function undoPrograms(done: readonly Step[], env: ApplyEnv, report: RollbackReport): Promise<void> {
   for (const step of [...done].reverse()) {
-    if (step.kind !== 'exec' || !step.undo) continue;
-    try {
-      const r = await env.exec.run(step.undo);
-      if (r.exitCode !== 0) throw new Error(`exited with status ${r.exitCode}`);
-      report.actions.push(`ran ${step.undo.join(' ')}`);
-    } catch (err) {
-      report.ok = false;
-      report.errors.push(`${step.undo.join(' ')}: ${describeError(err)}`);
+    for (const u of step.undo ?? []) {
+      if (u.kind !== 'run') continue;
+      try {
+        const r = await env.exec.run(u.argv);
+        if (r.exitCode !== 0) throw new Error(`exited with status ${r.exitCode}`);
+        report.actions.push(`ran ${u.argv.join(' ')}`);
+      } catch (err) {
+        report.ok = false;
+        report.errors.push(`${u.argv.join(' ')}: ${describeError(err)}`);
+      }
     }
   }
 }

@@ -1,13 +1,11 @@
 // A change to the host, as data: the plan `--dry-run` prints is the list apply executes.
+import type { Undo } from '../change/undo.js';
 
-export type Step =
+type StepBody =
   /** One write(2) to a kernel attribute (sysfs). */
   | { kind: 'write'; path: string; value: string; title: string }
-  /**
-   * A program run through the exec seam; a non-zero exit fails the step. `undo` is run on
-   * rollback (after files are restored), e.g. update-grub again, or grubby with the inverse change.
-   */
-  | { kind: 'exec'; argv: string[]; title: string; undo?: string[] }
+  /** A program run through the exec seam; a non-zero exit fails the step. */
+  | { kind: 'exec'; argv: string[]; title: string }
   /** A configuration file created or replaced atomically, the old one kept as a backup. */
   | { kind: 'file'; path: string; content: string; mode?: number; title: string }
   /** A configuration file removed (its content kept as a backup). */
@@ -21,6 +19,12 @@ export type Step =
   | { kind: 'verify-text'; path: string; contains: string[]; absent: string[]; title: string }
   /** Poll (bounded) until the PF reports `count` VFs and every VF device exists. */
   | { kind: 'wait-vfs'; pf: string; count: number; timeoutMs: number; title: string };
+
+/**
+ * A step, with what undoes it when this or a later step fails or the run is interrupted (the
+ * change engine adds the undo of file steps itself, from the file as it is when planned).
+ */
+export type Step = StepBody & { undo?: Undo[] };
 
 /** The value as the user would type it: newlines shown as \n. */
 function shown(value: string): string {

@@ -3,6 +3,7 @@
 // passthrough driver before the host driver, and the initramfs carries both so the binding
 // happens before any host driver in the initramfs can claim the device. Every file is
 // gpuvirt's own and generated whole from the list of persisted devices.
+import { rerun } from '../setup/cmdline-edit.js';
 import { paths } from '../host/paths.js';
 import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
@@ -104,7 +105,7 @@ export function planPersist(host: Host, devices: readonly PersistedDevice[], ini
     if (want !== null && now !== want.content) steps.push({ kind: 'file', path, content: want.content, mode: want.mode, title: `write ${path}` });
   }
   if (steps.length && initramfs.rebuild) {
-    steps.push({ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})` });
+    steps.push({ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] });
   }
   return steps;
 }

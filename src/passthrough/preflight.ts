@@ -5,7 +5,7 @@ import type { PassthroughDriver } from '../state.js';
 import type { Member, PassSet } from './resolve.js';
 
 export interface Refusal {
-  code: 'no-iommu' | 'shared-group' | 'boot-vga' | 'root-filesystem' | 'mounted-storage' | 'network' | 'in-use';
+  code: 'no-iommu' | 'shared-group' | 'boot-vga' | 'root-filesystem' | 'mounted-storage' | 'network' | 'in-use' | 'sriov-pf';
   address: string;
   message: string;
   /** What --force would do, or null when --force cannot override it. */
@@ -49,6 +49,11 @@ function memberRefusals(m: Member, target: PassthroughDriver): Refusal[] {
       message: `${m.address} has no IOMMU group: no IOMMU is active, so vfio-pci cannot take it (the kernel would leave it with no driver)`,
       force: null });
   }
+  if (m.sriovVfs > 0 && m.driver !== target) {
+    out.push({ code: 'sriov-pf', address: m.address,
+      message: `${m.address} is an SR-IOV PF with ${m.sriovVfs} VFs: unbinding it removes every VF (a VM using one loses it)`,
+      force: `unbind it anyway: its ${m.sriovVfs} VFs disappear (\`gpuvirt sriov disable\` removes them first, with its own checks)` });
+  }
   if (m.bootVga && m.driver && m.driver !== target) {
     out.push({ code: 'boot-vga', address: m.address,
       message: `${m.address} is the boot GPU and ${m.driver} drives the host console or display on it`,
@@ -57,17 +62,22 @@ function memberRefusals(m: Member, target: PassthroughDriver): Refusal[] {
   return out;
 }
 
+/**
+ * Every refusal at once: those of the set, and those of the group peers --force would take
+ * too (so nobody decides on --force without knowing that a peer holds the root disk).
+ */
 export function preflight(input: PreflightInput, force: boolean): { refusals: Refusal[]; forcedPeers: Member[] } {
   const refusals: Refusal[] = [];
-  const members = force ? [...input.set.members, ...input.set.groupPeers] : input.set.members;
+  const { members, groupPeers } = input.set;
   for (const m of members) refusals.push(...memberRefusals(m, input.target));
-  for (const p of input.set.groupPeers) {
+  for (const p of groupPeers) {
     refusals.push({ code: 'shared-group', address: p.address,
       message: `${p.address} [${p.classId.slice(0, 4)}] (driver ${p.driver ?? 'none'}) shares IOMMU group ${p.iommuGroup} with the device and is not part of its slot`,
       force: `take ${p.address} too: VFIO hands out the whole group` });
+    refusals.push(...memberRefusals(p, input.target));
   }
-  for (const u of input.usage) if (members.some((m) => m.address === u.address)) refusals.push(...usageRefusals(u));
-  return { refusals, forcedPeers: force ? input.set.groupPeers : [] };
+  for (const u of input.usage) if ([...members, ...groupPeers].some((m) => m.address === u.address)) refusals.push(...usageRefusals(u));
+  return { refusals, forcedPeers: force ? groupPeers : [] };
 }
 
 /** Refusals that stop the run: all of them without --force, only the unforceable ones with it. */

@@ -30,7 +30,8 @@ export interface ChangeView {
 
 const REASON: Record<string, string> = { requested: 'named', slot: 'same slot', group: 'same IOMMU group', managed: 'taken together' };
 
-function devices(d: ChangeView, s: Style): string[] {
+/** The devices a passthrough or release changes, with their driver, group and why they are in the set. */
+export function renderDevices(d: Pick<ChangeView, 'action' | 'devices' | 'bridges' | 'target'>, s: Style): string[] {
   const out = [s.bold(d.action === 'passthrough' ? `Devices for ${d.target ?? 'passthrough'}:` : 'Devices to release:')];
   for (const v of d.devices) {
     out.push(`  ${v.address}  ${v.name} [${v.classId.slice(0, 4)}]`);
@@ -63,7 +64,7 @@ function outcome(a: ApplyReport, d: ChangeView, s: Style): string[] {
 }
 
 export function renderChange(d: ChangeView, s: Style): string {
-  const out = devices(d, s);
+  const out = renderDevices(d, s);
   const blocked = d.blocked ?? false;
   if (d.refusals?.length) out.push('', ...refusals(d.refusals, blocked, s));
   if (d.noop) out.push('', 'Nothing to do: every device is already there.');

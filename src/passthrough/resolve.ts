@@ -12,6 +12,8 @@ export interface Member extends PciFunction {
   bootVga: boolean | null;
   /** The module behind the current driver (drivers/<name>/module), to reload it on release. */
   driverModule: string | null;
+  /** VFs it has now (an SR-IOV PF: unbinding it removes them). */
+  sriovVfs: number;
   /** Why it is in the set: named by the user, a function of a named slot, or a group peer. */
   reason: 'requested' | 'slot' | 'group';
 }
@@ -28,7 +30,7 @@ export function readMember(host: Host, addr: string, reason: Member['reason']): 
   const fn = readFunction(host, addr);
   const details = readDetails(host, addr);
   const module = fn.driver ? linkName(host, `${paths.pciDriver(fn.driver)}/module`) : null;
-  return { ...fn, driverOverride: details.driverOverride, bootVga: details.bootVga, driverModule: module, reason };
+  return { ...fn, driverOverride: details.driverOverride, bootVga: details.bootVga, driverModule: module, sriovVfs: details.sriov?.numVfs ?? 0, reason };
 }
 
 export function assertDevicesExist(host: Host, addresses: readonly string[]): void {

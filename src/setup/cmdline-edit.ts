@@ -5,8 +5,12 @@ import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { Bootloader } from '../boot/bootloader.js';
 import type { Step } from '../mutate/steps.js';
+import type { Undo } from '../change/undo.js';
 import { planGrubEdit, type FileChange } from './grub.js';
 import { applyChange, paramText, splitWords, type ParamChange } from './params.js';
+
+/** A bootloader tool run again on rollback, after the files it reads are back. */
+export const rerun = (argv: string[]): Undo => ({ kind: 'run', argv, title: `run ${argv.join(' ')} again`, late: true });
 
 export interface CmdlineEdit {
   changes: FileChange[];
@@ -66,7 +70,7 @@ export function planCmdlineEdit(host: Host, boot: Bootloader, running: string | 
       const cmd = fedora ? ['grub2-mkconfig', '-o', cfg] : ['update-grub'];
       return {
         changes,
-        commands: changes.length ? [{ kind: 'exec', argv: cmd, title: 'regenerate grub.cfg', undo: cmd }] : [],
+        commands: changes.length ? [{ kind: 'exec', argv: cmd, title: 'regenerate grub.cfg', undo: [rerun(cmd)] }] : [],
         verify: changes.length ? verifyText(grubCfg(host), change, cfg) : [],
       };
     }
@@ -79,7 +83,7 @@ export function planCmdlineEdit(host: Host, boot: Bootloader, running: string | 
       const entries = loaderEntries(host, boot.configFile);
       return {
         changes,
-        commands: add || remove ? [{ kind: 'exec', argv, title: 'update every boot entry with grubby', undo: inverse }] : [],
+        commands: add || remove ? [{ kind: 'exec', argv, title: 'update every boot entry with grubby', undo: [rerun(inverse)] }] : [],
         verify: entries.flatMap((e) => verifyText(e, change, e)),
       };
     }
@@ -98,13 +102,13 @@ export function planCmdlineEdit(host: Host, boot: Bootloader, running: string | 
         }
       }
       const refresh = ['proxmox-boot-tool', 'refresh'];
-      const commands: Step[] = boot.kind === 'proxmox-boot-tool' && changes.length ? [{ kind: 'exec', argv: refresh, title: 'copy the new command line to every ESP', undo: refresh }] : [];
+      const commands: Step[] = boot.kind === 'proxmox-boot-tool' && changes.length ? [{ kind: 'exec', argv: refresh, title: 'copy the new command line to every ESP', undo: [rerun(refresh)] }] : [];
       return { changes, commands, verify: verifyText(paths.etcKernelCmdline, change, paths.etcKernelCmdline) };
     }
     case 'kernelstub': {
       const commands: Step[] = [];
-      if (add) commands.push({ kind: 'exec', argv: ['kernelstub', '-a', add], title: 'add the parameters with kernelstub', undo: ['kernelstub', '-d', add] });
-      if (remove) commands.push({ kind: 'exec', argv: ['kernelstub', '-d', remove], title: 'remove the parameters with kernelstub', undo: ['kernelstub', '-a', remove] });
+      if (add) commands.push({ kind: 'exec', argv: ['kernelstub', '-a', add], title: 'add the parameters with kernelstub', undo: [rerun(['kernelstub', '-d', add])] });
+      if (remove) commands.push({ kind: 'exec', argv: ['kernelstub', '-d', remove], title: 'remove the parameters with kernelstub', undo: [rerun(['kernelstub', '-a', remove])] });
       return { changes: [], commands, verify: verifyText(paths.kernelstubConfig, change, paths.kernelstubConfig) };
     }
     case 'unknown':

@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { machine } from '../helpers/sim.js';
 import { paths } from '../../src/host/paths.js';
+import { acquireLock } from '../../src/change/lock.js';
 
 const GPU = '0000:01:00.0';
 const AUDIO = '0000:01:00.1';
@@ -184,13 +184,15 @@ describe('passthrough input and safety gates', () => {
     expect(yes.code).toBe(0);
   });
 
-  it('a second run while another holds the lock is refused (exit 8); a stale lock is taken over', async () => {
+  it('a second run while another holds the lock is refused (exit 8) and changes nothing; a lock file left behind is not a lock', async () => {
     const m = machine('intel-desktop-nvidia');
-    m.host.writeFile(paths.lockFile, '424242 passthrough\n');
-    mkdirSync(m.root + paths.procPid(424242), { recursive: true }); // a live process, as the kernel would show it
+    const held = await acquireLock(m.host, 'passthrough', 424242);
     const busy = await m.run(['passthrough', '01:00.0', '--yes']);
     expect(busy.code).toBe(8);
-    expect(busy.stderr).toContain('another gpuvirt run (pid 424242');
+    expect(busy.stderr).toContain('another gpuvirt run (pid 424242, passthrough)');
+    expect(m.host.writes).toEqual([]);
+    held.release();
+    // What a killed run leaves: the informative file without the kernel-held socket.
     m.host.writeFile(paths.lockFile, '999999 passthrough\n');
     expect((await m.run(['passthrough', '01:00.0', '--yes'])).code).toBe(0);
     expect(m.host.exists(paths.lockFile)).toBe(false);

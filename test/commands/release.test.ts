@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { dying, type Death } from '../helpers/dying.js';
 import { machine } from '../helpers/sim.js';
 import { paths } from '../../src/host/paths.js';
 import { readState, writeState } from '../../src/state.js';
@@ -51,20 +52,26 @@ describe('release', () => {
     expect(m.drivers([vf])[vf]!.override).toBeNull();
   });
 
-  it('an interrupted run blocks further changes until release --all puts things back', async () => {
+  it('a run killed half-way blocks further changes, and `recover` puts everything back', async () => {
     const m = machine('intel-desktop-nvidia');
     const before = m.drivers(SLOT);
-    await m.run(['passthrough', '01:00.0', '--yes']);
-    // As if the process had died half-way: records still say 'applying'.
-    const state = readState(m.host);
-    for (const d of Object.values(state.devices)) d.status = 'applying';
-    writeState(m.host, state);
+    const death: Death = { atStep: 5, after: 0, dead: false };
+    await m.run(['passthrough', '01:00.0', '--yes'], { seams: (h, e) => dying(h, e, death) });
+    expect(death.dead).toBe(true);
+    expect(m.drivers(SLOT)).not.toEqual(before);
     const blocked = await m.run(['passthrough', '00:02.0', '--yes', '--force']);
     expect(blocked.code).toBe(1);
-    expect(blocked.stderr).toContain('interrupted');
-    expect(blocked.stderr).toContain('release --all');
-    expect((await m.run(['release', '--all', '--yes'])).code).toBe(0);
+    expect(blocked.stderr).toContain('was interrupted at step 6 of');
+    expect(blocked.stderr).toContain('gpuvirt recover');
+    const dry = await m.run(['recover', '--dry-run', '--json']);
+    expect(dry.doc.data.run.command).toBe('passthrough');
+    expect(dry.doc.data.undo.length).toBeGreaterThan(0);
+    const r = await m.run(['recover', '--yes', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.data.applied.ok).toBe(true);
     expect(m.drivers(SLOT)).toEqual(before);
+    expect((await m.run(['recover', '--json'])).doc.data.found).toBe(false);
+    expect((await m.run(['passthrough', '01:00.0', '--yes'])).code).toBe(0);
   });
 
   it('nothing named and no --all is a usage error', async () => {

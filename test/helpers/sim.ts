@@ -3,6 +3,7 @@ import { afterEach } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { Prompter } from '../../src/context.js';
 import type { Exec, ExecResult } from '../../src/host/exec.js';
+import type { Host } from '../../src/host/host.js';
 import { linkName, readAttr } from '../../src/host/host.js';
 import { paths } from '../../src/host/paths.js';
 import { makeSimHost, type SimHost } from '../../src/sim/host.js';
@@ -36,9 +37,19 @@ export interface RunResult {
   doc: any;
 }
 
+export interface RunOptions {
+  tty?: boolean;
+  /** The answer to a confirmation; a function also sees what was on the screen when it was asked. */
+  answer?: boolean | ((screen: string) => boolean);
+  /** Runs against this host and exec seam instead of the machine's own (a dying or faulty run). */
+  seams?: (host: Host, exec: Exec) => { host: Host; exec: Exec };
+  /** Receives the engine's signal handler, to deliver a signal during apply. */
+  signals?: (deliver: (signal: string) => void) => void;
+}
+
 export interface Machine extends SimHost {
   testExec: TestExec;
-  run(argv: string[], opts?: { tty?: boolean; answer?: boolean }): Promise<RunResult>;
+  run(argv: string[], opts?: RunOptions): Promise<RunResult>;
   /** driver and driver_override of each address, as the kernel shows them now. */
   drivers(addresses: string[]): Record<string, { driver: string | null; override: string | null }>;
 }
@@ -53,11 +64,13 @@ export function machine(name: string, allowedPrograms: Record<string, ExecResult
     async run(argv, opts = {}) {
       const io = captureIO({ tty: opts.tty ?? false });
       const prompt: Prompter = {
-        confirm: async () => opts.answer ?? false,
+        confirm: async () => (typeof opts.answer === 'function' ? opts.answer(io.stdout) : opts.answer ?? false),
         select: async (_m, choices) => choices[0]!.value,
       };
+      const seams = opts.seams ? opts.seams(sim.host, testExec) : { host: sim.host, exec: testExec };
+      const signals = opts.signals ? (handler: (s: string) => void) => (opts.signals!(handler), () => undefined) : undefined;
       const code = await main([...argv, '--root', sim.root], {
-        io, env: {}, platform: 'linux', prompt, makeHost: () => sim.host, makeExec: () => testExec,
+        io, env: {}, platform: 'linux', prompt, makeHost: () => seams.host, makeExec: () => seams.exec, signals,
       });
       let doc: unknown = null;
       if (argv.includes('--json')) doc = JSON.parse(io.stdout);

@@ -1,0 +1,112 @@
+// What undoes a step, as data: it is written to the journal before the first host write, so a
+// run that died half-way can be undone by the next one. Every undo is "bring this back to the
+// recorded state", planned from what the host shows when it runs, so undoing a step that never
+// ran, or ran only in part, does no harm, and running one twice is the same as once.
+import type { Exec } from '../host/exec.js';
+import type { Host } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { planBind } from '../passthrough/plan.js';
+import { liveDevices, planRestoreFromLive, runBestEffort, type Wanted } from '../passthrough/restore.js';
+import { readPf } from '../sriov/detect.js';
+import { planSriovRestore } from '../sriov/plan.js';
+import { readFact, type Fact } from './facts.js';
+
+export type Undo =
+  /** Devices back to their recorded driver and driver_override. */
+  | { kind: 'restore-devices'; devices: Wanted[] }
+  /** A PF back to its VF count and autoprobe setting, and the VFs that were on a passthrough driver back on it. */
+  | { kind: 'restore-sriov'; pf: string; numVfs: number; autoprobe: boolean | null; vfDrivers: { address: string; driver: 'vfio-pci' | 'pci-stub' }[] }
+  /** A file back to its content and mode (null: it did not exist). */
+  | { kind: 'restore-file'; path: string; content: string | null; mode: number | null }
+  /** A mediated device removed if it exists. */
+  | { kind: 'remove-mdev'; uuid: string }
+  /**
+   * A program run again (update-grub after its file came back, modprobe with the options a module
+   * had). `unless`: skipped when the fact already has that value (a module already gone).
+   * `late`: run after every other undo, since it reads files the other undos restore.
+   */
+  | { kind: 'run'; argv: string[]; title: string; unless?: { fact: Fact; value: string | null }; late?: boolean };
+
+/** Undos that do the same work are done once. */
+export function undoKey(u: Undo): string {
+  switch (u.kind) {
+    case 'restore-devices':
+      return `devices:${u.devices.map((d) => d.address).join(',')}`;
+    case 'restore-sriov':
+      return `sriov:${u.pf}`;
+    case 'restore-file':
+      return `file:${u.path}`;
+    case 'remove-mdev':
+      return `mdev:${u.uuid}`;
+    case 'run':
+      return `run:${u.argv.join(' ')}`;
+  }
+}
+
+export function describeUndo(u: Undo): string {
+  switch (u.kind) {
+    case 'restore-devices':
+      return `put ${u.devices.map((d) => d.address).join(', ')} back on ${[...new Set(u.devices.map((d) => d.want ?? 'no driver'))].join('/')}`;
+    case 'restore-sriov':
+      return `put ${u.pf} back to ${u.numVfs} VFs`;
+    case 'restore-file':
+      return u.content === null ? `remove ${u.path}` : `restore ${u.path}`;
+    case 'remove-mdev':
+      return `remove mediated device ${u.uuid}`;
+    case 'run':
+      return u.title;
+  }
+}
+
+export interface UndoOutcome {
+  ok: boolean;
+  actions: string[];
+  errors: string[];
+}
+
+function sameFile(host: Host, u: Extract<Undo, { kind: 'restore-file' }>): boolean {
+  const now = host.readText(u.path);
+  if (now !== u.content) return false;
+  if (now === null || u.mode === null) return true;
+  return (host.stat?.(u.path)?.mode ?? u.mode) === u.mode;
+}
+
+/** Performs one undo; never throws. */
+export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<UndoOutcome> {
+  const done = (actions: string[]): UndoOutcome => ({ ok: true, actions, errors: [] });
+  try {
+    switch (u.kind) {
+      case 'restore-devices':
+        return await runBestEffort(host, exec, planRestoreFromLive(host, u.devices));
+      case 'restore-sriov': {
+        const live = readPf(host, u.pf);
+        if (!live) return { ok: false, actions: [], errors: [`${u.pf} is gone`] };
+        const back = await runBestEffort(host, exec, planSriovRestore(live, { numVfs: u.numVfs, driversAutoprobe: u.autoprobe }));
+        const rebind = (['vfio-pci', 'pci-stub'] as const).flatMap((drv) =>
+          planBind(liveDevices(host, u.vfDrivers.filter((v) => v.driver === drv).map((v) => v.address)), drv, host.exists(paths.pciDriver(drv))));
+        const bound = await runBestEffort(host, exec, rebind);
+        return { ok: back.ok && bound.ok, actions: [...back.actions, ...bound.actions], errors: [...back.errors, ...bound.errors] };
+      }
+      case 'restore-file':
+        if (sameFile(host, u)) return done([]);
+        if (u.content === null) host.removeFile(u.path);
+        else host.writeFile(u.path, u.content, u.mode ?? undefined);
+        return done([describeUndo(u)]);
+      case 'remove-mdev': {
+        const dev = `${paths.mdevDevices}/${u.uuid}`;
+        if (!host.exists(dev)) return done([]);
+        host.writeAttr(`${dev}/remove`, '1');
+        if (host.exists(dev)) throw new Error(`${dev} still exists`);
+        return done([describeUndo(u)]);
+      }
+      case 'run': {
+        if (u.unless && readFact(host, u.unless.fact) === u.unless.value) return done([]);
+        const r = await exec.run(u.argv);
+        if (r.exitCode !== 0) throw new Error(`\`${u.argv.join(' ')}\` exited with status ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
+        return done([`ran ${u.argv.join(' ')}`]);
+      }
+    }
+  } catch (err) {
+    return { ok: false, actions: [], errors: [`${describeUndo(u)}: ${err instanceof Error ? err.message : String(err)}`] };
+  }
+}

@@ -1,0 +1,96 @@
+// `gpuvirt release` as a change: recorded devices go back to the driver they had, always as the
+// whole set passthrough took; a device on vfio-pci or pci-stub that gpuvirt did not record goes
+// back to whatever driver the kernel matches. A device whose VFIO group a VM holds is refused:
+// the kernel's unbind would block until the VM lets go.
+import type { Ctx } from '../context.js';
+import { paths } from '../host/paths.js';
+import { deviceFiles, findHolders } from '../detect/usage.js';
+import { detectInitramfs } from '../boot/initramfs.js';
+import type { Fact } from '../change/facts.js';
+import type { ChangePlan, Refusal } from '../change/types.js';
+import { persistedDevices, readState, stateFileStep, type GpuvirtState } from '../state.js';
+import { wantedNow, withDeviceUndo } from './change.js';
+import { planPersist } from './persist.js';
+import type { DeviceView } from './render.js';
+import { assertDevicesExist, readMember } from './resolve.js';
+import { planRestoreFromLive, wantedFromState, type Wanted } from './restore.js';
+
+export interface ReleaseRequest {
+  addresses: string[];
+  all: boolean;
+  persist: boolean;
+}
+
+export interface ReleaseView {
+  action: 'release';
+  devices: DeviceView[];
+}
+
+const PASSTHROUGH_DRIVERS = new Set(['vfio-pci', 'pci-stub']);
+
+/** What to restore: recorded devices with their whole recorded set, others back to the kernel's default. */
+export function releaseTargets(ctx: Ctx, state: GpuvirtState, req: ReleaseRequest): Wanted[] {
+  const recorded = Object.values(state.devices);
+  if (req.all) return recorded.map(wantedFromState);
+  assertDevicesExist(ctx.host, req.addresses);
+  const wanted = new Map<string, Wanted>();
+  for (const addr of req.addresses) {
+    const sets = recorded.filter((d) => d.address === addr || d.set.includes(addr));
+    for (const d of recorded) if (sets.some((s) => s.set.includes(d.address) || s.address === d.address)) wanted.set(d.address, wantedFromState(d));
+    if (!wanted.has(addr)) {
+      const m = readMember(ctx.host, addr, 'requested');
+      if ((m.driver && PASSTHROUGH_DRIVERS.has(m.driver)) || (m.driverOverride && PASSTHROUGH_DRIVERS.has(m.driverOverride))) {
+        wanted.set(addr, { address: addr, want: 'default', wantOverride: null, wantModule: null });
+      }
+    }
+  }
+  return [...wanted.values()];
+}
+
+function heldRefusals(ctx: Ctx, addresses: readonly string[]): Refusal[] {
+  return addresses.flatMap((address) => {
+    const vfio = deviceFiles(ctx.host, address).filter((f) => f.startsWith(`${paths.devVfio}/`));
+    return findHolders(ctx.host, vfio).map((h) => ({
+      code: 'vfio-held', address,
+      message: `${address} is in use by a VM: ${h.comm} (pid ${h.pid}) holds ${h.file} open; the kernel would block the unbind until it lets go`,
+      force: null,
+    }));
+  });
+}
+
+export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseView> {
+  const state = readState(ctx.host);
+  const wanted = releaseTargets(ctx, state, req);
+  const present = wanted.filter((w) => ctx.host.exists(paths.pciDevice(w.address)));
+  const members = present.map((w) => readMember(ctx.host, w.address, 'requested'));
+  const steps = withDeviceUndo(planRestoreFromLive(ctx.host, wanted), members.map(wantedNow));
+  const releasing = new Set(wanted.map((w) => w.address));
+  if (req.persist) steps.push(...planPersist(ctx.host, persistedDevices(state).filter((d) => !releasing.has(d.address)), detectInitramfs(ctx.host)));
+  const next: GpuvirtState = { ...state, devices: { ...state.devices } };
+  for (const w of wanted) {
+    const known = state.devices[w.address];
+    // Without --persist a persisted device stays recorded: the next boot takes it again.
+    if (known?.persisted && !req.persist) next.devices[w.address] = { ...known, status: 'released' };
+    else delete next.devices[w.address];
+  }
+  if (JSON.stringify(next) !== JSON.stringify(state)) steps.push(stateFileStep(next, 'update gpuvirt\'s record of these devices'));
+  const warnings = wanted.length ? [] : ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'];
+  for (const w of wanted) if (!present.includes(w)) warnings.push(`${w.address} is no longer on this host; its record is dropped`);
+  const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
+  if (!req.persist && kept.length) warnings.push(`${kept.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);
+  // A device going to "whatever the kernel picks" has no one expected driver: only that it left.
+  const expect = present.flatMap((w) => (w.want === 'default' ? [] : [
+    { fact: { kind: 'driver', address: w.address } as Fact, value: w.want },
+    { fact: { kind: 'override', address: w.address } as Fact, value: w.wantOverride },
+  ]));
+  return {
+    view: {
+      action: 'release',
+      devices: members.map((m) => ({ address: m.address, reason: 'managed', classId: m.classId, name: ctx.names.name(m.vendorId, m.deviceId), driver: m.driver, iommuGroup: m.iommuGroup })),
+    },
+    steps, warnings, expect,
+    refusals: heldRefusals(ctx, present.map((w) => w.address)),
+    watch: present.filter((w) => w.want === 'default').map((w) => ({ kind: 'override', address: w.address }) as Fact),
+    question: `Release ${wanted.length} device(s) to their original drivers?`,
+  };
+}
