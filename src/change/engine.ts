@@ -11,6 +11,7 @@ import type { Outcome } from '../output.js';
 import { requireRoot } from '../mutate/guard.js';
 import { describeError, type StepReport } from '../mutate/apply.js';
 import { stepJson, type Step } from '../mutate/steps.js';
+import { readState, stateFileStep, stateText } from '../state.js';
 import { readFact, factKey, factLabel, type Fact, type FactReading } from './facts.js';
 import { acquireLock } from './lock.js';
 import { clearJournal, interruptedError, readJournal, writeJournal, type Journal } from './journal.js';
@@ -34,6 +35,15 @@ function withFileUndo(host: Ctx['host'], steps: readonly Step[]): Step[] {
     seen.add(step.path);
     return { ...out, undo: [...(step.undo ?? []), { kind: 'restore-file', path: step.path, content, mode }] };
   });
+}
+
+/** The plan's steps, and the state file rewritten last when the plan changes gpuvirt's record. */
+function withStateStep<V>(ctx: Ctx, plan: ChangePlan<V>): Step[] {
+  if (!plan.state || !plan.steps.length) return plan.steps;
+  const now = readState(ctx.host);
+  const next = plan.state(structuredClone(now));
+  if (stateText(next) === stateText(now)) return plan.steps;
+  return [...plan.steps, stateFileStep(next, 'update gpuvirt\'s record of what it manages')];
 }
 
 /** Facts compared before and after a rollback: what the plan promises, and every file it writes. */
@@ -89,7 +99,7 @@ export async function runChange<V extends object>(
     const found = readJournal(ctx.host);
     if (found && !opts.dryRun) throw interruptedError(found);
     const plan = await build();
-    const steps = withFileUndo(ctx.host, plan.steps);
+    const steps = withFileUndo(ctx.host, withStateStep(ctx, plan));
     const refusals = plan.refusals ?? [];
     const blocked = blockingRefusals(refusals, opts.force).length > 0;
     const warnings = [...(plan.warnings ?? [])];

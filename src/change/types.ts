@@ -3,6 +3,7 @@ import type { StepReport } from '../mutate/apply.js';
 import type { StepJson, Step } from '../mutate/steps.js';
 import type { Fact, FactReading } from './facts.js';
 import type { RollbackReport } from './rollback.js';
+import type { GpuvirtState } from '../state.js';
 
 export interface ApplyReport {
   ok: boolean;
@@ -40,6 +41,11 @@ export interface ChangePlan<V> {
   /** More facts that a rollback must bring back as they were. */
   watch?: Fact[];
   warnings?: string[];
+  /**
+   * How gpuvirt's record of the host changes with this plan. The engine applies it to the state
+   * as it is under the lock and writes the result as the last step (changes combine by composing).
+   */
+  state?: (state: GpuvirtState) => GpuvirtState;
 }
 
 export interface ChangeData {

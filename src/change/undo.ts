@@ -5,6 +5,7 @@
 import type { Exec } from '../host/exec.js';
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
+import { mdevCreatePath } from '../mdev/change.js';
 import { planBind } from '../passthrough/plan.js';
 import { liveDevices, planRestoreFromLive, runBestEffort, type Wanted } from '../passthrough/restore.js';
 import { readPf } from '../sriov/detect.js';
@@ -20,12 +21,14 @@ export type Undo =
   | { kind: 'restore-file'; path: string; content: string | null; mode: number | null }
   /** A mediated device removed if it exists. */
   | { kind: 'remove-mdev'; uuid: string }
+  /** A mediated device created again (same UUID and type) if it is gone. */
+  | { kind: 'create-mdev'; uuid: string; parent: string; type: string }
   /**
    * A program run again (update-grub after its file came back, modprobe with the options a module
-   * had). `unless`: skipped when the fact already has that value (a module already gone).
+   * had). `unless`: skipped when any of these facts already has its value (a module already gone).
    * `late`: run after every other undo, since it reads files the other undos restore.
    */
-  | { kind: 'run'; argv: string[]; title: string; unless?: { fact: Fact; value: string | null }; late?: boolean };
+  | { kind: 'run'; argv: string[]; title: string; unless?: { fact: Fact; value: string | null }[]; late?: boolean };
 
 /** Undos that do the same work are done once. */
 export function undoKey(u: Undo): string {
@@ -37,6 +40,7 @@ export function undoKey(u: Undo): string {
     case 'restore-file':
       return `file:${u.path}`;
     case 'remove-mdev':
+    case 'create-mdev':
       return `mdev:${u.uuid}`;
     case 'run':
       return `run:${u.argv.join(' ')}`;
@@ -53,6 +57,8 @@ export function describeUndo(u: Undo): string {
       return u.content === null ? `remove ${u.path}` : `restore ${u.path}`;
     case 'remove-mdev':
       return `remove mediated device ${u.uuid}`;
+    case 'create-mdev':
+      return `create mediated device ${u.uuid} (${u.type} on ${u.parent}) again`;
     case 'run':
       return u.title;
   }
@@ -99,8 +105,15 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         if (host.exists(dev)) throw new Error(`${dev} still exists`);
         return done([describeUndo(u)]);
       }
+      case 'create-mdev': {
+        const dev = `${paths.mdevDevices}/${u.uuid}`;
+        if (host.exists(dev)) return done([]);
+        host.writeAttr(mdevCreatePath(u.parent, u.type), u.uuid);
+        if (!host.exists(dev)) throw new Error(`${dev} did not appear`);
+        return done([describeUndo(u)]);
+      }
       case 'run': {
-        if (u.unless && readFact(host, u.unless.fact) === u.unless.value) return done([]);
+        if (u.unless?.some((c) => readFact(host, c.fact) === c.value)) return done([]);
         const r = await exec.run(u.argv);
         if (r.exitCode !== 0) throw new Error(`\`${u.argv.join(' ')}\` exited with status ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
         return done([`ran ${u.argv.join(' ')}`]);

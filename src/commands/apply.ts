@@ -2,10 +2,10 @@ import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
 import { ExitCode } from '../errors.js';
 import type { Style } from '../output.js';
-import type { ApplyReport } from '../mutate/apply.js';
-import type { StepJson } from '../mutate/steps.js';
-import type { Refusal } from '../passthrough/preflight.js';
-import type { ApplyPlan, ConfigFile } from '../profiles/apply-plan.js';
+import type { ChangeResult } from '../change/types.js';
+import { runChange } from '../change/engine.js';
+import { renderChangeText } from '../change/render.js';
+import type { ConfigFile } from '../profiles/apply-plan.js';
 import type { Profile } from '../profiles/schema.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import { deviceJson, generateFor, type DeviceJson } from './generate.js';
@@ -19,19 +19,14 @@ export interface ApplyOptions {
   persist: boolean;
 }
 
-export interface ApplyData {
+export interface ApplyView {
   file: string;
-  dryRun: boolean;
   devices: DeviceJson[];
-  refusals: Refusal[];
-  errors: string[];
-  blocked: boolean;
-  steps: StepJson[];
   configs: { target: string; path: string }[];
-  applied: ApplyReport | null;
-  noop: boolean;
   profile: FileResult;
 }
+
+export type ApplyData = ChangeResult<ApplyView>;
 
 async function configsFor(profile: Profile, devices: ResolvedDevice[]): Promise<ConfigFile[]> {
   const { configDir } = await import('../profiles/apply-plan.js');
@@ -47,61 +42,16 @@ async function configsFor(profile: Profile, devices: ResolvedDevice[]): Promise<
   return out;
 }
 
-/** Records the run in gpuvirt's state (so `release` and `sriov disable` know it), applies, and settles the records. */
-async function execute(ctx: Ctx, plan: ApplyPlan): Promise<ApplyReport> {
-  const [{ applySteps, runId }, { acquireLock }, state, { restoreAll }] = await Promise.all([
-    import('../mutate/apply.js'), import('../mutate/lock.js'), import('../state.js'), import('../profiles/apply-plan.js'),
-  ]);
-  const unlock = acquireLock(ctx.host, 'apply');
-  try {
-    const before = state.readState(ctx.host);
-    state.assertNotInterrupted(before);
-    const journal = structuredClone(before);
-    for (const e of plan.entries) journal.devices[e.address] = e;
-    journal.sriov = { ...journal.sriov };
-    for (const { record } of plan.pfs) journal.sriov[record.pf] = { ...record, status: 'applying' };
-    state.writeState(ctx.host, journal);
-    const progress = ctx.json ? undefined : (line: string) => ctx.io.err(`${line}\n`);
-    const report = await applySteps(plan.steps, { host: ctx.host, exec: ctx.exec, progress, runId: runId() }, () => restoreAll(ctx, plan));
-    if (report.ok) {
-      const after = state.readState(ctx.host);
-      for (const e of plan.entries) after.devices[e.address] = { ...e, status: 'bound' };
-      after.sriov = { ...after.sriov };
-      for (const { record } of plan.pfs) after.sriov[record.pf] = record;
-      state.writeState(ctx.host, after);
-    } else if (report.rollback?.ok) state.writeState(ctx.host, before);
-    // A failed rollback leaves the records `applying`, so `release --all` can finish the job.
-    return report;
-  } finally {
-    unlock();
-  }
-}
-
 function renderApply(d: ApplyData, s: Style, ctx: Ctx): string {
   if (!d.profile.valid) {
     ctx.io.err(renderFileResult(d.profile, s));
     return '';
   }
-  const out = [s.bold(`gpuvirt apply ${d.file}`)];
-  for (const v of d.devices) out.push(`  devices[${v.index}] ${v.kind}: ${v.addresses.join(', ')}${v.uuid ? ` (mdev ${v.uuid})` : ''}`);
-  if (d.errors.length) out.push('', s.red(s.bold('Cannot:')), ...d.errors.map((e) => `  ${e}`));
-  if (d.refusals.length) {
-    out.push('', d.blocked ? s.red(s.bold('Refused:')) : s.yellow(s.bold('Forced past:')));
-    for (const r of d.refusals) out.push(`  ${r.message}`, s.dim(r.force ? `    --force would ${r.force}` : '    --force cannot override this'));
-  }
-  if (d.noop) out.push('', 'Nothing to do: the host already matches the profile.');
-  else if (!d.applied) {
-    out.push('', s.bold(d.dryRun ? 'Plan (dry run, nothing changed):' : 'Plan (not applied):'));
-    d.steps.forEach((st, i) => out.push(`  ${String(i + 1).padStart(2)}. ${st.title}`, s.dim(`      ${st.action}`)));
-  } else if (d.applied.ok) {
-    out.push('', s.green(`Done: ${d.applied.steps.length} steps applied and verified.`));
-    for (const c of d.configs) out.push(`  ${c.target}: ${c.path}`);
-  } else {
-    const failed = d.applied.steps.find((x) => x.status === 'failed');
-    out.push('', s.red(`Failed: ${failed?.error ?? 'a step failed'}`));
-    out.push(d.applied.rollback?.ok ? 'Rolled back: the host is as it was before.' : s.red(`Rollback incomplete: ${(d.applied.rollback?.errors ?? []).join('; ')}`));
-  }
-  return `${out.join('\n')}\n`;
+  const head = [s.bold(`gpuvirt apply ${d.file}`)];
+  for (const v of d.devices) head.push(`  devices[${v.index}] ${v.kind}: ${v.addresses.join(', ')}${v.uuid ? ` (mdev ${v.uuid})` : ''}`);
+  let text = renderChangeText(d, s, head, 'Nothing to do: the host already matches the profile.');
+  if (d.applied?.ok) text += d.configs.map((c) => `  ${c.target}: ${c.path}\n`).join('');
+  return text;
 }
 
 export const apply: CommandDef<ApplyOptions, ApplyData> = {
@@ -111,8 +61,8 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
     'Plans everything the profile needs as one list of steps: SR-IOV VF counts, vfio-pci for every',
     'function it passes (with the passthrough preflight: shared groups, the boot GPU, disks and NICs',
     'in use), mdev instances, boot-time persistence (unless --no-persist), and the generated QEMU,',
-    'libvirt and Proxmox configs under /var/lib/gpuvirt/vms/<name>/. Asks once, applies step by',
-    'step, and on any failure undoes all of it.',
+    'libvirt and Proxmox configs under /var/lib/gpuvirt/vms/<name>/. Shows the whole plan, asks',
+    'once, applies step by step, and on any failure undoes all of it.',
   ].join('\n'),
   linuxOnly: true,
   configure(cmd) {
@@ -125,26 +75,17 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
   },
   parse: (args, opts) => ({ file: args[0]!, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force), persist: opts.persist !== false }),
   async run(opts, ctx) {
-    const [{ openProfile }, { planApply }, { stepJson }, guard] = await Promise.all([
-      import('../profiles/session.js'), import('../profiles/apply-plan.js'), import('../mutate/steps.js'), import('../mutate/guard.js'),
-    ]);
+    const [{ openProfile }, { planApply }] = await Promise.all([import('../profiles/session.js'), import('../profiles/apply-plan.js')]);
     const opened = openProfile(opts.file, ctx, { resolve: true, offline: false, needFunctions: true });
-    const data: ApplyData = {
-      file: opts.file, dryRun: opts.dryRun, devices: opened.devices.map(deviceJson), refusals: [], errors: [], blocked: false,
-      steps: [], configs: [], applied: null, noop: false, profile: fileResult(opts.file, opened.source, opened.problems),
-    };
-    if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
-    if (!opts.dryRun) guard.requireRoot(ctx, 'apply');
-    const configs = await configsFor(opened.profile, opened.devices);
-    const plan = planApply(ctx, opened.profile, opened.devices, configs, { force: opts.force, persist: opts.persist });
-    Object.assign(data, { refusals: plan.refusals, errors: plan.errors, blocked: plan.blocked, steps: plan.steps.map(stepJson), noop: plan.steps.length === 0 });
-    data.configs = configs.map((c) => ({ target: c.target, path: c.path }));
-    if (plan.blocked) return { ok: false, data, warnings: [], exitCode: plan.errors.length ? ExitCode.unsupported : ExitCode.refused };
-    const warnings = opts.force ? plan.refusals.map((r) => `forced: ${r.message}`) : [];
-    if (data.noop || opts.dryRun) return { ok: true, data, warnings };
-    await guard.confirmChange(ctx, opts.yes, `Apply ${plan.steps.length} steps for ${opened.profile.name}?`);
-    data.applied = await execute(ctx, plan);
-    return { ok: data.applied.ok, data, warnings };
+    const view: ApplyView = { file: opts.file, devices: opened.devices.map(deviceJson), configs: [], profile: fileResult(opts.file, opened.source, opened.problems) };
+    if (!opened.profile) {
+      const data: ApplyData = { ...view, dryRun: opts.dryRun, refusals: [], blocked: false, steps: [], noop: false, applied: null, facts: [] };
+      return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    }
+    const profile = opened.profile;
+    const configs = await configsFor(profile, opened.devices);
+    view.configs = configs.map((c) => ({ target: c.target, path: c.path }));
+    return runChange(ctx, 'apply', opts, async () => planApply(ctx, view, profile, opened.devices, configs, opts), async (d) => renderApply(d, await ctx.style(), ctx));
   },
   render: (d, s, ctx) => renderApply(d, s, ctx),
 };

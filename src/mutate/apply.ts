@@ -142,9 +142,7 @@ export async function runStep(step: Step, env: ApplyEnv, undo: FileUndo[] = []):
     }
     case 'file':
     case 'remove-file': {
-      const previous = host.readText(step.path);
-      if (previous !== null) host.writeFile(`${paths.backupDir}/${env.runId}${step.path}`, previous);
-      undo.push({ path: step.path, previous });
+      undo.push({ path: step.path, previous: host.readText(step.path) });
       if (step.kind === 'file') host.writeFile(step.path, step.content, step.mode);
       else host.removeFile(step.path);
       return;

@@ -7,7 +7,7 @@ import { readUsage } from '../detect/usage.js';
 import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
 import type { ChangePlan } from '../change/types.js';
-import { persistedDevices, readState, stateFileStep, type GpuvirtState, type ManagedDevice, type PassthroughDriver } from '../state.js';
+import { persistedDevices, readState, type GpuvirtState, type ManagedDevice, type PassthroughDriver } from '../state.js';
 import { planPersist } from './persist.js';
 import { planBind } from './plan.js';
 import { preflight } from './preflight.js';
@@ -91,11 +91,6 @@ export function planPassthrough(ctx: Ctx, req: PassthroughRequest): ChangePlan<P
     for (const e of entries) if (e.persisted) byAddress.set(e.address, e);
     steps.push(...planPersist(ctx.host, [...byAddress.values()], detectInitramfs(ctx.host)));
   }
-  if (steps.length) {
-    const next: GpuvirtState = { ...state, devices: { ...state.devices } };
-    for (const e of entries) next.devices[e.address] = e;
-    steps.push(stateFileStep(next, `record ${entries.length} device(s) in gpuvirt's state`));
-  }
   const warnings: string[] = [];
   if (req.persist && detectInitramfs(ctx.host).kind === 'none') {
     warnings.push('no initramfs generator found: a host driver loaded from an initramfs could still claim the device at boot');
@@ -108,5 +103,9 @@ export function planPassthrough(ctx: Ctx, req: PassthroughRequest): ChangePlan<P
     steps, refusals, warnings,
     question: `Bind ${members.length} device(s) to ${req.driver}?`,
     expect: bindFacts(members, req.driver),
+    state: (s) => {
+      for (const e of entries) s.devices[e.address] = e;
+      return s;
+    },
   };
 }

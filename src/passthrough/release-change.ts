@@ -8,7 +8,7 @@ import { deviceFiles, findHolders } from '../detect/usage.js';
 import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
 import type { ChangePlan, Refusal } from '../change/types.js';
-import { persistedDevices, readState, stateFileStep, type GpuvirtState } from '../state.js';
+import { persistedDevices, readState, type GpuvirtState } from '../state.js';
 import { wantedNow, withDeviceUndo } from './change.js';
 import { planPersist } from './persist.js';
 import type { DeviceView } from './render.js';
@@ -66,14 +66,6 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
   const steps = withDeviceUndo(planRestoreFromLive(ctx.host, wanted), members.map(wantedNow));
   const releasing = new Set(wanted.map((w) => w.address));
   if (req.persist) steps.push(...planPersist(ctx.host, persistedDevices(state).filter((d) => !releasing.has(d.address)), detectInitramfs(ctx.host)));
-  const next: GpuvirtState = { ...state, devices: { ...state.devices } };
-  for (const w of wanted) {
-    const known = state.devices[w.address];
-    // Without --persist a persisted device stays recorded: the next boot takes it again.
-    if (known?.persisted && !req.persist) next.devices[w.address] = { ...known, status: 'released' };
-    else delete next.devices[w.address];
-  }
-  if (JSON.stringify(next) !== JSON.stringify(state)) steps.push(stateFileStep(next, 'update gpuvirt\'s record of these devices'));
   const warnings = wanted.length ? [] : ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'];
   for (const w of wanted) if (!present.includes(w)) warnings.push(`${w.address} is no longer on this host; its record is dropped`);
   const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
@@ -92,5 +84,14 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
     refusals: heldRefusals(ctx, present.map((w) => w.address)),
     watch: present.filter((w) => w.want === 'default').map((w) => ({ kind: 'override', address: w.address }) as Fact),
     question: `Release ${wanted.length} device(s) to their original drivers?`,
+    state: (s) => {
+      for (const w of wanted) {
+        const known = s.devices[w.address];
+        // Without --persist a persisted device stays recorded: the next boot takes it again.
+        if (known?.persisted && !req.persist) s.devices[w.address] = { ...known, status: 'released' };
+        else delete s.devices[w.address];
+      }
+      return s;
+    },
   };
 }

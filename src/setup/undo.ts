@@ -6,10 +6,12 @@ import { ExitCode, GpuvirtError } from '../errors.js';
 import { detectBootloader } from '../boot/bootloader.js';
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
-import { stepJson, type Step } from '../mutate/steps.js';
-import type { SetupData, SetupOptions } from '../commands/setup.js';
+import type { Step } from '../mutate/steps.js';
+import type { ChangePlan } from '../change/types.js';
+import type { SetupView } from './change.js';
+import { rerun } from './cmdline-edit.js';
 import { diffs } from './diff.js';
-import { backupPath, lastSetup, sha256, type SetupManifest } from './manifest.js';
+import { backupPath, lastSetup, manifestPath, sha256, type SetupManifest } from './manifest.js';
 import { paramText } from './params.js';
 
 function inverseCommand(m: SetupManifest, argv: string[]): string[] {
@@ -22,7 +24,7 @@ function inverseCommand(m: SetupManifest, argv: string[]): string[] {
   return argv;
 }
 
-export async function planUndo(ctx: Ctx, opts: SetupOptions): Promise<{ data: SetupData; steps: Step[]; manifest: () => SetupManifest }> {
+export async function planUndo(ctx: Ctx): Promise<ChangePlan<SetupView>> {
   const m = lastSetup(ctx.host);
   if (!m) {
     throw new GpuvirtError('E_NOTHING_TO_UNDO', 'no setup to undo: gpuvirt has no record of one on this host', { exitCode: ExitCode.failed });
@@ -36,22 +38,23 @@ export async function planUndo(ctx: Ctx, opts: SetupOptions): Promise<{ data: Se
     if (f.existed && original === null) throw new GpuvirtError('E_BACKUP_MISSING', `the backup of ${f.path} from ${m.runId} is missing`, { exitCode: ExitCode.failed });
     if (now !== original) changes.push({ path: f.path, before: now, after: original });
   }
-  if (changed.length && !opts.force) {
-    throw new GpuvirtError('E_CHANGED_SINCE', `changed since setup ${m.runId}: ${changed.join(', ')}`, {
-      exitCode: ExitCode.refused,
-      hint: 'undo would discard those edits; --force restores the files anyway',
-    });
-  }
   const steps: Step[] = changes.map((c) => (c.after === null
     ? { kind: 'remove-file', path: c.path, title: `remove ${c.path} (setup created it)` }
     : { kind: 'file', path: c.path, content: c.after, title: `restore ${c.path}` }));
-  for (const argv of m.commands) steps.push({ kind: 'exec', argv: inverseCommand(m, argv), title: `run ${argv[0]} again` });
+  for (const argv of m.commands) steps.push({ kind: 'exec', argv: inverseCommand(m, argv), title: `run ${argv[0]} again`, undo: [rerun(argv)] });
+  if (steps.length) {
+    const undone: SetupManifest = { ...m, undone: (ctx.clock?.() ?? new Date()).toISOString() };
+    steps.push({ kind: 'file', path: manifestPath(m.runId), content: `${JSON.stringify(undone, null, 2)}\n`, mode: 0o600, title: `mark setup ${m.runId} as undone` });
+  }
   const boot = detectBootloader(ctx.host, readAttr(ctx.host, paths.osrelease));
-  const data: SetupData = {
-    action: 'undo', bootloader: { kind: boot.kind, reason: `undoing setup ${m.runId}` },
-    change: { add: m.change.remove, remove: m.change.add.map(paramText) }, vfioModules: false,
-    notes: changed.length ? [`restoring over later edits: ${changed.join(', ')}`] : [],
-    files: await diffs(changes), steps: steps.map(stepJson), dryRun: opts.dryRun, applied: null,
+  return {
+    view: {
+      action: 'undo', bootloader: { kind: boot.kind, reason: `undoing setup ${m.runId}` },
+      change: { add: m.change.remove, remove: m.change.add.map(paramText) }, vfioModules: false, notes: [],
+      files: await diffs(changes),
+    },
+    steps,
+    refusals: changed.length ? [{ code: 'changed-since', message: `changed since setup ${m.runId}: ${changed.join(', ')}`, force: 'restore them anyway: those later edits are lost' }] : [],
+    question: 'Restore these files?',
   };
-  return { data, steps, manifest: () => ({ ...m, undone: new Date().toISOString() }) };
 }

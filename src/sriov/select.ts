@@ -66,3 +66,10 @@ export function inUseRefusals(ctx: Ctx, pf: PfInfo, force: boolean, verb: string
   if (!force) for (const u of uses.filter((x) => !vfio.includes(x))) out.push(`VF ${u.vf} is in use by ${who(u)} (--force ${verb} anyway)`);
   return out;
 }
+
+/** The PF read again under the change engine's lock, so the plan is made from what is true then. */
+export function fresh(ctx: Ctx, pf: PfInfo): PfInfo {
+  const now = readPf(ctx.host, pf.address);
+  if (!now) throw new GpuvirtError('E_NOT_FOUND', `${pf.address} is gone`, { exitCode: ExitCode.notFound });
+  return now;
+}

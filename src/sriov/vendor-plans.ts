@@ -5,16 +5,17 @@ import type { PfInfo } from './detect.js';
 import { autoprobeOffStep, bindVfSteps, planDisableSteps, planEnableSteps, VF_TIMEOUT_MS, type EnableRequest } from './plan.js';
 import type { AdapterId } from './vendors.js';
 
-export function planEnableFor(adapter: AdapterId, pf: PfInfo, req: EnableRequest, persist: boolean): Step[] {
+export function planEnableFor(adapter: AdapterId, pf: PfInfo, req: EnableRequest): Step[] {
   switch (adapter) {
     case 'generic':
     case 'intel':
       return planEnableSteps(pf, req);
     case 'amd-gim': {
-      // GIM refuses sriov_numvfs; it reads vf_num at load. With --persist the option lives in
-      // modprobe.d (written by the persist steps); without, it is given on the modprobe line.
+      // GIM refuses sriov_numvfs; it reads vf_num at load. The count goes on the modprobe line,
+      // which wins over modprobe.d: the persist file is written after the reload, so relying on
+      // it here would load the old count.
       if (pf.sriov.numVfs === req.numVfs) return bindVfSteps(pf, req, false);
-      const load = persist ? ['modprobe', 'gim'] : ['modprobe', 'gim', `vf_num=${req.numVfs}`];
+      const load = ['modprobe', 'gim', `vf_num=${req.numVfs}`];
       return [
         ...(req.bind ? autoprobeOffStep(pf) : []),
         { kind: 'exec', argv: ['modprobe', '-r', 'gim'], title: 'unload gim (its VFs go with it)' },

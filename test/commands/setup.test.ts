@@ -52,7 +52,7 @@ describe('setup on a GRUB host (Debian/Ubuntu)', () => {
     const r = await m.run(['setup', '--yes']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('out of space');
-    expect(r.stdout).toContain('Every file was restored');
+    expect(r.stdout).toContain('Rolled back: the host shows what it showed before');
     expect(m.host.readText(GRUB)).toBe(before);
     expect(m.host.exists(paths.setupFiles.modulesLoad)).toBe(false);
     // grub.cfg is regenerated from the restored file
@@ -66,7 +66,8 @@ describe('setup on a GRUB host (Debian/Ubuntu)', () => {
     m.host.writeFile(GRUB, `${m.host.readText(GRUB)}# my own edit\n`);
     const r = await m.run(['setup', '--undo', '--yes']);
     expect(r.code).toBe(7);
-    expect(r.stderr).toContain('changed since setup');
+    expect(r.stdout).toContain('changed since setup');
+    expect(r.stdout).toContain('--force would restore them anyway');
     expect((await m.run(['setup', '--undo', '--yes', '--force'])).code).toBe(0);
     expect(m.host.readText(GRUB)).toBe(original);
   });

@@ -132,7 +132,13 @@ describe('sriov vendor paths', () => {
     const plan = await m.run(['sriov', 'enable', '41:00.0', '--vfs', '8', '--dry-run', '--json']);
     expect(plan.doc.data.steps.map((s: { action: string }) => s.action)).toEqual([
       'run modprobe -r gim', 'run modprobe gim vf_num=8', 'wait until 0000:41:00.0 has 8 VFs (at most 120 s)',
+      'write file /var/lib/gpuvirt/state.json',
     ]);
+    // With --persist too, the count is on the modprobe line: the modprobe.d file is written after the reload.
+    const persisted = await m.run(['sriov', 'enable', '41:00.0', '--vfs', '8', '--persist', '--dry-run', '--json']);
+    const actions = persisted.doc.data.steps.map((s: { action: string }) => s.action);
+    expect(actions).toContain('run modprobe gim vf_num=8');
+    expect(actions.indexOf('run modprobe gim vf_num=8')).toBeLessThan(actions.indexOf('write file /etc/modprobe.d/gpuvirt-gim.conf'));
     expect(plan.doc.data.notes.join(' ')).toContain('reloads gim');
   });
 });

@@ -87,7 +87,7 @@ describe('vendor paths', () => {
 
   it('GIM: reload the module with vf_num instead of writing sriov_numvfs', () => {
     const gim = pf({ driver: 'gim', vendorId: '1002', deviceId: '74a1', classId: '120000' }, { numVfs: 1, totalVfs: 8 });
-    expect(planEnableFor('amd-gim', gim, { numVfs: 8, bind: null, vfioLoaded: true }, false).map(describeStep)).toEqual([
+    expect(planEnableFor('amd-gim', gim, { numVfs: 8, bind: null, vfioLoaded: true }).map(describeStep)).toEqual([
       'run modprobe -r gim',
       'run modprobe gim vf_num=8',
       'wait until 0000:02:00.0 has 8 VFs (at most 120 s)',
@@ -97,7 +97,7 @@ describe('vendor paths', () => {
 
   it('NVIDIA: sriov-manage -e / -d', () => {
     const nv = pf({ driver: 'nvidia', vendorId: '10de' }, { totalVfs: 16 });
-    expect(planEnableFor('nvidia', nv, { numVfs: 16, bind: null, vfioLoaded: true }, false).map(describeStep)[0]).toBe('run /usr/lib/nvidia/sriov-manage -e 0000:02:00.0');
+    expect(planEnableFor('nvidia', nv, { numVfs: 16, bind: null, vfioLoaded: true }).map(describeStep)[0]).toBe('run /usr/lib/nvidia/sriov-manage -e 0000:02:00.0');
     expect(planDisableFor('nvidia', pf({ driver: 'nvidia' }, { numVfs: 16 })).map(describeStep)[0]).toBe('run /usr/lib/nvidia/sriov-manage -d 0000:02:00.0');
   });
 

@@ -5,36 +5,13 @@ import { paths } from '../../host/paths.js';
 import type { Style } from '../../output.js';
 import { parseAddress } from '../../pci/address.js';
 import { ExitCode, GpuvirtError } from '../../errors.js';
+import { readMdevTypes, type MdevType } from '../../mdev/types.js';
 
-// Mediated device types (Documentation/driver-api/vfio-mediated-device.rst): each parent
-// under /sys/class/mdev_bus lists mdev_supported_types/<type>/{name, available_instances,
-// device_api, description}.
-
-export interface MdevType {
-  id: string;
-  name: string | null;
-  availableInstances: number | null;
-  deviceApi: string | null;
-  description: string | null;
-}
+export { readMdevTypes, type MdevType };
 
 export interface MdevParent {
   parent: string;
   types: MdevType[];
-}
-
-export function readMdevTypes(host: Host, parent: string): MdevType[] {
-  const dir = `${paths.mdevBus}/${parent}/mdev_supported_types`;
-  return (host.list(dir) ?? []).map((id) => {
-    const n = readAttr(host, `${dir}/${id}/available_instances`);
-    return {
-      id,
-      name: readAttr(host, `${dir}/${id}/name`),
-      availableInstances: n !== null && /^\d+$/.test(n) ? Number(n) : null,
-      deviceApi: readAttr(host, `${dir}/${id}/device_api`),
-      description: readAttr(host, `${dir}/${id}/description`),
-    };
-  });
 }
 
 export function renderMdevTypes(d: { parents: MdevParent[] }, s: Style): string {

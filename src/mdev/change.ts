@@ -1,0 +1,67 @@
+// Mediated devices as changes (Documentation/driver-api/vfio-mediated-device.rst): writing a
+// UUID to a type's `create` makes /sys/bus/mdev/devices/<uuid>; writing 1 to its `remove`
+// destroys it. Each has the other as its undo.
+import type { Host } from '../host/host.js';
+import { paths } from '../host/paths.js';
+import { ExitCode, GpuvirtError } from '../errors.js';
+import type { Step } from '../mutate/steps.js';
+import type { ChangePlan } from '../change/types.js';
+import { readMdevTypes } from './types.js';
+
+export const mdevCreatePath = (parent: string, type: string) => `${paths.mdevBus}/${parent}/mdev_supported_types/${type}/create`;
+export const mdevDevice = (uuid: string) => `${paths.mdevDevices}/${uuid}`;
+
+export interface MdevView {
+  action: 'create' | 'remove';
+  uuid: string;
+  parent: string | null;
+  type: string | null;
+}
+
+/** The steps that create one mdev, with the undo that removes it. */
+export function mdevCreateSteps(parent: string, type: string, uuid: string): Step[] {
+  const undo = [{ kind: 'remove-mdev' as const, uuid }];
+  return [
+    { kind: 'write', path: mdevCreatePath(parent, type), value: uuid, title: `create ${type} instance ${uuid} on ${parent}`, undo },
+    { kind: 'verify-exists', path: mdevDevice(uuid), title: `${uuid} exists`, undo },
+  ];
+}
+
+export function planMdevCreate(host: Host, parent: string, typeId: string, uuid: string): ChangePlan<MdevView> {
+  const type = readMdevTypes(host, parent).find((t) => t.id === typeId);
+  if (!type) {
+    throw new GpuvirtError('E_NO_MDEV_TYPE', `${parent} offers no mediated device type ${typeId}`, { exitCode: ExitCode.unsupported, hint: `\`gpuvirt mdev types ${parent}\` lists what it offers` });
+  }
+  if (host.exists(mdevDevice(uuid))) throw new GpuvirtError('E_MDEV_EXISTS', `a mediated device ${uuid} already exists`, { exitCode: ExitCode.usage, hint: 'pick another --uuid, or leave it out for a random one' });
+  const refusals = type.availableInstances === 0
+    ? [{ code: 'mdev-full', address: parent, message: `${typeId} on ${parent} has no instances left`, force: null }]
+    : [];
+  return {
+    view: { action: 'create', uuid, parent, type: typeId },
+    steps: mdevCreateSteps(parent, typeId, uuid), refusals, blockedExit: ExitCode.busy,
+    question: `Create ${typeId} on ${parent}?`,
+    expect: [{ fact: { kind: 'exists', path: mdevDevice(uuid) }, value: 'yes' }],
+  };
+}
+
+function parentAndType(host: Host, uuid: string): { parent: string | null; type: string | null } {
+  const link = host.readLink(`${mdevDevice(uuid)}/mdev_type`) ?? '';
+  const parts = link.split('/');
+  return { type: parts.pop() || null, parent: parts.find((p) => /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(p)) ?? null };
+}
+
+export function planMdevRemove(host: Host, uuid: string): ChangePlan<MdevView> {
+  if (!host.exists(mdevDevice(uuid))) throw new GpuvirtError('E_NOT_FOUND', `no mediated device ${uuid}`, { exitCode: ExitCode.notFound });
+  const { parent, type } = parentAndType(host, uuid);
+  // Re-creating the same UUID of the same type is the way back if the removal half-fails.
+  const undo = parent && type ? [{ kind: 'create-mdev' as const, uuid, parent, type }] : [];
+  return {
+    view: { action: 'remove', uuid, parent, type },
+    steps: [
+      { kind: 'write', path: `${mdevDevice(uuid)}/remove`, value: '1', title: `remove mediated device ${uuid}`, undo },
+      { kind: 'verify-not-exists', path: mdevDevice(uuid), title: `${uuid} is gone`, undo },
+    ],
+    question: `Remove ${uuid}?`,
+    expect: [{ fact: { kind: 'exists', path: mdevDevice(uuid) }, value: 'no' }],
+  };
+}

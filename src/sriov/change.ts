@@ -1,0 +1,169 @@
+// `gpuvirt sriov enable|disable` as changes: the vendor path's steps, each with the undo that
+// returns the PF to its VF count, autoprobe setting, VF bindings and (GIM) module options as
+// they are now; the refusals, all at once; and the state record, written as the last step.
+import type { Ctx } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { paths } from '../host/paths.js';
+import type { Step } from '../mutate/steps.js';
+import type { Fact } from '../change/facts.js';
+import type { ChangePlan, Refusal } from '../change/types.js';
+import type { Undo } from '../change/undo.js';
+import { readState, type GpuvirtState, type SriovRecord } from '../state.js';
+import type { PfInfo } from './detect.js';
+import { readPf } from './detect.js';
+import { planSriovPersist, type PersistedPf } from './persist.js';
+import { vfAddresses } from './plan.js';
+import { heldByVfio, vfsInUse } from './select.js';
+import { planDisableFor, planEnableFor } from './vendor-plans.js';
+import { chooseAdapter, validateEnable, type Adapter, type AdapterId } from './vendors.js';
+import { pfJson, type PfJson } from '../commands/sriov/status.js';
+
+export interface SriovView {
+  action: 'enable' | 'disable';
+  /** The PF as it was when the plan was made. */
+  pf: PfJson;
+  adapter: AdapterId;
+  requested: number;
+  notes: string[];
+  /** What to do about the kernel's answer, when a write failed with a known errno. */
+  hint: string | null;
+  /** The PF as the host shows it after the run. */
+  after: PfJson | null;
+}
+
+const GIM_VF_NUM: Fact = { kind: 'module', name: 'gim', param: 'vf_num' };
+
+/** What brings the PF back to how it is now, whatever a step left behind. */
+export function sriovUndo(pf: PfInfo, adapter: Adapter): Undo[] {
+  const vfDrivers = pf.vfs.flatMap((v) => (v.driver === 'vfio-pci' || v.driver === 'pci-stub' ? [{ address: v.address, driver: v.driver as 'vfio-pci' | 'pci-stub' }] : []));
+  const restore: Undo = { kind: 'restore-sriov', pf: pf.address, numVfs: pf.sriov.numVfs, autoprobe: pf.sriov.driversAutoprobe, vfDrivers };
+  const numvfs: Fact = { kind: 'attr', path: paths.pciAttr(pf.address, 'sriov_numvfs') };
+  switch (adapter.id) {
+    case 'amd-gim': {
+      // GIM takes its count at load: back means reloading it with the vf_num it has now.
+      const old = String(pf.sriov.numVfs);
+      return [
+        { kind: 'run', argv: ['modprobe', '-r', 'gim'], title: 'unload gim', unless: [{ fact: GIM_VF_NUM, value: old }, { fact: GIM_VF_NUM, value: null }] },
+        { kind: 'run', argv: ['modprobe', 'gim', `vf_num=${old}`], title: `load gim with vf_num=${old} again`, unless: [{ fact: GIM_VF_NUM, value: old }] },
+        restore,
+      ];
+    }
+    case 'nvidia': {
+      const on = pf.sriov.numVfs > 0;
+      const argv = [paths.nvidiaSriovManage, on ? '-e' : '-d', pf.address];
+      return [{ kind: 'run', argv, title: `${on ? 'enable' : 'disable'} the VFs of ${pf.address} again with sriov-manage`, unless: [{ fact: numvfs, value: String(pf.sriov.numVfs) }] }, restore];
+    }
+    default:
+      return [restore];
+  }
+}
+
+function inUse(ctx: Ctx, pf: PfInfo, verb: string): Refusal[] {
+  const uses = vfsInUse(ctx, pf);
+  const vfio = new Set(heldByVfio(uses));
+  const who = (u: (typeof uses)[number]) => u.holders.map((h) => `${h.comm} (pid ${h.pid})`).join(', ');
+  return uses.map((u) => (vfio.has(u)
+    ? { code: 'vf-vfio-held', address: u.vf, message: `VF ${u.vf} is open through VFIO by ${who(u)}: the kernel would block until the VM lets go; stop the VM first`, force: null }
+    : { code: 'vf-in-use', address: u.vf, message: `VF ${u.vf} is in use by ${who(u)}`, force: `${verb} anyway: those processes lose the VF` }));
+}
+
+export function persistedPfs(ctx: Ctx, state: GpuvirtState, except: string): PersistedPf[] {
+  const out: PersistedPf[] = [];
+  for (const r of Object.values(state.sriov ?? {})) {
+    if (!r.persisted || r.pf === except) continue;
+    const pf = readPf(ctx.host, r.pf);
+    out.push({ pf: r.pf, numVfs: r.numVfs, bind: r.bind, adapter: r.adapter, vfs: pf ? vfAddresses(pf, r.numVfs) : [] });
+  }
+  return out;
+}
+
+const withUndo = (steps: readonly Step[], undo: Undo[]): Step[] => steps.map((s) => (s.kind === 'file' || s.kind === 'remove-file' ? s : { ...s, undo: [...(s.undo ?? []), ...undo] }));
+
+function countFacts(pf: PfInfo, adapter: Adapter, numVfs: number, bind: string | null): { fact: Fact; value: string | null }[] {
+  const out: { fact: Fact; value: string | null }[] = [{ fact: { kind: 'attr', path: paths.pciAttr(pf.address, 'sriov_numvfs') }, value: String(numVfs) }];
+  if (adapter.id === 'amd-gim') out.push({ fact: GIM_VF_NUM, value: String(numVfs) });
+  if (bind) for (const vf of vfAddresses(pf, numVfs)) out.push({ fact: { kind: 'driver', address: vf }, value: bind });
+  return out;
+}
+
+function watchFacts(pf: PfInfo): Fact[] {
+  return [{ kind: 'attr', path: paths.pciAttr(pf.address, 'sriov_drivers_autoprobe') }, ...pf.vfs.map((v) => ({ kind: 'driver', address: v.address }) as Fact)];
+}
+
+export interface EnableRequest {
+  numVfs: number;
+  bind: 'vfio-pci' | null;
+  persist: boolean;
+  /** Leave the boot-time files out (a caller combining several PFs writes them once, for all). */
+  noPersistFiles?: boolean;
+}
+
+export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): ChangePlan<SriovView> {
+  const adapter = chooseAdapter(pf);
+  const { errors, notes } = validateEnable(ctx.host, pf, adapter, req.numVfs);
+  const refusals: Refusal[] = errors.map((message) => ({ code: 'unsupported', address: pf.address, message, force: null }));
+  if (req.bind === 'vfio-pci' && pf.iommuGroup === null) {
+    // As for passthrough: without an IOMMU vfio-pci's probe fails (-EINVAL) and the VFs would end driverless.
+    refusals.push({ code: 'no-iommu', address: pf.address, message: `${pf.address} has no IOMMU group: no IOMMU is active, so vfio-pci cannot take its VFs (run \`gpuvirt doctor\` for the fix)`, force: null });
+  }
+  if (pf.sriov.numVfs !== req.numVfs && pf.sriov.numVfs > 0) refusals.push(...inUse(ctx, pf, 'change the count'));
+  const state = readState(ctx.host);
+  const previous = state.sriov?.[pf.address];
+  const body = planEnableFor(adapter.id, pf, { numVfs: req.numVfs, bind: req.bind, vfioLoaded: ctx.host.exists(paths.pciDriver('vfio-pci')) });
+  if (!req.bind && pf.sriov.driversAutoprobe === false && pf.sriov.numVfs !== req.numVfs) {
+    // An earlier --bind turned autoprobe off; VFs for the host need it on, or they get no driver.
+    body.unshift({ kind: 'write', path: paths.pciAttr(pf.address, 'sriov_drivers_autoprobe'), value: '1', title: `let host drivers take the new VFs of ${pf.address}` });
+  }
+  const steps = withUndo(body, sriovUndo(pf, adapter));
+  const persisted = req.persist || (previous?.persisted ?? false);
+  if (persisted && !req.noPersistFiles) {
+    steps.push(...planSriovPersist(ctx.host, [...persistedPfs(ctx, state, pf.address), { pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, vfs: vfAddresses(pf, req.numVfs) }]));
+  }
+  const record: SriovRecord = {
+    pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, persisted,
+    originalNumVfs: previous?.originalNumVfs ?? pf.sriov.numVfs, originalAutoprobe: previous?.originalAutoprobe ?? pf.sriov.driversAutoprobe,
+    status: 'done', since: (ctx.clock?.() ?? new Date()).toISOString(),
+  };
+  return {
+    view: { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: req.numVfs, notes, hint: null, after: null },
+    steps, refusals, blockedExit: errors.length ? ExitCode.unsupported : ExitCode.refused,
+    question: `Enable ${req.numVfs} VFs on ${pf.address}?`,
+    state: (s) => ({ ...s, sriov: { ...s.sriov, [pf.address]: record } }),
+    expect: countFacts(pf, adapter, req.numVfs, req.bind),
+    watch: watchFacts(pf),
+  };
+}
+
+export function planSriovDisable(ctx: Ctx, pf: PfInfo, persist: boolean): ChangePlan<SriovView> {
+  const adapter = chooseAdapter(pf);
+  const refusals: Refusal[] = [];
+  if (pf.sriov.numVfs > 0 && !pf.driver && adapter.id === 'generic') {
+    // The kernel disables VFs through the PF's driver: without one, sriov_numvfs says ENOENT.
+    refusals.push({ code: 'no-driver', address: pf.address, force: null,
+      message: `${pf.address} has no driver, and the kernel disables VFs through it (sriov_numvfs would fail with ENOENT): bind its driver again first (\`echo ${pf.address} > /sys/bus/pci/drivers_probe\`)` });
+  }
+  refusals.push(...inUse(ctx, pf, 'disable the VFs'));
+  const state = readState(ctx.host);
+  const previous = state.sriov?.[pf.address];
+  const body = planDisableFor(adapter.id, pf);
+  if (previous?.originalAutoprobe === true && pf.sriov.driversAutoprobe === false) {
+    body.push({ kind: 'write', path: paths.pciAttr(pf.address, 'sriov_drivers_autoprobe'), value: '1', title: `restore sriov_drivers_autoprobe of ${pf.address}` });
+  }
+  const steps = withUndo(body, sriovUndo(pf, adapter));
+  if (persist) steps.push(...planSriovPersist(ctx.host, persistedPfs(ctx, state, pf.address)));
+  const keep = !persist && (previous?.persisted ?? false);
+  const warnings = previous?.persisted && !persist ? [`${pf.address} stays persisted: the next boot creates its ${previous.numVfs} VFs again (--persist removes that)`] : [];
+  return {
+    view: { action: 'disable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: 0, notes: [], hint: null, after: null },
+    steps, refusals, warnings,
+    question: `Remove the ${pf.sriov.numVfs} VFs of ${pf.address}?`,
+    state: (s) => {
+      if (!keep && s.sriov) delete s.sriov[pf.address];
+      // VFs that no longer exist are no longer passthrough devices either.
+      for (const vf of pf.vfs) delete s.devices[vf.address];
+      return s;
+    },
+    expect: countFacts(pf, adapter, 0, null),
+    watch: watchFacts(pf),
+  };
+}
