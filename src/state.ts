@@ -78,21 +78,3 @@ export function writeState(host: Host, state: GpuvirtState): void {
 export function stateFileStep(state: GpuvirtState, title: string): Step {
   return { kind: 'file', path: paths.stateFile, content: stateText(state), mode: 0o600, title };
 }
-
-/** Devices left `applying` by a run that never finished. */
-export function interrupted(state: GpuvirtState): { address: string }[] {
-  return [
-    ...Object.values(state.devices).filter((d) => d.status === 'applying'),
-    ...Object.values(state.sriov ?? {}).filter((r) => r.status === 'applying').map((r) => ({ address: r.pf })),
-  ];
-}
-
-export function assertNotInterrupted(state: GpuvirtState): void {
-  const left = interrupted(state);
-  if (left.length) {
-    throw new GpuvirtError('E_INTERRUPTED', `an earlier gpuvirt run was interrupted while changing ${left.map((d) => d.address).join(', ')}`, {
-      exitCode: ExitCode.failed,
-      hint: 'run `gpuvirt release --all` (passthrough) or `gpuvirt sriov disable <pf>` (SR-IOV) to put them back, then `gpuvirt status`',
-    });
-  }
-}

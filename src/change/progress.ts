@@ -28,7 +28,7 @@ async function one(ctx: Ctx, step: Step, index: number, state: StepsResult): Pro
   markStarted(ctx.host, index);
   state.started = index;
   try {
-    await runStep(step, { host: ctx.host, exec: ctx.exec, runId: 'engine' });
+    await runStep(step, { host: ctx.host, exec: ctx.exec });
     verifyFile(ctx, step);
   } catch (error) {
     state.failed = { index, error };

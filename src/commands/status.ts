@@ -1,8 +1,9 @@
 import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
-import { linkName } from '../host/host.js';
-import { readState, type ManagedDevice } from '../state.js';
+import { linkName, readAttr } from '../host/host.js';
+import { readState, type ManagedDevice, type SriovRecord } from '../state.js';
+import { readJournal } from '../change/journal.js';
 
 export interface StatusDevice extends ManagedDevice {
   /** The driver bound now; differs from `target` when something changed it behind gpuvirt's back. */
@@ -10,24 +11,46 @@ export interface StatusDevice extends ManagedDevice {
   present: boolean;
 }
 
+export interface StatusPf extends SriovRecord {
+  /** The VF count the PF reports now (null: the PF is gone). */
+  currentNumVfs: number | null;
+}
+
 export interface StatusData {
   devices: StatusDevice[];
+  sriov: StatusPf[];
+  /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
+  interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
 }
 
 export function renderStatus(d: StatusData, s: Style): string {
-  if (!d.devices.length) return 'gpuvirt manages no devices on this host\n';
-  const out = [s.bold('Devices gpuvirt manages:')];
-  for (const x of d.devices) {
-    const now = !x.present ? s.red('gone from the host') : x.currentDriver === x.target ? s.green(`on ${x.target}`) : s.yellow(`on ${x.currentDriver ?? 'no driver'}, expected ${x.target}`);
-    const flags = [x.persisted ? 'persisted' : 'until reboot', x.status === 'applying' ? s.red('interrupted run: `gpuvirt release --all`') : null].filter(Boolean).join(', ');
-    out.push(`  ${x.address}  ${now}; was ${x.originalDriver ?? 'no driver'}; ${flags}`);
+  const out: string[] = [];
+  if (d.interrupted) {
+    const i = d.interrupted;
+    out.push(s.red(`An interrupted \`gpuvirt ${i.command}\` (pid ${i.pid}, ${i.startedAt}) stopped at step ${i.step} of ${i.steps}: run \`gpuvirt recover\`.`));
   }
+  if (d.devices.length) {
+    out.push(s.bold('Devices gpuvirt manages:'));
+    for (const x of d.devices) {
+      const now = !x.present ? s.red('gone from the host') : x.currentDriver === x.target ? s.green(`on ${x.target}`) : s.yellow(`on ${x.currentDriver ?? 'no driver'}, expected ${x.target}`);
+      const flags = [x.persisted ? 'persisted' : 'until reboot', x.status === 'released' ? 'released for now' : null].filter(Boolean).join(', ');
+      out.push(`  ${x.address}  ${now}; was ${x.originalDriver ?? 'no driver'}; ${flags}`);
+    }
+  }
+  if (d.sriov.length) {
+    out.push(s.bold('SR-IOV PFs gpuvirt manages:'));
+    for (const p of d.sriov) {
+      const now = p.currentNumVfs === null ? s.red('gone from the host') : p.currentNumVfs === p.numVfs ? s.green(`${p.numVfs} VFs`) : s.yellow(`${p.currentNumVfs} VFs, expected ${p.numVfs}`);
+      out.push(`  ${p.pf}  ${now}${p.bind ? ` on ${p.bind}` : ''}; was ${p.originalNumVfs}; ${p.persisted ? 'persisted' : 'until reboot'} (${p.adapter} path)`);
+    }
+  }
+  if (!out.length) return 'gpuvirt manages no devices and no SR-IOV PFs on this host\n';
   return `${out.join('\n')}\n`;
 }
 
 export const status: CommandDef<Record<string, never>, StatusData> = {
   name: 'status',
-  summary: 'show the devices gpuvirt manages and their original drivers',
+  summary: 'show what gpuvirt manages: devices, SR-IOV PFs, an interrupted run',
   linuxOnly: true,
   configure() {},
   parse: () => ({}),
@@ -40,8 +63,15 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
         present: ctx.host.exists(paths.pciDevice(d.address)),
         currentDriver: linkName(ctx.host, paths.pciAttr(d.address, 'driver')),
       }));
-    const drifted = devices.filter((d) => d.present && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
-    return { ok: true, data: { devices }, warnings: drifted };
+    const sriov = Object.values(state.sriov ?? {}).sort((a, b) => (a.pf < b.pf ? -1 : 1)).map((r) => {
+      const n = readAttr(ctx.host, paths.pciAttr(r.pf, 'sriov_numvfs'));
+      return { ...r, currentNumVfs: n !== null && /^\d+$/.test(n) ? Number(n) : null };
+    });
+    const found = readJournal(ctx.host);
+    const interrupted = found ? { command: found.journal.command, pid: found.journal.pid, startedAt: found.journal.startedAt, step: found.started + 1, steps: found.journal.steps.length } : null;
+    const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
+    for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
+    return { ok: true, data: { devices, sriov, interrupted }, warnings };
   },
   render: (d, s) => renderStatus(d, s),
 };

@@ -67,6 +67,10 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
   const releasing = new Set(wanted.map((w) => w.address));
   if (req.persist) steps.push(...planPersist(ctx.host, persistedDevices(state).filter((d) => !releasing.has(d.address)), detectInitramfs(ctx.host)));
   const warnings = wanted.length ? [] : ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'];
+  // VFs bound by `sriov enable --bind` belong to their PF's record: they go with `sriov disable`.
+  for (const r of Object.values(state.sriov ?? {})) {
+    if (req.all && r.bind) warnings.push(`the VFs of ${r.pf} are on ${r.bind} through \`sriov enable --bind\`: \`gpuvirt sriov disable ${r.pf}\` removes them`);
+  }
   for (const w of wanted) if (!present.includes(w)) warnings.push(`${w.address} is no longer on this host; its record is dropped`);
   const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
   if (!req.persist && kept.length) warnings.push(`${kept.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);

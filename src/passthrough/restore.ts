@@ -4,7 +4,8 @@
 import type { Exec } from '../host/exec.js';
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
-import { describeError, runStep, type RollbackReport } from '../mutate/apply.js';
+import { describeError, runStep } from '../mutate/apply.js';
+import type { UndoOutcome as RollbackReport } from '../change/undo.js';
 import { describeStep, type Step } from '../mutate/steps.js';
 import { readDetails, readFunction } from '../detect/pci.js';
 import { planRestore, type DeviceNow, type RestoreTarget } from './plan.js';
@@ -53,7 +54,7 @@ export async function runBestEffort(host: Host, exec: Exec, steps: readonly Step
   const report: RollbackReport = { ok: true, actions: [], errors: [] };
   for (const step of steps) {
     try {
-      await runStep(step, { host, exec, runId: 'restore' });
+      await runStep(step, { host, exec });
       report.actions.push(step.title);
     } catch (err) {
       report.ok = false;
