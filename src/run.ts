@@ -23,6 +23,8 @@ export interface Deps {
   prompt?: Prompter;
   /** Replaces the process's signal handlers during apply (tests). */
   signals?: Ctx['signals'];
+  /** Replaces the clock (tests: plans with times in them compare equal). */
+  clock?: () => Date;
 }
 
 /** A command chosen from argv, with its arguments and every option (global ones included). */
@@ -165,7 +167,7 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
     const { host, exec } = await open(root);
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = {
-      host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: () => new Date(),
+      host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()),
       style: () => makeStyle(io.color && opts.color !== false), signals: deps.signals,
       terminal: () => (process.stderr.isTTY ? process.stderr : undefined),
     };

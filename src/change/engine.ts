@@ -14,7 +14,7 @@ import { stepJson, type Step } from '../mutate/steps.js';
 import { readState, stateFileStep, stateText } from '../state.js';
 import { readFact, factKey, factLabel, type Fact, type FactReading } from './facts.js';
 import { acquireLock } from './lock.js';
-import { clearJournal, interruptedError, readJournal, writeJournal, type Journal } from './journal.js';
+import { clearJournal, interruptedError, JOURNAL, readJournal, writeJournal, type Journal } from './journal.js';
 import { runSteps, type Interrupt } from './progress.js';
 import { rollback } from './rollback.js';
 import type { ApplyReport, ChangeData, ChangeOptions, ChangePlan, ChangeResult } from './types.js';
@@ -22,6 +22,13 @@ import { blockingRefusals } from './types.js';
 
 /** Results whose plan was already printed, before the question: their final rendering leaves it out. */
 export const planShown = new WeakSet<object>();
+
+/** The parent directories of `path` that do not exist yet, deepest first. */
+function missingDirs(host: Ctx['host'], path: string): string[] {
+  const out: string[] = [];
+  for (let dir = path.slice(0, path.lastIndexOf('/')); dir && !host.exists(dir); dir = dir.slice(0, dir.lastIndexOf('/'))) out.push(dir);
+  return out;
+}
 
 /** The file steps' undo, taken from the files as they are now; a file keeps its mode. */
 function withFileUndo(host: Ctx['host'], steps: readonly Step[]): Step[] {
@@ -33,7 +40,8 @@ function withFileUndo(host: Ctx['host'], steps: readonly Step[]): Step[] {
     const out = step.kind === 'file' && step.mode === undefined && mode !== null ? { ...step, mode } : step;
     if (seen.has(step.path)) return out;
     seen.add(step.path);
-    return { ...out, undo: [...(step.undo ?? []), { kind: 'restore-file', path: step.path, content, mode }] };
+    const dirs = content === null ? missingDirs(host, step.path) : [];
+    return { ...out, undo: [...(step.undo ?? []), { kind: 'restore-file', path: step.path, content, mode, ...(dirs.length ? { dirs } : {}) }] };
   });
 }
 
@@ -128,6 +136,7 @@ async function apply<V>(ctx: Ctx, command: string, plan: ChangePlan<V>, steps: S
     format: 1, command, pid: ctx.pid ?? process.pid, startedAt: (ctx.clock?.() ?? new Date()).toISOString(), steps,
     before: facts.map((fact) => ({ fact, value: before.get(factKey(fact)) ?? null })),
   };
+  journal.dirs = missingDirs(ctx.host, JOURNAL);
   writeJournal(ctx.host, journal);
   const interrupt: Interrupt = { signal: null };
   const untrap = (ctx.signals ?? processSignals)((sig) => {
@@ -151,7 +160,7 @@ async function apply<V>(ctx: Ctx, command: string, plan: ChangePlan<V>, steps: S
       now = readAll(ctx.host, facts);
     }
     if (applied.rollback && !applied.rollback.ok) writeJournal(ctx.host, { ...journal, rollbackIncomplete: true });
-    else clearJournal(ctx.host);
+    else clearJournal(ctx.host, journal);
     data.applied = applied;
     data.facts = readings(plan, facts, before, now);
     if (interrupt.signal) {

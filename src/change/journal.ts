@@ -19,6 +19,8 @@ export interface Journal {
   steps: Step[];
   /** The facts the change is about, as they were before it: what recovery must bring back. */
   before: { fact: Fact; value: string | null }[];
+  /** Directories the journal itself needed, removed with it when they are empty again. */
+  dirs?: string[];
   /** Set when a rollback could not finish: recover must try again. */
   rollbackIncomplete?: boolean;
 }
@@ -38,9 +40,10 @@ export function markStarted(host: Host, index: number): void {
   host.writeFile(PROGRESS, `${index}\n`, 0o600);
 }
 
-export function clearJournal(host: Host): void {
+export function clearJournal(host: Host, j: Pick<Journal, 'dirs'>): void {
   host.removeFile(JOURNAL);
   host.removeFile(PROGRESS);
+  for (const d of j.dirs ?? []) host.removeEmptyDir?.(d);
 }
 
 function invalid(why: string): GpuvirtError {

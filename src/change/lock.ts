@@ -46,7 +46,8 @@ export async function acquireLock(host: Host, command: string, pid = process.pid
   }
   const info = `${pid} ${command}\n`;
   try {
-    host.writeFile(paths.lockFile, info, 0o644);
+    // /run is there on every running host; a tree without it gets no informative file.
+    if (host.isDirectory(paths.lockFile.slice(0, paths.lockFile.lastIndexOf('/')))) host.writeFile(paths.lockFile, info, 0o644);
   } catch {
     // The file is only informative; the socket is the lock.
   }

@@ -17,8 +17,8 @@ export type Undo =
   | { kind: 'restore-devices'; devices: Wanted[] }
   /** A PF back to its VF count and autoprobe setting, and the VFs that were on a passthrough driver back on it. */
   | { kind: 'restore-sriov'; pf: string; numVfs: number; autoprobe: boolean | null; vfDrivers: { address: string; driver: 'vfio-pci' | 'pci-stub' }[] }
-  /** A file back to its content and mode (null: it did not exist). */
-  | { kind: 'restore-file'; path: string; content: string | null; mode: number | null }
+  /** A file back to its content and mode (null: it did not exist, nor did `dirs`, removed when empty). */
+  | { kind: 'restore-file'; path: string; content: string | null; mode: number | null; dirs?: string[] }
   /** A mediated device removed if it exists. */
   | { kind: 'remove-mdev'; uuid: string }
   /** A mediated device created again (same UUID and type) if it is gone. */
@@ -93,11 +93,14 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         const bound = await runBestEffort(host, exec, rebind);
         return { ok: back.ok && bound.ok, actions: [...back.actions, ...bound.actions], errors: [...back.errors, ...bound.errors] };
       }
-      case 'restore-file':
-        if (sameFile(host, u)) return done([]);
-        if (u.content === null) host.removeFile(u.path);
-        else host.writeFile(u.path, u.content, u.mode ?? undefined);
-        return done([describeUndo(u)]);
+      case 'restore-file': {
+        const same = sameFile(host, u);
+        if (!same && u.content === null) host.removeFile(u.path);
+        else if (!same) host.writeFile(u.path, u.content!, u.mode ?? undefined);
+        // Directories the change created for the file go too, deepest first, when nothing else is in them.
+        for (const d of u.dirs ?? []) host.removeEmptyDir?.(d);
+        return done(same ? [] : [describeUndo(u)]);
+      }
       case 'remove-mdev': {
         const dev = `${paths.mdevDevices}/${u.uuid}`;
         if (!host.exists(dev)) return done([]);

@@ -156,6 +156,15 @@ export class FsHost implements Host {
     fs.rmSync(this.resolve(path), { force: true });
   }
 
+  removeEmptyDir(path: string): boolean {
+    try {
+      fs.rmdirSync(this.resolve(path));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   mkdirp(path: string): void {
     fs.mkdirSync(this.resolve(path), { recursive: true });
   }

@@ -47,6 +47,8 @@ export interface Host {
   /** Removes a file; no error when it is already gone. */
   removeFile(path: string): void;
   mkdirp(path: string): void;
+  /** Removes a directory if it is empty; false when it is not (or is not there). */
+  removeEmptyDir?(path: string): boolean;
   /** True when gpuvirt runs with root privileges. */
   isPrivileged(): boolean;
 }

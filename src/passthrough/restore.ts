@@ -52,11 +52,17 @@ export function planRestoreFromLive(host: Host, wanted: readonly Wanted[]): Step
  */
 export async function runBestEffort(host: Host, exec: Exec, steps: readonly Step[]): Promise<RollbackReport> {
   const report: RollbackReport = { ok: true, actions: [], errors: [] };
+  let failed = false;
   for (const step of steps) {
+    const checks = step.kind === 'wait-vfs' || step.kind.startsWith('verify-');
+    // A check after a failed action would only wait for what cannot happen (a wait-vfs times out).
+    if (checks && failed) continue;
+    if (!checks) failed = false;
     try {
       await runStep(step, { host, exec });
       report.actions.push(step.title);
     } catch (err) {
+      failed = true;
       report.ok = false;
       report.errors.push(`${describeStep(step)}: ${describeError(err)}`);
     }

@@ -153,6 +153,10 @@ export class SimKernel implements Host {
     this.refuseKernelFs(path, 'mkdir');
     this.tree.host.mkdirp(path);
   }
+  removeEmptyDir(path: string): boolean {
+    this.refuseKernelFs(path, 'rmdir');
+    return this.tree.host.removeEmptyDir(path);
+  }
 
   writeAttr(path: string, value: string): void {
     this.withState((k) => {

@@ -5,7 +5,7 @@ import type { Exec, ExecResult } from '../../src/host/exec.js';
 import type { Host } from '../../src/host/host.js';
 import { PROGRESS } from '../../src/change/journal.js';
 
-const MUTATIONS = new Set(['writeAttr', 'writeFile', 'createExclusive', 'removeFile', 'mkdirp']);
+const MUTATIONS = new Set(['writeAttr', 'writeFile', 'createExclusive', 'removeFile', 'mkdirp', 'removeEmptyDir']);
 
 export interface Death {
   /** Dies once the journal names this step as started... */
@@ -16,6 +16,8 @@ export interface Death {
   /** Fail only the first mutation of the step, with EIO, instead of dying (a fault, not a kill). */
   faultOnly?: boolean;
   faulted?: boolean;
+  /** Called instead of any fault when the step starts (to deliver a signal there). */
+  onStep?: () => void;
 }
 
 function killed(): Error {
@@ -46,7 +48,10 @@ export function dying(host: Host, exec: Exec, death: Death): { host: Host; exec:
       return (...args: unknown[]) => {
         if (prop === 'writeFile' && args[0] === PROGRESS && !death.dead) {
           const r = value.apply(target, args);
-          if (String(args[1]).trim() === String(death.atStep)) armed = true;
+          if (String(args[1]).trim() === String(death.atStep)) {
+            if (death.onStep) death.onStep();
+            else armed = true;
+          }
           return r;
         }
         mutate();

@@ -9,6 +9,9 @@ import { paths } from '../../src/host/paths.js';
 import { makeSimHost, type SimHost } from '../../src/sim/host.js';
 import { captureIO } from './io.js';
 
+/** The simulated machines' clock: every run happens at the same moment, so plans compare equal. */
+const CLOCK = '2026-06-01T12:00:00.000Z';
+
 export const FIXTURES = new URL('../fixtures/sysfs/', import.meta.url).pathname;
 
 const live: SimHost[] = [];
@@ -70,7 +73,7 @@ export function machine(name: string, allowedPrograms: Record<string, ExecResult
       const seams = opts.seams ? opts.seams(sim.host, testExec) : { host: sim.host, exec: testExec };
       const signals = opts.signals ? (handler: (s: string) => void) => (opts.signals!(handler), () => undefined) : undefined;
       const code = await main([...argv, '--root', sim.root], {
-        io, env: {}, platform: 'linux', prompt, makeHost: () => seams.host, makeExec: () => seams.exec, signals,
+        io, env: {}, platform: 'linux', prompt, makeHost: () => seams.host, makeExec: () => seams.exec, signals, clock: () => new Date(CLOCK),
       });
       let doc: unknown = null;
       if (argv.includes('--json')) doc = JSON.parse(io.stdout);

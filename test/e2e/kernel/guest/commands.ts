@@ -72,15 +72,14 @@ export function gpuvirtWithin<D = unknown>(timeoutMs: number, ...args: string[])
 /** What a run did, in a few lines, for a failure message: errors, refusals, each applied step, the rollback. */
 export function describeRun(r: Run<unknown>): string {
   const lines = [`$ ${r.argv.join(' ')}  → ${r.timedOut ? 'KILLED after its time limit' : `exit ${r.status}`} (${r.ms} ms)`];
-  const data = r.doc?.data as (Partial<ChangeData> & { errors?: string[]; hint?: string | null }) | undefined;
+  const data = r.doc?.data as (Partial<ChangeData> & { hint?: string | null }) | undefined;
   if (!r.doc) lines.push(`stdout (not one JSON document): ${r.stdout.slice(0, 2000)}`);
   if (r.doc?.error) lines.push(`error: ${r.doc.error.code}: ${r.doc.error.message}${r.doc.error.hint ? ` (hint: ${r.doc.error.hint})` : ''}`);
-  for (const x of data?.refusals ?? []) lines.push(`refusal ${x.code} ${x.address}: ${x.message}`);
-  for (const e of data?.errors ?? []) lines.push(`not done: ${e}`);
+  for (const x of data?.refusals ?? []) lines.push(`refusal ${x.code} ${x.address ?? ''}: ${x.message}`);
   for (const s of data?.applied?.steps ?? []) lines.push(`  ${s.status.padEnd(6)} ${s.action}${s.error ? `  → ${s.error}` : ''}`);
   const rb = data?.applied?.rollback;
   if (data?.hint) lines.push(`hint: ${data.hint}`);
-  if (rb) lines.push(`rollback ${rb.ok ? 'ok' : 'INCOMPLETE'}: ${rb.actions.join('; ')}${rb.errors.length ? ` / errors: ${rb.errors.join('; ')}` : ''}`);
+  if (rb) lines.push(`rollback ${rb.ok ? 'ok' : 'INCOMPLETE'}: ${rb.actions.join('; ')}${rb.errors.length ? ` / errors: ${rb.errors.join('; ')}` : ''}${rb.differences?.length ? ` / differs: ${rb.differences.join('; ')}` : ''}`);
   if (r.doc?.warnings.length) lines.push(`warnings: ${r.doc.warnings.join(' / ')}`);
   if (r.stderr.trim()) lines.push(`stderr: ${r.stderr.trim().slice(0, 2000)}`);
   return lines.join('\n');

@@ -63,7 +63,15 @@ export interface StepJson {
 export interface ApplyJson {
   ok: boolean;
   steps: { index: number; title: string; action: string; status: 'done' | 'failed'; error?: string; errno?: string }[];
-  rollback: { ok: boolean; actions: string[]; errors: string[] } | null;
+  rollback: { ok: boolean; actions: string[]; errors: string[]; differences: string[] } | null;
+}
+
+/** A reason not to change the host; `force` null: --force cannot override it. */
+export interface RefusalJson {
+  code: string;
+  address?: string;
+  message: string;
+  force: string | null;
 }
 
 export interface ChangeData {
@@ -71,7 +79,7 @@ export interface ChangeData {
   devices: { address: string; reason: string; driver: string | null; iommuGroup: number | null }[];
   steps: StepJson[];
   applied: ApplyJson | null;
-  refusals?: { code: string; address: string; message: string; force: string | null }[];
+  refusals?: RefusalJson[];
   blocked?: boolean;
   bridges?: string[];
 }
@@ -101,8 +109,9 @@ export interface SriovChangeData {
   adapter: string;
   requested: number;
   dryRun: boolean;
-  /** Why nothing was done; non-empty means nothing was written. */
-  errors: string[];
+  /** Why nothing was done: every refusal at once; blocked means nothing was written. */
+  refusals: RefusalJson[];
+  blocked: boolean;
   notes: string[];
   steps: StepJson[];
   applied: ApplyJson | null;

@@ -91,7 +91,7 @@ function assertDone(r: Run<SriovChangeData>): void {
 function assertRefused(r: Run<SriovChangeData>, code: number, pattern: RegExp, before: ReturnType<typeof snapshot>): string {
   assert.equal(r.status, code, `exit status ${code}`);
   assert.equal(r.doc?.ok, false, 'ok is false');
-  const errors = r.doc?.data?.errors ?? [];
+  const errors = (r.doc?.data?.refusals ?? []).map((x) => x.message);
   assert.ok(errors.some((e) => pattern.test(e)), `no error matching ${pattern}: ${JSON.stringify(errors)}`);
   assert.equal(r.doc?.data?.applied ?? null, null, 'nothing applied');
   assert.deepEqual(snapshot(), before, 'the devices and the PF changed');
@@ -257,7 +257,7 @@ export const sriovVfio: Scenario = {
     const refusedInTime = (r: Run<SriovChangeData>) => {
       assert.equal(r.timedOut, false, `gpuvirt was still running after ${HANG_MS / 1000} s (blocked in the kernel's write of 0?)`);
       assert.equal(r.status, 7, 'exit status 7 (refused)');
-      const errors = r.doc?.data?.errors ?? [];
+      const errors = (r.doc?.data?.refusals ?? []).map((x) => x.message);
       assert.ok(errors.some((x) => x.includes(vf0) && /VFIO/.test(x)), `no error naming ${vf0} and VFIO: ${JSON.stringify(errors)}`);
       assert.equal(r.doc?.data?.applied ?? null, null, 'nothing applied');
       return `${r.ms} ms: ${errors.join(' | ')}`;
@@ -384,7 +384,7 @@ export const sriovNoIommu: Scenario = {
     const b = t.gpuvirt<SriovChangeData>('sriov', 'enable', PF, '--vfs', '2', '--bind', 'vfio-pci', '--yes');
     t.check('enable --bind vfio-pci is refused before any write (vfio-pci cannot bind without an IOMMU)', () => {
       assert.ok(b.status === 5 || b.status === 7, `exit status 5 or 7, not ${b.status}`);
-      assert.ok((b.doc?.data?.errors ?? []).some((x) => /IOMMU/i.test(x)), `no error about the IOMMU: ${JSON.stringify(b.doc?.data?.errors)}`);
+      assert.ok((b.doc?.data?.refusals ?? []).some((x) => /IOMMU/i.test(x.message)), `no refusal about the IOMMU: ${JSON.stringify(b.doc?.data?.refusals)}`);
       assert.equal(b.doc?.data?.applied ?? null, null, 'something was applied');
       assert.deepEqual(snapshot(), before);
     });

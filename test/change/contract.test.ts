@@ -1,0 +1,155 @@
+// The change engine's contract, over every mutating command on its fixtures: the plan --dry-run
+// prints is what is applied; on a terminal the whole plan is on the screen before the question;
+// a failure at any step, a kill at any step (then `recover`), Ctrl-C at the question or during
+// apply all leave the host byte-identical to before; two runs at once: one is refused with 8.
+import { describe, expect, it } from 'vitest';
+import { machine, type Machine } from '../helpers/sim.js';
+import { dying, type Death } from '../helpers/dying.js';
+import { treeDiff, treeState } from '../helpers/tree-state.js';
+import { acquireLock } from '../../src/change/lock.js';
+import { PROFILES } from '../generate/run.js';
+
+const OK = { exitCode: 0, stdout: '', stderr: '' };
+
+interface Case {
+  name: string;
+  fixture: string;
+  argv: string[];
+  programs?: Record<string, typeof OK>;
+  /** Brings the machine to where the command makes sense (runs before the "before" snapshot). */
+  prepare?: (m: Machine) => Promise<void>;
+}
+
+const initramfsTool = async (m: Machine) => void m.host.writeFile('/usr/sbin/update-initramfs', '', 0o755);
+
+const CASES: Case[] = [
+  { name: 'passthrough', fixture: 'intel-desktop-nvidia', argv: ['passthrough', '01:00.0'] },
+  { name: 'passthrough --persist', fixture: 'intel-desktop-nvidia', argv: ['passthrough', '01:00.0', '--persist'], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
+  {
+    name: 'release', fixture: 'intel-desktop-nvidia', argv: ['release', '01:00.0'],
+    prepare: async (m) => void expect((await m.run(['passthrough', '01:00.0', '--yes'])).code).toBe(0),
+  },
+  { name: 'sriov enable', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci'] },
+  {
+    name: 'sriov enable 2→4', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'enable', 'c1:00.0', '--vfs', '4'],
+    prepare: async (m) => void expect((await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--yes'])).code).toBe(0),
+  },
+  {
+    name: 'sriov disable', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'disable', 'c1:00.0'],
+    prepare: async (m) => void expect((await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci', '--yes'])).code).toBe(0),
+  },
+  { name: 'setup', fixture: 'iommu-off-cmdline', argv: ['setup'], programs: { 'update-grub': OK } },
+  {
+    name: 'setup --undo', fixture: 'iommu-off-cmdline', argv: ['setup', '--undo'], programs: { 'update-grub': OK },
+    prepare: async (m) => void expect((await m.run(['setup', '--yes'])).code).toBe(0),
+  },
+  { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
+];
+
+async function ready(c: Case): Promise<Machine> {
+  const m = machine(c.fixture, c.programs ?? {});
+  await c.prepare?.(m);
+  m.host.clearWrites();
+  m.testExec.calls.length = 0;
+  return m;
+}
+
+async function planOf(c: Case): Promise<{ kind: string; title: string; path?: string; value?: string; argv?: string[]; content?: string }[]> {
+  const m = await ready(c);
+  const r = await m.run([...c.argv, '--dry-run', '--json']);
+  expect(r.code, r.stdout).toBe(0);
+  expect(r.doc.data.steps.length, `${c.name} plans something`).toBeGreaterThan(0);
+  return r.doc.data.steps;
+}
+
+/** The indexes of steps that change the host (a fault or a kill can land in them). */
+const mutating = (plan: { kind: string }[]) => plan.flatMap((s, i) => (['write', 'exec', 'file', 'remove-file'].includes(s.kind) ? [i] : []));
+
+describe.each(CASES)('change contract: $name', { timeout: 180_000 }, (c) => {
+  it('applies exactly the plan --dry-run printed', async () => {
+    const plan = await planOf(c);
+    const m = await ready(c);
+    const r = await m.run([...c.argv, '--yes', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(m.host.writes.map((w) => [w.path, w.value])).toEqual(plan.filter((s) => s.kind === 'write').map((s) => [s.path, s.value]));
+    expect(m.testExec.calls).toEqual(plan.filter((s) => s.kind === 'exec').map((s) => s.argv));
+    for (const s of plan.filter((x) => x.kind === 'file')) expect(m.host.readText(s.path!), s.path).toBe(s.content);
+    expect((await m.run(['recover', '--dry-run', '--json'])).doc.data.found).toBe(false);
+  });
+
+  it('shows the whole plan on the terminal before it asks; "no" and Ctrl-C change nothing', async () => {
+    const plan = await planOf(c);
+    const m = await ready(c);
+    const before = treeState(m.root);
+    let screen = '';
+    const no = await m.run(c.argv, { tty: true, answer: (s) => ((screen = s), false) });
+    expect(no.code).toBe(130);
+    for (const s of plan) expect(screen, `step "${s.title}" on the screen before the question`).toContain(s.title);
+    const ctrlC = await m.run(c.argv, { tty: true, answer: () => { throw new Error('User force closed the prompt with SIGINT'); } });
+    expect(ctrlC.code).toBe(130);
+    expect(ctrlC.stderr).toContain('cancelled');
+    expect(treeDiff(before, treeState(m.root))).toEqual([]);
+  });
+
+  it('a failure at any step that changes the host is undone: the host is byte-identical to before', async () => {
+    const plan = await planOf(c);
+    for (const i of mutating(plan)) {
+      const m = await ready(c);
+      const before = treeState(m.root);
+      const death: Death = { atStep: i, after: 0, dead: false, faultOnly: true };
+      const r = await m.run([...c.argv, '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
+      expect(death.faulted, `step ${i} was reached`).toBe(true);
+      expect(r.code, `failure at step ${i} (${plan[i]!.title})`).toBe(1);
+      expect(r.doc.data.applied.rollback.ok, `rollback after step ${i}: ${JSON.stringify(r.doc.data.applied.rollback)}`).toBe(true);
+      expect(treeDiff(before, treeState(m.root)), `host after a failure at step ${i} (${plan[i]!.title})`).toEqual([]);
+    }
+  });
+
+  it('a kill at any step is found by the next run and undone by `recover`', async () => {
+    const plan = await planOf(c);
+    for (const i of mutating(plan)) {
+      for (const after of [0, 1]) {
+        const m = await ready(c);
+        const before = treeState(m.root);
+        const death: Death = { atStep: i, after, dead: false };
+        await m.run([...c.argv, '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
+        if (!death.dead) continue; // the step made fewer changes than `after`: nothing more to kill
+        const next = await m.run([...c.argv, '--yes']);
+        expect(next.code, `the run after a kill at step ${i}`).toBe(1);
+        expect(next.stderr).toContain('gpuvirt recover');
+        const r = await m.run(['recover', '--yes', '--json']);
+        expect(r.code, `recover after a kill at step ${i}+${after}: ${JSON.stringify(r.doc)}`).toBe(0);
+        expect(treeDiff(before, treeState(m.root)), `host after a kill at step ${i}+${after} (${plan[i]!.title}) and recover`).toEqual([]);
+      }
+    }
+  });
+
+  it('SIGINT during apply finishes the step in flight, undoes the change, and exits 130', async () => {
+    const plan = await planOf(c);
+    const at = Math.floor(plan.length / 2);
+    const m = await ready(c);
+    const before = treeState(m.root);
+    let deliver: (s: string) => void = () => undefined;
+    const death: Death = { atStep: at, after: 0, dead: false, onStep: () => deliver('SIGINT') };
+    const r = await m.run([...c.argv, '--yes', '--json'], { seams: (h, e) => dying(h, e, death), signals: (d) => (deliver = d) });
+    expect(r.code).toBe(130);
+    expect(r.doc.data.interrupted).toBe('SIGINT');
+    expect(r.doc.data.applied.steps.length).toBe(at + 1);
+    expect(treeDiff(before, treeState(m.root))).toEqual([]);
+  });
+
+  it('while another run holds the lock it is refused with 8 and changes nothing', async () => {
+    const m = await ready(c);
+    m.host.mkdirp('/run'); // every running host has it; the lock's informative file goes there
+    const before = treeState(m.root);
+    const held = await acquireLock(m.host, 'test', 4242);
+    try {
+      const r = await m.run([...c.argv, '--yes']);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toContain('another gpuvirt run (pid 4242, test)');
+    } finally {
+      held.release();
+    }
+    expect(treeDiff(before, treeState(m.root))).toEqual([]);
+  });
+});
