@@ -135,7 +135,7 @@ function sriovNow(f: GpuSharingFacts, r: FamilyRow | null, total: number): Strat
 function sriov(f: GpuSharingFacts): StrategyVerdict | null {
   if (f.physfn) return null;
   const r = row(f, 'sriov');
-  if (r && !r.supported) return v('sriov', 'impossible', `${r.label}: no SR-IOV`, { source: r.source });
+  if (r && !r.supported && !f.sriov?.totalVfs) return v('sriov', 'impossible', `${r.label}: no SR-IOV`, { source: r.source });
   if (!f.sriov) {
     const intel = r ? intelSriov(f, r, 0) : null;
     if (intel) return { ...intel, summary: `${intel.summary} (no SR-IOV capability shows yet)` };
@@ -221,7 +221,8 @@ function mdev(f: GpuSharingFacts): StrategyVerdict | null {
 function mig(f: GpuSharingFacts): StrategyVerdict | null {
   if (f.vendorId !== '10de' || f.physfn) return null;
   const r = row(f, 'mig');
-  if (r && !r.supported) return v('mig', 'impossible', `${r.label}: no MIG`, { source: r.source });
+  const enabled = f.mig?.known === true && f.mig.current === 'Enabled';
+  if (r && !r.supported && !enabled) return v('mig', 'impossible', `${r.label}: no MIG`, { source: r.source });
   if (!f.mig) return r ? v('mig', 'unknown', `MIG state needs the nvidia driver (now ${f.driver ?? 'none'}) and nvidia-smi`, { source: r.source }) : null;
   if (!f.mig.known) return v('mig', 'unknown', f.mig.reason, { source: r?.source ?? null });
   const m = f.mig;
