@@ -44,6 +44,8 @@ export const isMigBackedName = (name: string): boolean => MIG_BACKED.test(name);
 export function readVendorVfio(host: Host, vfs: readonly { index: number; address: string; driver: string | null }[]): NvidiaVf[] | null {
   const out: NvidiaVf[] = [];
   for (const vf of vfs) {
+    // nvidia/ is the driver's attribute group; one existence check spares three failed opens per VF without it.
+    if (!vf.driver || !host.exists(paths.pciAttr(vf.address, 'nvidia'))) continue;
     const creatable = readAttr(host, paths.pciAttr(vf.address, 'nvidia/creatable_vgpu_types'));
     if (creatable === null) continue;
     const current = readAttr(host, paths.pciAttr(vf.address, 'nvidia/current_vgpu_type'));
