@@ -126,8 +126,10 @@ function sriovNow(f: GpuSharingFacts, r: FamilyRow | null, total: number): Strat
   const enabled = s.numVfs ? `${s.numVfs} of ${total} VFs enabled` : `up to ${total} VFs, none enabled`;
   const offHost = s.vfDrivers.filter((d) => d !== null && d !== 'vfio-pci' && d !== f.driver).length;
   const note = offHost ? `; ${offHost} VF(s) are on a host driver` : s.numVfs && s.driversAutoprobe === false ? '; VFs kept off host drivers (autoprobe off)' : '';
+  const mod = f.vendorId === '8086' ? f.intel?.modules.find((m) => m.name === f.driver) : undefined;
+  const origin = mod?.loaded ? `; ${mod.name} ${mod.origin === 'dkms' ? 'from DKMS' : mod.origin}${mod.version ? ` ${mod.version}` : ''}${f.intel?.secureBoot ? `, Secure Boot on${mod.signed === true ? ', module signed' : ''}` : ''}` : '';
   const profiles = f.xeProfiles ? `; sriov_admin: ${f.xeProfiles.filter((p) => p.fn !== 'pf').length} VF profiles` : '';
-  return v('sriov', 'now', `${enabled} (legal counts: ${counts})${note}${profiles}`, {
+  return v('sriov', 'now', `${enabled} (legal counts: ${counts})${note}${origin}${profiles}`, {
     command: s.numVfs ? null : `gpuvirt sriov enable ${f.address} --vfs ${legal ? legal[0] : total}`, source: r?.source ?? null,
   });
 }

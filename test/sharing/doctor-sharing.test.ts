@@ -100,7 +100,7 @@ describe('doctor sharing verdicts on the vendor fixtures', () => {
     const { doc } = await doctor('intel-adl-i915-sriov');
     const s = sharing(doc, '0000:00:02.0');
     expect(s.sriov).toMatchObject({ status: 'now', changes: [] });
-    expect(s.sriov!.summary).toBe('7 of 7 VFs enabled (legal counts: 1 to 7); VFs kept off host drivers (autoprobe off)');
+    expect(s.sriov!.summary).toBe('7 of 7 VFs enabled (legal counts: 1 to 7); VFs kept off host drivers (autoprobe off); i915 from DKMS 2024.12.02, Secure Boot on, module signed');
     expect(statuses(doc, '0000:00:02.3')).toEqual({ passthrough: 'now' });
   });
 
@@ -115,7 +115,7 @@ describe('doctor sharing verdicts on the vendor fixtures', () => {
   it('intel-xe-sriov-admin: xe VFs now, with the sriov_admin profiles counted', async () => {
     const { doc } = await doctor('intel-xe-sriov-admin');
     const s = sharing(doc, '0000:03:00.0');
-    expect(s.sriov!.summary).toBe('2 of 4 VFs enabled (legal counts: 1 to 4); VFs kept off host drivers (autoprobe off); sriov_admin: 4 VF profiles');
+    expect(s.sriov!.summary).toBe('2 of 4 VFs enabled (legal counts: 1 to 4); VFs kept off host drivers (autoprobe off); xe in-tree; sriov_admin: 4 VF profiles');
     expect(s.mdev!.status).toBe('impossible');
   });
 
