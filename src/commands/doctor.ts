@@ -105,7 +105,8 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   for (const p of g.blockingPeers) {
     lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
   }
-  lines.push(...renderSharing(g.sharing, s, width));
+  // A VF's only strategy is its own passthrough: the JSON carries it, the text would repeat it per VF.
+  if (!g.physfn) lines.push(...renderSharing(g.sharing, s, width));
   return lines;
 }
 
