@@ -66,12 +66,14 @@ export function readModuleFacts(host: Host, release: string | null, name: string
   const origin: ModuleOrigin = !file ? 'missing' : file.startsWith('kernel/') ? 'in-tree' : file.startsWith('updates/dkms/') ? 'dkms' : 'other';
   const dir = paths.sysModule(name);
   const loaded = host.exists(`${dir}/initstate`) || host.exists(`${dir}/refcnt`);
+  const taint = loaded ? readAttr(host, `${dir}/taint`) : null;
+  // A loaded module without a valid signature taints the kernel with E (TAINT_UNSIGNED_MODULE).
+  const byTaint = taint === null ? null : !taint.includes('E');
   return {
-    name, file, origin, loaded,
+    name, file, origin, loaded, taint,
     version: loaded ? readAttr(host, `${dir}/version`) : null,
-    taint: loaded ? readAttr(host, `${dir}/taint`) : null,
     params: loaded ? listIfReadable(host, `${dir}/parameters`) ?? [] : null,
-    signed: file && release ? signatureOf(host, release, file) : null,
+    signed: byTaint ?? (file && release ? signatureOf(host, release, file) : null),
   };
 }
 
