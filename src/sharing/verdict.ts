@@ -124,7 +124,8 @@ function sriovNow(f: GpuSharingFacts, r: FamilyRow | null, total: number): Strat
   const legal = r?.legalVfs ?? (f.vendorId === '10de' ? [total] : undefined);
   const counts = legal ? legal.join(' or ') : `1 to ${total}`;
   const enabled = s.numVfs ? `${s.numVfs} of ${total} VFs enabled` : `up to ${total} VFs, none enabled`;
-  const offHost = s.vfDrivers.filter((d) => d !== null && d !== 'vfio-pci' && d !== f.driver).length;
+  // NVIDIA VFs stay on nvidia by design (it serves their vGPU); anywhere else a bound VF is the host's.
+  const offHost = s.vfDrivers.filter((d) => d !== null && d !== 'vfio-pci' && d !== 'pci-stub' && !(f.vendorId === '10de' && d === 'nvidia')).length;
   const note = offHost ? `; ${offHost} VF(s) are on a host driver` : s.numVfs && s.driversAutoprobe === false ? '; VFs kept off host drivers (autoprobe off)' : '';
   const mod = f.vendorId === '8086' ? f.intel?.modules.find((m) => m.name === f.driver) : undefined;
   const origin = mod?.loaded ? `; ${mod.name} ${mod.origin === 'dkms' ? 'from DKMS' : mod.origin}${mod.version ? ` ${mod.version}` : ''}${f.intel?.secureBoot ? `, Secure Boot on${mod.signed === true ? ', module signed' : ''}` : ''}` : '';
