@@ -5,7 +5,7 @@ import type { Exec } from '../host/exec.js';
 import { type Host, listIfReadable } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { isGpuClass, listAddresses, readClass, readFunction, readVirtfns, type PciFunction } from '../detect/pci.js';
-import { rowsFor } from './families.js';
+import { rowFor, rowsFor, type MigProfile } from './families.js';
 import { readMig, type MigDevice, type MigMode } from './mig.js';
 import { readMdevInstances, readMdevParents, readVendorVfio, type NvidiaVf } from './nvidia.js';
 import { vendorVfioOffers, type TypeOffer } from './verdict.js';
@@ -33,6 +33,8 @@ export interface MigLayout {
   current: MigMode | null;
   pending: MigMode | null;
   gpuInstances: { id: number; computeInstances: number[]; multiprocessors: number | null; memoryMiB: number | null }[];
+  /** GPU instance profiles of this board from the facts table (nvidia-smi lists them only as a table). */
+  profiles: readonly MigProfile[] | null;
 }
 
 function gpus(host: Host): PciFunction[] {
@@ -74,28 +76,30 @@ export function readVgpuDevices(host: Host): VgpuDevice[] {
 }
 
 /** NVIDIA GPUs on nvidia whose family has MIG: the ones nvidia-smi is asked about. */
-export function migCandidates(host: Host): string[] {
-  return gpus(host).filter((g) => !g.physfn && g.vendorId === '10de' && g.driver === 'nvidia' && rowsFor(g.vendorId, g.deviceId).some((r) => r.mechanism === 'mig' && r.supported)).map((g) => g.address);
+export function migCandidates(host: Host): PciFunction[] {
+  return gpus(host).filter((g) => !g.physfn && g.vendorId === '10de' && g.driver === 'nvidia' && rowsFor(g.vendorId, g.deviceId).some((r) => r.mechanism === 'mig' && r.supported));
 }
 
-function layout(address: string, current: MigMode, pending: MigMode, devices: MigDevice[]): MigLayout {
+function layout(address: string, current: MigMode, pending: MigMode, devices: MigDevice[], profiles: MigLayout['profiles']): MigLayout {
   const gis = new Map<number, MigLayout['gpuInstances'][number]>();
   for (const d of devices) {
     const gi = gis.get(d.gpuInstanceId) ?? { id: d.gpuInstanceId, computeInstances: [], multiprocessors: d.multiprocessors, memoryMiB: d.memoryMiB };
     gi.computeInstances.push(d.computeInstanceId);
     gis.set(d.gpuInstanceId, gi);
   }
-  return { address, known: true, reason: null, current, pending, gpuInstances: [...gis.values()].sort((a, b) => a.id - b.id) };
+  return { address, known: true, reason: null, current, pending, gpuInstances: [...gis.values()].sort((a, b) => a.id - b.id), profiles };
 }
 
 export async function readMigLayouts(host: Host, exec: Exec, only?: string): Promise<MigLayout[]> {
-  const candidates = migCandidates(host).filter((a) => !only || a === only);
+  const candidates = migCandidates(host).filter((g) => !only || g.address === only);
   if (!candidates.length) return [];
   const report = await readMig(exec);
-  return candidates.map((address) => {
-    if (!report.known) return { address, known: false, reason: report.reason, current: null, pending: null, gpuInstances: [] };
+  return candidates.map(({ address, vendorId, deviceId }) => {
+    const profiles = rowFor(vendorId, deviceId, 'mig')?.migProfiles ?? null;
+    const unknown = (reason: string): MigLayout => ({ address, known: false, reason, current: null, pending: null, gpuInstances: [], profiles });
+    if (!report.known) return unknown(report.reason);
     const g = report.gpus.find((x) => x.address === address);
-    if (!g) return { address, known: false, reason: 'nvidia-smi does not list this GPU', current: null, pending: null, gpuInstances: [] };
-    return layout(address, g.current, g.pending, g.devices);
+    if (!g) return unknown('nvidia-smi does not list this GPU');
+    return layout(address, g.current, g.pending, g.devices, profiles);
   });
 }

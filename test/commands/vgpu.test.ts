@@ -63,12 +63,13 @@ describe('gpuvirt vgpu status', () => {
       { id: 1, computeInstances: [0], multiprocessors: 42, memoryMiB: 40192 },
       { id: 5, computeInstances: [0], multiprocessors: 28, memoryMiB: 19968 },
       { id: 13, computeInstances: [0], multiprocessors: 14, memoryMiB: 9856 },
-    ] }]);
+    ], profiles: expect.arrayContaining([{ name: '1g.10gb', id: 19, instances: 7 }, { name: '7g.80gb', id: 0, instances: 1 }]) }]);
     expect(doc.data.devices[0].vfs[0]).toMatchObject({ currentType: '1063', gpuInstanceId: 1 });
     expect(exec.unused()).toEqual([]);
     const text = (await run('nvidia-h100-mig', ['vgpu', 'status'], new RecordedExec('nvidia-h100-mig'))).stdout;
     expect(text).toContain('VF  0  0000:41:00.4  type 1063 on GPU instance 1');
     expect(text).toContain('GPU instance 13: compute instances 0 · 14 SMs · 9856 MiB');
+    expect(text).toContain("GPU instance profiles (gpuvirt's table): 1g.10gb (id 19) ×7");
   });
 
   it('under --root without a seam: MIG unknown, with the reason', async () => {

@@ -19,13 +19,14 @@ export interface VgpuStatusData {
 }
 
 function renderMig(m: MigLayout, s: Style): string[] {
-  if (!m.known) return [`  MIG: ${s.dim(`unknown: ${m.reason}`)}`];
+  const profiles = m.profiles ? [s.dim(`    GPU instance profiles (gpuvirt's table): ${m.profiles.map((p) => `${p.name} (id ${p.id}) ×${p.instances}`).join(', ')}`)] : [];
+  if (!m.known) return [`  MIG: ${s.dim(`unknown: ${m.reason}`)}`, ...profiles];
   const pending = m.pending && m.pending !== m.current ? ` (pending: ${m.pending})` : '';
   const lines = [`  MIG: ${m.current}${pending}`];
   for (const gi of m.gpuInstances) {
     lines.push(`    GPU instance ${gi.id}: compute instances ${gi.computeInstances.join(', ')} · ${gi.multiprocessors ?? '?'} SMs · ${gi.memoryMiB ?? '?'} MiB`);
   }
-  return lines;
+  return [...lines, ...profiles];
 }
 
 export function renderVgpuStatus(d: VgpuStatusData, s: Style): string {
