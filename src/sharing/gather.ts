@@ -11,7 +11,7 @@ import { iommuActive } from '../doctor/checks.js';
 import { kernelNumber, rowsFor } from './families.js';
 import { readIntelFacts, readXeProfiles, type IntelFacts } from './intel.js';
 import { readMig, type MigReport } from './mig.js';
-import { readMdevParents, readVendorVfio } from './nvidia.js';
+import { mergeMdevOffers, readMdevParents, readVendorVfio } from './nvidia.js';
 import { judgeSharing, type GpuSharingFacts, type StrategyVerdict } from './verdict.js';
 
 export interface GpuSharing {
@@ -35,8 +35,7 @@ export function gpuSharingFacts(host: Host, f: HostFacts, g: GpuFacts, ctx: { in
   const rows = rowsFor(g.vendorId, g.deviceId);
   const vfs = f.gpus.filter((x) => x.physfn === g.address);
   const indexed = vfs.map((vf, index) => ({ index, address: vf.address, driver: vf.driver }));
-  const mdevTypes = readMdevParents(host, [g.address, ...vfs.map((x) => x.address)], ctx.mdevBus)
-    .flatMap((p) => p.types.map((t) => ({ id: t.id, name: t.name, available: t.availableInstances, migBacked: false })));
+  const mdevTypes = mergeMdevOffers(readMdevParents(host, [g.address, ...vfs.map((x) => x.address)], ctx.mdevBus), g.address);
   const wantMig = !g.physfn && g.vendorId === '10de' && g.driver === 'nvidia' && rows.some((r) => r.mechanism === 'mig' && r.supported);
   let mig: GpuSharingFacts['mig'] = null;
   if (wantMig && ctx.mig) {

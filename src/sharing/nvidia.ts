@@ -76,6 +76,22 @@ export function readMdevParents(host: Host, addresses: readonly string[], bus: r
   return addresses.filter((a) => bus.includes(a)).map((parent) => ({ parent, types: readMdevTypes(host, parent) }));
 }
 
+/**
+ * One offer per type over several parents (an SR-IOV GPU whose VFs are each an mdev parent):
+ * the instances still available add up.
+ */
+export function mergeMdevOffers(parents: readonly MdevParentTypes[], pf: string): { id: string; name: string | null; available: number | null; migBacked: false; parent: string }[] {
+  const byId = new Map<string, { id: string; name: string | null; available: number | null; migBacked: false; parent: string }>();
+  for (const p of parents) {
+    for (const t of p.types) {
+      const o = byId.get(t.id);
+      if (!o) byId.set(t.id, { id: t.id, name: t.name, available: t.availableInstances, migBacked: false, parent: parents.length > 1 ? pf : p.parent });
+      else o.available = o.available === null || t.availableInstances === null ? null : o.available + t.availableInstances;
+    }
+  }
+  return [...byId.values()];
+}
+
 /** Every mediated device: its parent is the directory it sits in, its type the mdev_type link. */
 export function readMdevInstances(host: Host): MdevInstance[] {
   return (host.list(paths.mdevDevices) ?? []).map((uuid) => {

@@ -7,7 +7,7 @@ import { paths } from '../host/paths.js';
 import { isGpuClass, listAddresses, readClass, readFunction, readVirtfns, type PciFunction } from '../detect/pci.js';
 import { rowFor, rowsFor, type MigProfile } from './families.js';
 import { readMig, type MigDevice, type MigMode } from './mig.js';
-import { readMdevInstances, readMdevParents, readVendorVfio, type NvidiaVf } from './nvidia.js';
+import { mergeMdevOffers, readMdevInstances, readMdevParents, readVendorVfio, type NvidiaVf } from './nvidia.js';
 import { vendorVfioOffers, type TypeOffer } from './verdict.js';
 
 export type VgpuMechanism = 'vendor-vfio' | 'mdev';
@@ -20,6 +20,8 @@ export interface VgpuDevice {
   mechanism: VgpuMechanism;
   /** vendor-vfio: offers over the free VFs; mdev: every parent's types (parent named per type). */
   types: (TypeOffer & { parent: string })[];
+  /** mdev parents (the GPU, or each of its VFs); vendor-vfio: the VFs that have nvidia/. */
+  parents: string[];
   /** vendor-vfio: every VF with its current type. */
   vfs: (NvidiaVf & { currentName: string | null })[];
   /** mdev: the instances whose parent is this GPU or one of its VFs. */
@@ -55,6 +57,7 @@ export function readVgpuDevices(host: Host): VgpuDevice[] {
       const names = new Map(vendor.flatMap((v) => v.creatable.map((t) => [t.id, t.name] as const)));
       out.push({
         ...base, mechanism: 'vendor-vfio',
+        parents: vendor.map((v) => v.address),
         types: vendorVfioOffers(vendor).map((t) => ({ ...t, parent: g.address })),
         vfs: vendor.map((v) => ({ ...v, currentName: v.current ? names.get(v.current) ?? null : null })),
         instances: [],
@@ -66,7 +69,8 @@ export function readVgpuDevices(host: Host): VgpuDevice[] {
     const typeName = (parent: string, type: string | null) => parents.find((p) => p.parent === parent)?.types.find((t) => t.id === type)?.name ?? null;
     out.push({
       ...base, mechanism: 'mdev',
-      types: parents.flatMap((p) => p.types.map((t) => ({ id: t.id, name: t.name, available: t.availableInstances, migBacked: false, parent: p.parent }))),
+      parents: parents.map((p) => p.parent),
+      types: mergeMdevOffers(parents, g.address),
       vfs: [],
       instances: instances.filter((i) => i.parent !== null && parents.some((p) => p.parent === i.parent))
         .map((i) => ({ uuid: i.uuid, parent: i.parent!, type: i.type, typeName: typeName(i.parent!, i.type) })),

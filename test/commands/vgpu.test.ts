@@ -17,7 +17,21 @@ describe('gpuvirt vgpu types', () => {
   it('vendor-specific VFIO: types over the free VFs (L40S, two VFs taken)', async () => {
     const { code, doc } = await run('nvidia-l40s-vfio', ['vgpu', 'types', '--json']);
     expect(code).toBe(0);
-    expect(doc.data.devices).toEqual([{ address: '0000:41:00.0', name: expect.any(String), mechanism: 'vendor-vfio', types: [{ id: '1152', name: 'NVIDIA L40S-8Q', available: 30, migBacked: false, parent: '0000:41:00.0' }] }]);
+    expect(doc.data.devices).toEqual([{ address: '0000:41:00.0', name: expect.any(String), mechanism: 'vendor-vfio', parents: expect.any(Array), types: [{ id: '1152', name: 'NVIDIA L40S-8Q', available: 30, migBacked: false, parent: '0000:41:00.0' }] }]);
+    expect(doc.data.devices[0].parents).toHaveLength(32);
+  });
+
+  it('mdev on each VF (A40 before 6.8): one entry per type, the VFs\' instances added up', async () => {
+    const { doc } = await run('nvidia-a40-mdev', ['vgpu', 'types', '--json']);
+    const dev = doc.data.devices[0];
+    expect(dev.mechanism).toBe('mdev');
+    expect(dev.parents).toHaveLength(32);
+    expect(dev.types.map((t: { id: string; available: number; parent: string }) => [t.id, t.available, t.parent])).toEqual([
+      ['nvidia-557', 31, '0000:41:00.0'], ['nvidia-558', 31, '0000:41:00.0'], ['nvidia-559', 31, '0000:41:00.0'],
+    ]);
+    expect((await run('nvidia-a40-mdev', ['vgpu', 'types'])).stdout).toContain('(mdev on each of 32 VFs)');
+    const status = await run('nvidia-a40-mdev', ['vgpu', 'status', '--json']);
+    expect(status.doc.data.devices[0].instances).toEqual([{ uuid: '5b6a7c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d', parent: '0000:41:00.4', type: 'nvidia-557', typeName: 'NVIDIA A40-8Q' }]);
   });
 
   it('mdev: the T4\'s types with available instances, as text', async () => {

@@ -63,6 +63,14 @@ describe('doctor sharing verdicts on the vendor fixtures', () => {
     expect(sharing(doc, '0000:41:00.0').mdev!.summary).toBe('5 mdev types, 1 with instances available');
   });
 
+  it('nvidia-a40-mdev: Ampere before 6.8, mdev types merged over the 32 VFs; vendor VFIO needs 6.8', async () => {
+    const { doc } = await doctor('nvidia-a40-mdev');
+    expect(statuses(doc, '0000:41:00.0')).toEqual({ passthrough: 'now', sriov: 'now', 'vendor-vfio': 'after', mdev: 'now', mig: 'impossible', 'virtio-gpu': 'unknown' });
+    const s = sharing(doc, '0000:41:00.0');
+    expect(s.mdev!.summary).toBe('3 mdev types, 3 with instances available');
+    expect(s['vendor-vfio']!.changes).toEqual([{ kind: 'kernel', what: 'kernel 6.8 or later with NVIDIA vGPU 17 or later', command: null }]);
+  });
+
   it('nvidia-h100-mig with nvidia-smi recorded: MIG on, 3 GPU instances, MIG-backed vGPU types', async () => {
     const exec = new RecordedExec('nvidia-h100-mig');
     const { doc, text } = await doctor('nvidia-h100-mig', exec);
@@ -79,7 +87,7 @@ describe('doctor sharing verdicts on the vendor fixtures', () => {
   });
 
   it('a host without MIG-capable NVIDIA GPUs never runs nvidia-smi', async () => {
-    for (const m of ['nvidia-l40s-vfio', 'nvidia-t4-mdev', 'intel-adl-stock-i915', 'server-mxgpu-sriov']) {
+    for (const m of ['nvidia-l40s-vfio', 'nvidia-t4-mdev', 'nvidia-a40-mdev', 'intel-adl-stock-i915', 'server-mxgpu-sriov']) {
       const exec = { calls: 0, async run() { this.calls++; throw new Error('no program should run'); } };
       await doctor(m, exec);
       expect(exec.calls, m).toBe(0);

@@ -19,7 +19,7 @@ export interface VgpuTypeJson {
 }
 
 export interface VgpuTypesData {
-  devices: { address: string; name: string; mechanism: VgpuDevice['mechanism']; types: VgpuTypeJson[] }[];
+  devices: { address: string; name: string; mechanism: VgpuDevice['mechanism']; parents: string[]; types: VgpuTypeJson[] }[];
 }
 
 /** The GPU a device argument names: a PF itself, or the PF of a named VF. */
@@ -41,7 +41,8 @@ export function renderVgpuTypes(d: VgpuTypesData, s: Style): string {
   if (!d.devices.length) return 'no GPU offers vGPU types on this host (`gpuvirt doctor` says why, per GPU)\n';
   const out: string[] = [];
   for (const dev of d.devices) {
-    out.push(`${s.bold(dev.address)}  ${dev.name}  (${dev.mechanism === 'vendor-vfio' ? 'vendor-specific VFIO: types per VF' : 'mdev'})`);
+    const mech = dev.mechanism === 'vendor-vfio' ? 'vendor-specific VFIO: types per VF' : dev.parents.length > 1 ? `mdev on each of ${dev.parents.length} VFs` : 'mdev';
+    out.push(`${s.bold(dev.address)}  ${dev.name}  (${mech})`);
     if (!dev.types.length) out.push(s.dim('  no type can be created now'));
     for (const t of dev.types) {
       const where = dev.mechanism === 'mdev' && t.parent !== dev.address ? ` on ${t.parent}` : '';
@@ -64,7 +65,7 @@ export const vgpuTypes: CommandDef<{ device: string | undefined }, VgpuTypesData
     const devices = selectDevices(ctx, readVgpuDevices(ctx.host), opts.device);
     const data: VgpuTypesData = {
       devices: devices.map((dev) => ({
-        address: dev.address, name: ctx.names.name(dev.vendorId, dev.deviceId), mechanism: dev.mechanism,
+        address: dev.address, name: ctx.names.name(dev.vendorId, dev.deviceId), mechanism: dev.mechanism, parents: dev.parents,
         types: dev.types.map((t) => ({ id: t.id, name: t.name, available: t.available, migBacked: t.migBacked, parent: t.parent })),
       })),
     };
