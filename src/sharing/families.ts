@@ -41,6 +41,8 @@ export interface FamilyRow {
 
 const PVE_MDEV = 'proxmox/pve-common src/PVE/SysFSTools.pm get_mdev_types ("nvidia driver for kernel 6.8 or higher"); proxmox/qemu-server src/PVE/QemuServer/PCI/Mdev.pm';
 const NV_VGPU = 'NVIDIA vGPU user guide, Linux with KVM: vendor-specific VFIO framework on kernel 6.8+ (vGPU 17 and later); NVIDIA/gpu-operator#2594';
+/** Sources disagree on Ampere: Proxmox's rule is the kernel, a vgpu-device-manager README the architecture. */
+const AMPERE_DOUBT = ' (UNCERTAIN for Ampere: a vgpu-device-manager README says mdev "up to and including Ampere", vendor VFIO from Ada on; host facts decide)';
 const MIG_GUIDE = 'NVIDIA MIG user guide, "Supported MIG Profiles" (docs.nvidia.com/datacenter/tesla/mig-user-guide)';
 
 // NVIDIA families whose vGPU runs on SR-IOV VFs (Ampere and later, data-center boards).
@@ -76,7 +78,7 @@ export const FAMILIES: readonly FamilyRow[] = [
     { family, label, vendorId: '10de', deviceIds: ids, mechanism: 'sriov', supported: true, driver: 'nvidia', driverBranch: 'NVIDIA vGPU host driver', maxVfs: vfs,
       source: 'NVIDIA vGPU user guide: VFs only through /usr/lib/nvidia/sriov-manage -e (shared host-facts E, NVIDIA)' },
     { family, label, vendorId: '10de', deviceIds: ids, mechanism: 'vendor-vfio', supported: true, driver: 'nvidia', driverBranch: 'NVIDIA vGPU 17 or later', kernelMin: 608,
-      source: `${NV_VGPU}; ${PVE_MDEV}; harvester/pcidevices pkg/util/gpuhelper` },
+      source: `${NV_VGPU}; ${PVE_MDEV}; harvester/pcidevices pkg/util/gpuhelper${family === 'ampere-dc' ? AMPERE_DOUBT : ''}` },
     { family, label, vendorId: '10de', deviceIds: ids, mechanism: 'mdev', supported: true, driver: 'nvidia', driverBranch: 'NVIDIA vGPU 16 or earlier', kernelBelow: 608,
       source: `${PVE_MDEV}; harvester/pcidevices testdata (mdev types on an A2 VF)` },
   ] as FamilyRow[]),
