@@ -62,7 +62,9 @@ export function gpuSharingFacts(host: Host, f: HostFacts, g: GpuFacts, ctx: { in
 
 /** The sharing verdict of every GPU; `exec` is asked only when an NVIDIA MIG family is present. */
 export async function gatherSharing(host: Host, exec: Exec, f: HostFacts): Promise<GpuSharing[]> {
-  const intel = f.gpus.some((g) => g.vendorId === '8086' && !g.physfn) ? readIntelFacts(host, f.kernel) : null;
+  // modules.dep again, and maybe a module file: only for an Intel GPU that has or could have SR-IOV.
+  const intelSriov = f.gpus.some((g) => g.vendorId === '8086' && !g.physfn && (g.sriov || rowsFor(g.vendorId, g.deviceId).some((r) => r.mechanism === 'sriov')));
+  const intel = intelSriov ? readIntelFacts(host, f.kernel) : null;
   const mig = wantsMig(f.gpus) ? await readMig(exec) : null;
   const mdevBus = listIfReadable(host, paths.mdevBus);
   return f.gpus.map((g) => {

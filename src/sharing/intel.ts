@@ -61,7 +61,11 @@ function signatureOf(host: Host, release: string, file: string): boolean | null 
   return text === null ? null : text.endsWith(SIG_MAGIC);
 }
 
-export function readModuleFacts(host: Host, release: string | null, name: string, dep: string | null): ModuleFacts {
+/**
+ * `checkFile`: read the module file for its signature trailer when the module is not loaded (a
+ * whole .ko, megabytes: only worth it when Secure Boot may be refusing it).
+ */
+export function readModuleFacts(host: Host, release: string | null, name: string, dep: string | null, checkFile = true): ModuleFacts {
   const file = depFile(dep, name);
   const origin: ModuleOrigin = !file ? 'missing' : file.startsWith('kernel/') ? 'in-tree' : file.startsWith('updates/dkms/') ? 'dkms' : 'other';
   const dir = paths.sysModule(name);
@@ -73,7 +77,7 @@ export function readModuleFacts(host: Host, release: string | null, name: string
     name, file, origin, loaded, taint,
     version: loaded ? readAttr(host, `${dir}/version`) : null,
     params: loaded ? listIfReadable(host, `${dir}/parameters`) ?? [] : null,
-    signed: byTaint ?? (file && release ? signatureOf(host, release, file) : null),
+    signed: byTaint ?? (checkFile && file && release ? signatureOf(host, release, file) : null),
   };
 }
 
@@ -105,10 +109,11 @@ export const INTEL_DKMS = ['i915-sriov-dkms', 'xe-sriov-dkms'] as const;
 
 export function readIntelFacts(host: Host, release: string | null): IntelFacts {
   const dep = release ? readAttr(host, paths.modulesDep(release)) : null;
+  const secureBoot = readSecureBoot(host);
   return {
-    modules: ['i915', 'xe'].map((m) => readModuleFacts(host, release, m, dep)),
+    modules: ['i915', 'xe'].map((m) => readModuleFacts(host, release, m, dep, secureBoot === true)),
     dkms: readDkms(host, release, INTEL_DKMS),
-    secureBoot: readSecureBoot(host),
+    secureBoot,
   };
 }
 
