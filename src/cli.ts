@@ -12,6 +12,7 @@ export type { Deps } from './run.js';
 
 const GROUPS: Record<string, string> = {
   sriov: 'SR-IOV virtual functions: status, enable, disable',
+  vgpu: 'vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status',
   mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
   profile: 'VM profiles: validate, check against the hardware, JSON Schema',
 };

@@ -5,6 +5,8 @@ import { runChecks, iommuActive, type Check } from '../doctor/checks.js';
 import { gatherFacts, type GpuFacts, type HostFacts } from '../doctor/facts.js';
 import type { PciNames } from '../pci/names.js';
 import type { PciFunction } from '../detect/pci.js';
+import { gatherSharing, type GpuSharing } from '../sharing/gather.js';
+import { renderSharing, sharingJson, type SharingJson } from '../sharing/render.js';
 
 export type DoctorOptions = Record<string, never>;
 
@@ -29,6 +31,8 @@ export interface GpuJson {
   physfn: string | null;
   isolation: GpuFacts['isolation'];
   blockingPeers: PeerJson[];
+  /** How this GPU can be shared: one entry per strategy that applies to it. */
+  sharing: SharingJson[];
 }
 
 export interface DoctorData {
@@ -43,7 +47,7 @@ function peerJson(p: PciFunction, names: PciNames): PeerJson {
   return { address: p.address, classId: p.classId, name: names.name(p.vendorId, p.deviceId), driver: p.driver };
 }
 
-function gpuJson(g: GpuFacts, names: PciNames): GpuJson {
+function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined): GpuJson {
   return {
     address: g.address,
     vendorId: g.vendorId,
@@ -58,6 +62,7 @@ function gpuJson(g: GpuFacts, names: PciNames): GpuJson {
     physfn: g.physfn,
     isolation: g.isolation,
     blockingPeers: g.blockingPeers.map((p) => peerJson(p, names)),
+    sharing: sharing ? sharingJson(sharing.strategies) : [],
   };
 }
 
@@ -67,13 +72,13 @@ function firmwareSummary(f: HostFacts): DoctorData['iommu']['firmware'] {
   return f.firmware.dmar === 'absent' ? 'none' : 'unknown';
 }
 
-export function doctorData(f: HostFacts, names: PciNames): DoctorData {
+export function doctorData(f: HostFacts, names: PciNames, sharing: GpuSharing[] = []): DoctorData {
   return {
     host: { kernel: f.kernel, cpuVendor: f.cpu.vendor, bootloader: { kind: f.boot.kind, reason: f.boot.reason, configFile: f.boot.configFile } },
     checks: runChecks(f),
     iommu: { firmware: firmwareSummary(f), enabled: iommuActive(f), groupCount: f.iommu.groupCount },
     cmdline: { running: f.cmdline.running, configured: f.boot.configured },
-    gpus: f.gpus.map((g) => gpuJson(g, names)),
+    gpus: f.gpus.map((g) => gpuJson(g, names, sharing.find((x) => x.address === g.address))),
   };
 }
 
@@ -100,6 +105,8 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   for (const p of g.blockingPeers) {
     lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
   }
+  // A VF's only strategy is its own passthrough: the JSON carries it, the text would repeat it per VF.
+  if (!g.physfn) lines.push(...renderSharing(g.sharing, s, width));
   return lines;
 }
 
@@ -129,7 +136,7 @@ export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): str
 export const doctor: CommandDef<DoctorOptions, DoctorData> = {
   name: 'doctor',
   summary: 'check this host for GPU passthrough and SR-IOV, with the fix for each problem',
-  help: 'Checks CPU virtualization, KVM, the firmware and kernel IOMMU, the kernel command line,\ninterrupt remapping, the vfio modules and a pending reboot, then lists every GPU with its\nIOMMU group and isolation verdict. Exit status 1 when a check fails.',
+  help: 'Checks CPU virtualization, KVM, the firmware and kernel IOMMU, the kernel command line,\ninterrupt remapping, the vfio modules and a pending reboot, then lists every GPU with its\nIOMMU group, isolation verdict and how it can be shared (passthrough, SR-IOV, vGPU, MIG,\nvirtio-gpu): now, after a named change, or not on this hardware. Exit status 1 when a check fails.',
   linuxOnly: true,
   configure() {},
   parse() {
@@ -137,7 +144,7 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
   },
   async run(_opts, ctx) {
     const facts = gatherFacts(ctx.host);
-    const data = doctorData(facts, ctx.names);
+    const data = doctorData(facts, ctx.names, await gatherSharing(ctx.host, ctx.exec, facts));
     const warnings: string[] = [];
     if (facts.firmware.dmar === 'unreadable') warnings.push('not running as root: checks that need root are marked skip');
     return { ok: !data.checks.some((c) => c.status === 'fail'), data, warnings };

@@ -7,6 +7,7 @@ import { errnoOf } from '../errors.js';
 import { listAddresses, readFunction } from '../detect/pci.js';
 import { type Host, type HostStat, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
+import { DKMS_DIR, INTEL_DKMS, SECURE_BOOT_VAR } from '../sharing/intel.js';
 
 export type SnapshotEntry =
   | { kind: 'dir'; path: string; mode: number }
@@ -77,7 +78,7 @@ class Collector {
   private readonly failed = new Map<string, string>();
   readonly skipped: string[] = [];
 
-  constructor(private readonly host: Host) {}
+  constructor(readonly host: Host) {}
 
   /** Runs one host read; a failure is recorded with its errno and gives null. */
   private attempt<T>(path: string, read: () => T): T | null {
@@ -230,12 +231,18 @@ const SYSFS: Rule = { sysfs: true };
 const ALL = () => true;
 /** A directory's own entry and nothing in it. */
 const BARE: Rule = { only: () => false };
-/** What a PCI function's directory holds besides attributes: interrupts, power and link state, vGPU types. */
-const DEVICE_SUBDIRS = new Set(['msi_irqs', 'power', 'link', 'mdev_supported_types']);
+/**
+ * What a PCI function's directory holds besides attributes: interrupts, power and link state,
+ * vGPU types (mdev, NVIDIA's nvidia/ on VFs), xe's sriov_admin, and mdev instances (by UUID).
+ */
+const DEVICE_SUBDIRS = new Set(['msi_irqs', 'power', 'link', 'mdev_supported_types', 'nvidia', 'sriov_admin']);
+const MDEV_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A module file's signature trailer: all the sharing verdict reads of it (scripts/sign-file.c). */
+const SIG_MAGIC = '~Module signature appended~\n';
 const MODULE_SUBDIRS = new Set(['parameters', 'drivers', 'holders']);
 const ROOT_BUS = /^pci[0-9a-f]{4}:[0-9a-f]{2}$/;
 /** Modules whose state gpuvirt reports or changes (besides those of the PCI drivers). */
-const MODULES = /^(vfio|vfio_\w+|kvm|kvm_\w+|pci_stub|iommufd|irqbypass|mdev)$/;
+const MODULES = /^(vfio|vfio_\w+|kvm|kvm_\w+|pci_stub|iommufd|irqbypass|mdev|i915|xe)$/;
 /** Kernel options gpuvirt consults (CONFIG_INTEL_IOMMU_DEFAULT_ON), their neighbours, and the version line. */
 const KERNEL_CONFIG = /^((# )?CONFIG_\w*(IOMMU|VFIO|KVM|IRQ_REMAP|PCI_STUB|PCI_IOV)\w*(=| is not set)|# Linux\/.* Kernel Configuration$)/;
 /** The generators src/boot/initramfs.ts looks for. */
@@ -256,7 +263,7 @@ function capturePci(c: Collector): void {
   c.dir(paths.pciDrivers, { sysfs: true, descend: (_n, depth) => depth === 0 });
   const rootBuses = new Set<string>();
   for (const addr of c.list(paths.pciDevices)) {
-    const real = c.dir(paths.pciDevice(addr), { sysfs: true, descend: (name, depth) => depth > 0 || DEVICE_SUBDIRS.has(name) });
+    const real = c.dir(paths.pciDevice(addr), { sysfs: true, descend: (name, depth) => depth > 0 || DEVICE_SUBDIRS.has(name) || MDEV_UUID.test(name) });
     // DRM nodes name the device files passthrough checks; the connectors under them carry EDIDs.
     c.dir(paths.pciAttr(addr, 'drm'), { only: () => false, descend: (_n, depth) => depth === 0 });
     const parts = (real ?? '').split('/');
@@ -285,6 +292,22 @@ function captureKernel(c: Collector, kernel: string | null): void {
   c.file(paths.kernelConfig(kernel), { filter: keepLines((l) => KERNEL_CONFIG.test(l)) });
   c.file(paths.modulesDep(kernel), { filter: moduleLines(drivers) });
   c.file(paths.modulesBuiltin(kernel), { filter: moduleLines(drivers) });
+}
+
+/** What the sharing verdict reads besides PCI: mdev, NVIDIA's tool, Secure Boot, DKMS builds, i915/xe module files. */
+function captureSharing(c: Collector, kernel: string | null): void {
+  c.dir(paths.mdevBus, SYSFS);
+  c.dir(paths.mdevDevices, SYSFS);
+  c.presence(paths.nvidiaSriovManage);
+  c.file(SECURE_BOOT_VAR);
+  for (const name of INTEL_DKMS) c.dir(`${DKMS_DIR}/${name}`, { only: () => false, descend: (_n, depth) => depth < 2 });
+  if (kernel === null) return;
+  for (const line of (readAttr(c.host, paths.modulesDep(kernel)) ?? '').split('\n')) {
+    const file = line.slice(0, line.indexOf(':'));
+    if (file.endsWith('.ko') && /^(i915|xe)$/.test(moduleName(file))) {
+      c.file(`${posix.dirname(paths.modulesDep(kernel))}/${file}`, { filter: (t) => (t.endsWith(SIG_MAGIC) ? SIG_MAGIC : '') });
+    }
+  }
 }
 
 function captureBoot(c: Collector): void {
@@ -325,6 +348,7 @@ export function captureSnapshot(host: Host, meta: { gpuvirtVersion: string; crea
   const kernel = readAttr(host, paths.osrelease);
   captureKernel(c, kernel);
   capturePci(c);
+  captureSharing(c, kernel);
   captureBoot(c);
   const pciIds = paths.pciIds.find((p) => host.exists(p));
   if (pciIds) c.file(pciIds, { filter: pciIdsFilter(host) });

@@ -5,6 +5,7 @@ import type { Host } from '../host/host.js';
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { PfInfo } from './detect.js';
+import { legalVfCounts } from '../sharing/families.js';
 
 export type AdapterId = 'generic' | 'amd-gim' | 'intel' | 'nvidia';
 
@@ -25,9 +26,6 @@ export function chooseAdapter(pf: PfInfo): Adapter {
   }
   return { id: 'generic', label: 'generic sysfs', reason: 'sriov_numvfs on the PF, as the kernel documents (pci-iov-howto)' };
 }
-
-/** Legal VF counts where a vendor ties them to a mode: MI300X partitions give 1 or 8. */
-const GIM_COUNTS: Record<string, number[]> = { '74a1': [1, 8] };
 
 /** PF drivers known to have no sriov_configure: sriov_numvfs returns ENOENT on them. */
 const NO_SYSFS_SRIOV: Record<string, string> = {
@@ -65,7 +63,8 @@ export function validateEnable(host: Host, pf: PfInfo, adapter: Adapter, numVfs:
   }
   if (numVfs > pf.sriov.totalVfs && pf.sriov.totalVfs > 0) errors.push(`${pf.address} offers at most ${pf.sriov.totalVfs} VFs (sriov_totalvfs); ${numVfs} asked`);
   if (adapter.id === 'amd-gim') {
-    const legal = GIM_COUNTS[pf.deviceId];
+    // Legal counts where the vendor ties them to a mode (MI300X partitions: 1 or 8), from the facts table.
+    const legal = legalVfCounts(pf.vendorId, pf.deviceId);
     if (legal && !legal.includes(numVfs)) errors.push(`this GPU (${pf.vendorId}:${pf.deviceId}) runs ${legal.join(' or ')} VFs, one per partition mode; ${numVfs} asked`);
     notes.push('GIM reads vf_num when it loads: gpuvirt writes the option and reloads gim, which recreates the VFs of every GIM GPU');
   }
