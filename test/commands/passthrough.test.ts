@@ -186,6 +186,7 @@ describe('passthrough input and safety gates', () => {
 
   it('a second run while another holds the lock is refused (exit 8) and changes nothing; a lock file left behind is not a lock', async () => {
     const m = machine('intel-desktop-nvidia');
+    m.host.mkdirp('/run');
     const held = await acquireLock(m.host, 'passthrough', 424242);
     const busy = await m.run(['passthrough', '01:00.0', '--yes']);
     expect(busy.code).toBe(8);
