@@ -93,6 +93,20 @@ describe('setup', () => {
     expect(m.host.writes).toEqual([]);
   });
 
+  it('a GRUB line continued over several lines is edited with all its words, or refused when it cannot be followed', async () => {
+    const m = machine('iommu-off-cmdline', { 'update-grub': OK });
+    m.host.writeFile('/etc/default/grub', 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet splash \\\n  a=1 b=2 \\\n  c d"\nGRUB_CMDLINE_LINUX=""\n');
+    const r = await m.run(['setup', '--iommu', '--dry-run', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.data.files[0].diff).toContain('+GRUB_CMDLINE_LINUX_DEFAULT="quiet splash a=1 b=2 c d intel_iommu=on"');
+    const odd = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT='quiet \\\n a b c d'\n";
+    m.host.writeFile('/etc/default/grub', odd);
+    const refused = await m.run(['setup', '--iommu', '--yes']);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('is not edited, and no new assignment is added');
+    expect(m.host.readText('/etc/default/grub')).toBe(odd);
+  });
+
   it('keeps a file\'s mode when it edits it, and when a rollback restores it', async () => {
     let runs = 0;
     const m = machine('iommu-off-cmdline', { 'update-grub': () => (++runs === 1 ? { exitCode: 1, stdout: '', stderr: 'no space' } : OK) });

@@ -8,6 +8,20 @@ const on = { add: [{ key: 'intel_iommu', value: 'on' }], remove: [] };
 const V = 'GRUB_CMDLINE_LINUX_DEFAULT';
 
 describe('editAssignment', () => {
+  it('a double-quoted value continued over several lines keeps every word, and sh reads the result the same', () => {
+    const text = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet splash \\\n  a=1 b=2 \\\n  c d"\nGRUB_CMDLINE_LINUX=""\n';
+    const out = editAssignment(text, V, on)!;
+    expect(out.match(/GRUB_CMDLINE_LINUX_DEFAULT=/g)).toHaveLength(1);
+    expect(parseShellAssignments(out)[V]!.split(/\s+/)).toEqual(['quiet', 'splash', 'a=1', 'b=2', 'c', 'd', 'intel_iommu=on']);
+    expect(parseShellAssignments(out).GRUB_DEFAULT).toBe('0');
+    expect(parseShellAssignments(out).GRUB_CMDLINE_LINUX).toBe('');
+  });
+
+  it('a value it cannot follow (single quotes over lines, a quote never closed) is refused, never overridden', () => {
+    expect(() => editAssignment("GRUB_CMDLINE_LINUX_DEFAULT='quiet \\\n splash'\n", V, on)).toThrow();
+    expect(() => editAssignment('GRUB_CMDLINE_LINUX_DEFAULT="quiet splash\n', V, on)).toThrow();
+  });
+
   it('appends inside double quotes and leaves every other byte alone', () => {
     const text = '# If you change this file, run update-grub\nGRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet splash"   # desktop\nGRUB_CMDLINE_LINUX=""\n';
     const out = editAssignment(text, V, on)!;

@@ -65,6 +65,21 @@ export class Test {
     }
   }
 
+  /** The same for a check that has to wait (a run killed from outside). */
+  async checkAsync(name: string, fn: () => Promise<string | void>): Promise<boolean> {
+    let detail: string | void = undefined;
+    let error: unknown = null;
+    try {
+      detail = await fn();
+    } catch (err) {
+      error = err;
+    }
+    return this.check(name, () => {
+      if (error) throw error;
+      return detail;
+    });
+  }
+
   /** Runs after the scenario whatever happened (removing an injected fault, say). */
   cleanup(fn: () => void): void {
     this.cleanups.push(fn);

@@ -6,6 +6,7 @@ import { faultMidPlan, faultRelease, foreignOverride } from './faults.js';
 import { boot, doctor, list } from './inspect.js';
 import { bootVga, bridged, gpuSlot, noIommu, pciStub } from './passthrough.js';
 import { bootSnapshot } from './snapshot.js';
+import { killSweep } from './kill.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -14,6 +15,7 @@ export const SCENARIOS: readonly Scenario[] = [
   gpuSlot, bridged, pciStub,
   faultRelease, foreignOverride,
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
+  killSweep,
 ];
 
 export function scenariosFor(machine: MachineName): Scenario[] {
