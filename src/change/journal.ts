@@ -53,6 +53,30 @@ function invalid(why: string): GpuvirtError {
   });
 }
 
+/** The programs gpuvirt runs; a journal that names another is not gpuvirt's (recover runs them as root). */
+const PROGRAMS = new Set(['modprobe', 'update-grub', 'grub-mkconfig', 'grub2-mkconfig', 'grubby', 'proxmox-boot-tool', 'kernelstub',
+  'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', paths.nvidiaSriovManage]);
+const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs']);
+const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'remove-mdev', 'create-mdev', 'run']);
+const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
+const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
+
+/** Why a journal's steps are not something gpuvirt wrote, or null. */
+function problem(steps: unknown[]): string | null {
+  for (const [i, raw] of steps.entries()) {
+    const s = raw as Record<string, unknown>;
+    if (!s || !STEP_KINDS.has(s.kind as string)) return `step ${i} has an unknown kind`;
+    if ('path' in s && !cleanPath(s.path)) return `step ${i} has a path that is not absolute and normalised`;
+    if (s.kind === 'exec' && !argvOk(s.argv)) return `step ${i} runs a program gpuvirt does not run`;
+    for (const u of (s.undo ?? []) as Record<string, unknown>[]) {
+      if (!u || !UNDO_KINDS.has(u.kind as string)) return `step ${i} has an unknown undo`;
+      if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
+      if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
+    }
+  }
+  return null;
+}
+
 export function readJournal(host: Host): FoundJournal | null {
   const text = host.readText(JOURNAL);
   if (text === null) return null;
@@ -63,6 +87,8 @@ export function readJournal(host: Host): FoundJournal | null {
     throw invalid((err as Error).message);
   }
   if (j?.format !== 1 || typeof j.command !== 'string' || !Array.isArray(j.steps) || !Array.isArray(j.before)) throw invalid('unknown layout');
+  const why = problem(j.steps);
+  if (why) throw invalid(why);
   const progress = Number((host.readText(PROGRESS) ?? '').trim());
   // Without a readable progress file every step may have started: undo them all (undos are idempotent).
   const started = Number.isInteger(progress) && progress >= -1 && progress < j.steps.length ? progress : j.steps.length - 1;
