@@ -7,6 +7,9 @@ import type { Problem } from '../profiles/problems.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/schema.js';
 import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
+import type { ProxmoxArtifact } from '../generate/proxmox.js';
+
+const ARTIFACTS: ProxmoxArtifact[] = ['conf', 'commands', 'mapping'];
 
 export type Target = 'qemu' | 'libvirt' | 'proxmox';
 export const TARGETS: Target[] = ['qemu', 'libvirt', 'proxmox'];
@@ -18,6 +21,8 @@ export interface GenerateOptions {
   out: string | null;
   offline: boolean;
   hostdevOnly: boolean;
+  /** proxmox: which artifact is the output (the JSON carries all three). */
+  artifact: ProxmoxArtifact;
 }
 
 export interface DeviceJson {
@@ -38,8 +43,11 @@ export interface GenerateData {
   output: string | null;
   /** qemu: the command as an argv array. */
   argv?: string[];
-  /** proxmox: config lines, commands and the mapping file entries. */
-  proxmox?: { vmid: number; config: { key: string; value: string }[]; commands: string[][]; mapping: string };
+  /** proxmox: config lines, commands, the mapping file entries, and each artifact's text. */
+  proxmox?: {
+    vmid: number; artifact: ProxmoxArtifact; config: { key: string; value: string }[]; commands: string[][]; mapping: string;
+    artifacts: Record<ProxmoxArtifact, string>;
+  };
   profile: FileResult;
 }
 
@@ -52,7 +60,7 @@ export interface Generated {
 }
 
 /** Runs one generator; each is loaded only when asked for (xmlbuilder2 only for libvirt). */
-export async function generateFor(target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false): Promise<Generated> {
+export async function generateFor(target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false, artifact: ProxmoxArtifact = 'conf'): Promise<Generated> {
   switch (target) {
     case 'qemu': {
       const { generateQemu } = await import('../generate/qemu.js');
@@ -67,10 +75,12 @@ export async function generateFor(target: Target, profile: Profile, devices: Res
     }
     case 'proxmox': {
       const { generateProxmox } = await import('../generate/proxmox.js');
-      const p = generateProxmox(profile, devices);
+      const p = generateProxmox(profile, devices, artifact);
       return {
-        text: p.text, warnings: p.warnings, problems: p.problems,
-        proxmox: { vmid: p.vmid, config: p.config.map(([key, value]) => ({ key, value })), commands: p.commands, mapping: p.mapping },
+        text: p.artifacts[artifact], warnings: p.warnings, problems: p.problems,
+        proxmox: {
+          vmid: p.vmid, artifact, config: p.config.map(([key, value]) => ({ key, value })), commands: p.commands, mapping: p.artifacts.mapping, artifacts: p.artifacts,
+        },
       };
     }
   }
@@ -81,8 +91,9 @@ export function deviceJson(d: ResolvedDevice): DeviceJson {
   return { index: d.index, kind: d.source, addresses: d.functions.map((f) => f.address), uuid: null };
 }
 
-function writeOut(out: string, text: string, target: Target): void {
-  writeOutFile(out, text, { mode: target === 'qemu' ? 0o755 : 0o644 });
+function writeOut(out: string, text: string, opts: GenerateOptions): void {
+  const script = opts.target === 'qemu' || (opts.target === 'proxmox' && opts.artifact === 'commands');
+  writeOutFile(out, text, { mode: script ? 0o755 : 0o644 });
 }
 
 export const generate: CommandDef<GenerateOptions, GenerateData> = {
@@ -91,8 +102,10 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
   help: [
     'Resolves the profile\'s devices against this host (or --root) and prints the configuration',
     'for one target: qemu (a runnable script; --json adds the argv), libvirt (a domain XML, or',
-    'only the <hostdev> elements with --hostdev-only), proxmox (qemu-server lines, qm set',
-    'commands and a PCI mapping). --offline reads no host: every device needs its address.',
+    'one <hostdev> document per passed function with --hostdev-only), proxmox (--artifact conf:',
+    'the /etc/pve/qemu-server/<vmid>.conf lines; commands: a script of pvesh create and qm create;',
+    'mapping: the /etc/pve/mapping/pci.cfg sections). --offline reads no host: every device needs',
+    'its address.',
   ].join('\n'),
   linuxOnly: false,
   configure(cmd) {
@@ -101,14 +114,18 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
       .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
       .option('--offline', 'resolve nothing on a host: explicit addresses only')
-      .option('--hostdev-only', 'libvirt: only the <hostdev> elements');
+      .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
+      .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf');
   },
   parse(args, opts) {
     const target = String(opts.target) as Target;
     if (!TARGETS.includes(target)) throw usageError(`--target ${target}: must be qemu, libvirt or proxmox`);
     if (opts.hostdevOnly && target !== 'libvirt') throw usageError('--hostdev-only is for --target libvirt');
+    const artifact = String(opts.artifact ?? 'conf') as ProxmoxArtifact;
+    if (!ARTIFACTS.includes(artifact)) throw usageError(`--artifact ${artifact}: must be conf, commands or mapping`);
+    if (artifact !== 'conf' && target !== 'proxmox') throw usageError('--artifact is for --target proxmox');
     const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
-    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly) };
+    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact };
   },
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');
@@ -119,7 +136,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       profile: fileResult(opts.file, opened.source, opened.problems),
     };
     if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
-    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly);
+    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
       if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
@@ -127,7 +144,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     data.output = g.text;
     if (g.argv) data.argv = g.argv;
     if (g.proxmox) data.proxmox = g.proxmox;
-    if (opts.out) writeOut(opts.out, g.text, opts.target);
+    if (opts.out) writeOut(opts.out, g.text, opts);
     const warnings = [...opened.problems.filter((p) => p.severity === 'warning').map((p) => `${opts.file}:${p.line}:${p.col}: ${p.message}`), ...g.warnings];
     return { ok: true, data, warnings };
   },
