@@ -8,6 +8,9 @@ import type { ResolvedDevice } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/schema.js';
 import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
 import type { ProxmoxArtifact } from '../generate/proxmox.js';
+import type { Firmware } from '../generate/firmware.js';
+import type { Host } from '../host/host.js';
+import { problem } from '../profiles/problems.js';
 
 const ARTIFACTS: ProxmoxArtifact[] = ['conf', 'commands', 'mapping'];
 
@@ -60,11 +63,13 @@ export interface Generated {
 }
 
 /** Runs one generator; each is loaded only when asked for (xmlbuilder2 only for libvirt). */
-export async function generateFor(target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false, artifact: ProxmoxArtifact = 'conf'): Promise<Generated> {
+export async function generateFor(
+  target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false, artifact: ProxmoxArtifact = 'conf', firmware: Firmware | null = null,
+): Promise<Generated> {
   switch (target) {
     case 'qemu': {
       const { generateQemu } = await import('../generate/qemu.js');
-      const q = generateQemu(profile, devices);
+      const q = generateQemu(profile, devices, { firmware });
       return { text: q.script, argv: q.argv, warnings: q.warnings, problems: [] };
     }
     case 'libvirt': {
@@ -84,6 +89,24 @@ export async function generateFor(target: Target, profile: Profile, devices: Res
       };
     }
   }
+}
+
+/**
+ * The UEFI build the QEMU target uses, from the firmware descriptors under the host's root.
+ * null with no descriptors at all (the generator then falls back, and says so).
+ */
+export async function readFirmware(host: Host, profile: Profile): Promise<{ firmware: Firmware | null; problems: Problem[] }> {
+  const { FIRMWARE_DIRS, chooseFirmware, mergeDescriptorDirs, parseDescriptor } = await import('../generate/firmware.js');
+  const { vmFeatures } = await import('../profiles/schema.js');
+  const dirs = profile.targets.qemu?.firmwareDir ? [profile.targets.qemu.firmwareDir] : FIRMWARE_DIRS;
+  const read = dirs.map((dir) => ({ dir, files: Object.fromEntries((host.list(dir) ?? []).map((n) => [n, host.readText(`${dir}/${n}`) ?? ''])) }));
+  const descriptors = mergeDescriptorDirs(read).map((d) => parseDescriptor(d.name, d.text)).filter((d) => d !== null);
+  if (!descriptors.length) return { firmware: null, problems: [] };
+  const secure = vmFeatures(profile).secureBoot;
+  const firmware = chooseFirmware(descriptors, profile.machine, secure);
+  if (firmware || profile.targets.qemu?.firmwareFile) return { firmware, problems: [] };
+  const what = `a UEFI build for ${profile.machine}${secure ? ' with Secure Boot and enrolled keys' : ' without Secure Boot'}`;
+  return { firmware: null, problems: [problem('error', ['firmware'], `no firmware descriptor in ${dirs.join(' or ')} offers ${what} (${descriptors.map((d) => d.name).join(', ')})${secure && profile.machine !== 'q35' ? ': Secure Boot needs machine q35 (SMM)' : ''}`)] };
 }
 
 export function deviceJson(d: ResolvedDevice): DeviceJson {
@@ -136,7 +159,9 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       profile: fileResult(opts.file, opened.source, opened.problems),
     };
     if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
-    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact);
+    const fw = opts.target === 'qemu' && !opts.offline && opened.profile.firmware === 'uefi' ? await readFirmware(ctx.host, opened.profile) : { firmware: null, problems: [] };
+    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware);
+    g.problems.push(...fw.problems);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
       if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };

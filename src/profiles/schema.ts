@@ -122,11 +122,11 @@ const targetsSchema = z
     qemu: z
       .strictObject({
         binary: z.string().min(1).regex(PRINTABLE).default('qemu-system-x86_64'),
-        firmwareFile: absPath.optional().describe('OVMF image for -bios (default /usr/share/ovmf/OVMF.fd)'),
+        firmwareFile: absPath.optional().describe('OVMF code image (default: chosen from the firmware descriptors)'),
         hugepagesPath: absPath.optional().describe('hugetlbfs mount (default /dev/hugepages)'),
         extraArgs: z.array(z.string().regex(PRINTABLE)).default([]).describe('appended to the command line, each one argument'),
         firmwareDir: absPath.optional().describe('firmware descriptors to choose OVMF from (default /usr/share/qemu/firmware)'),
-        varsFile: absPath.optional().describe('this VM\'s UEFI variables (default /var/lib/gpuvirt/vms/<name>_VARS.fd, copied from the template)'),
+        dir: absPath.optional().describe('where the script keeps this VM\'s UEFI variables, TPM state and sockets (default /var/lib/gpuvirt/vms/<name>)'),
       })
       .optional(),
     libvirt: z
