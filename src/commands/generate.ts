@@ -46,6 +46,10 @@ export interface GenerateData {
   output: string | null;
   /** qemu: the command as an argv array. */
   argv?: string[];
+  /** libvirt --hostdev-only: one document per function, each for one `virsh attach-device`. */
+  hostdevs?: string[];
+  /** --hostdev-only --out with several documents: the files written (one per document). */
+  files?: string[];
   /** proxmox: config lines, commands, the mapping file entries, and each artifact's text. */
   proxmox?: {
     vmid: number; artifact: ProxmoxArtifact; config: { key: string; value: string }[]; commands: string[][]; mapping: string;
@@ -56,6 +60,8 @@ export interface GenerateData {
 
 export interface Generated {
   text: string;
+  /** libvirt --hostdev-only: one <hostdev> document per passed function. */
+  hostdevs?: string[];
   argv?: string[];
   proxmox?: GenerateData['proxmox'];
   warnings: string[];
@@ -74,9 +80,12 @@ export async function generateFor(
     }
     case 'libvirt': {
       const lv = await import('../generate/libvirt.js');
-      if (hostdevOnly) return { text: lv.hostdevFragment(profile, devices), warnings: [], problems: [] };
+      if (hostdevOnly) {
+        const h = lv.hostdevDocuments(profile, devices);
+        return { text: h.documents.join('\n'), hostdevs: h.documents, warnings: h.warnings, problems: [] };
+      }
       const x = lv.generateLibvirt(profile, devices);
-      return { text: x.xml, warnings: x.warnings, problems: [] };
+      return { text: x.xml, warnings: x.warnings, problems: x.problems };
     }
     case 'proxmox': {
       const { generateProxmox } = await import('../generate/proxmox.js');
@@ -168,8 +177,17 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     }
     data.output = g.text;
     if (g.argv) data.argv = g.argv;
+    if (g.hostdevs) data.hostdevs = g.hostdevs;
     if (g.proxmox) data.proxmox = g.proxmox;
-    if (opts.out) writeOut(opts.out, g.text, opts);
+    if (opts.out && g.hostdevs && g.hostdevs.length > 1) {
+      // attach-device takes one device per file: gpu.xml becomes gpu-0.xml, gpu-1.xml, ...
+      const dot = opts.out.lastIndexOf('.') > opts.out.lastIndexOf('/') ? opts.out.lastIndexOf('.') : opts.out.length;
+      data.files = g.hostdevs.map((doc, i) => {
+        const file = `${opts.out!.slice(0, dot)}-${i}${opts.out!.slice(dot)}`;
+        writeOut(file, doc, opts);
+        return file;
+      });
+    } else if (opts.out) writeOut(opts.out, g.text, opts);
     const warnings = [...opened.problems.filter((p) => p.severity === 'warning').map((p) => `${opts.file}:${p.line}:${p.col}: ${p.message}`), ...g.warnings];
     return { ok: true, data, warnings };
   },
@@ -178,6 +196,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       ctx.io.err(renderFileResult(d.profile, s));
       return '';
     }
+    if (d.files) return `wrote ${d.files.join(', ')} (${d.target}, one <hostdev> each)\n`;
     return d.out ? `wrote ${d.out} (${d.target})\n` : d.output;
   },
 };

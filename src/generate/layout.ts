@@ -58,3 +58,9 @@ export function diskPath(profile: Pick<Profile, 'name' | 'disks'>, i: number): s
   const d = profile.disks[i]!;
   return d.path ?? `/var/lib/libvirt/images/${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${i}.${d.format === 'raw' ? 'img' : 'qcow2'}`;
 }
+
+/** How the display is shown: the profile's backend; an mdev's own display needs one, VNC by default. */
+export function displayBackend(profile: Pick<Profile, 'display'>, devices: readonly ResolvedDevice[]): 'none' | 'vnc' | 'spice' {
+  if (profile.display.backend !== 'none') return profile.display.backend;
+  return devices.some((d) => d.kind === 'mdev' && d.display) ? 'vnc' : 'none';
+}

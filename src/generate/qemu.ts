@@ -8,7 +8,7 @@ import type { Profile } from '../profiles/schema.js';
 import { memoryMiB, sizeMiB, vcpuCount, vmFeatures } from '../profiles/schema.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import { FALLBACK_FIRMWARE, type Firmware } from './firmware.js';
-import { diskPath, hex, placeDevices, vmDir, type Placement } from './layout.js';
+import { diskPath, displayBackend, hex, placeDevices, vmDir, type Placement } from './layout.js';
 
 const stateDir = (p: Profile) => p.targets.qemu?.dir ?? vmDir(p);
 import { qemuValue, shellQuote } from './quote.js';
@@ -86,7 +86,7 @@ function firmwareArgs(profile: Profile, env: QemuEnv, argv: string[], machine: s
 function displayArgs(profile: Profile, devices: readonly ResolvedDevice[], argv: string[], warnings: string[]): void {
   const primary = devices.some((d) => d.kind === 'pci' && d.primary);
   const fb = profile.display.fallback;
-  const backend = profile.display.backend;
+  const backend = displayBackend(profile, devices);
   const bus = busName(profile.machine);
   const gl = !primary && (fb === 'virgl' || fb === 'venus');
   if (!primary && fb === 'virtio-gpu') argv.push('-device', `virtio-vga,id=video0,bus=${bus},addr=${hex(VIDEO_SLOT, 2)}`);

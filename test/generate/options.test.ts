@@ -20,14 +20,33 @@ describe('generate options', () => {
     expect(statSync(out).mode & 0o111).not.toBe(0);
   });
 
-  it('--hostdev-only: just the <hostdev> elements, each well-formed', async () => {
-    const r = await gpuvirt(['generate', ...GAMING, '--target', 'libvirt', '--hostdev-only']);
+  it('--hostdev-only: one <hostdev> document per function, no guest address; --out writes one file each', async () => {
+    const r = await gpuvirt(['generate', ...GAMING, '--target', 'libvirt', '--hostdev-only', '--json']);
     expect(r.code).toBe(0);
-    expect(r.stdout).not.toContain('<domain');
-    const devices = create(`<devices>${r.stdout}</devices>`).root().node as unknown as Element;
-    const hostdevs = devices.getElementsByTagName('hostdev');
-    expect(hostdevs.length).toBe(2);
-    expect(hostdevs[0]!.getAttribute('managed')).toBe('yes');
+    const docs: string[] = r.doc.data.hostdevs;
+    expect(docs).toHaveLength(2);
+    for (const d of docs) {
+      const el = create(d).root().node as unknown as Element;
+      expect(el.nodeName).toBe('hostdev');
+      expect(el.getAttribute('managed')).toBe('yes');
+      expect(d).not.toMatch(/<address type=/);
+    }
+    const out = join(dir, 'gpu.xml');
+    const w = await gpuvirt(['generate', ...GAMING, '--target', 'libvirt', '--hostdev-only', '--out', out]);
+    expect(w.stdout).toBe(`wrote ${join(dir, 'gpu-0.xml')}, ${join(dir, 'gpu-1.xml')} (libvirt, one <hostdev> each)\n`);
+    expect(readFileSync(join(dir, 'gpu-1.xml'), 'utf8')).toBe(docs[1]);
+  });
+
+  it('--artifact picks the Proxmox artifact, and is for proxmox only', async () => {
+    const conf = await gpuvirt(['generate', ...GAMING, '--target', 'proxmox']);
+    expect(conf.stdout).toMatch(/^name: gaming\n/);
+    expect(conf.stdout).not.toMatch(/pvesh|qm /);
+    const cmds = await gpuvirt(['generate', ...GAMING, '--target', 'proxmox', '--artifact', 'commands']);
+    expect(cmds.stdout).toMatch(/^#!\/bin\/sh\n[\s\S]*\npvesh create [^\n]*\nqm create 101 /);
+    const map = await gpuvirt(['generate', ...GAMING, '--target', 'proxmox', '--artifact', 'mapping']);
+    expect(map.stdout).toMatch(/^vm101-dev0\n\tmap /);
+    expect((await gpuvirt(['generate', ...GAMING, '--target', 'proxmox', '--artifact', 'all'])).code).toBe(2);
+    expect((await gpuvirt(['generate', ...GAMING, '--target', 'qemu', '--artifact', 'mapping'])).code).toBe(2);
   });
 
   it('usage errors: an unknown target, --hostdev-only for another target', async () => {

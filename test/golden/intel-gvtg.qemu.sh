@@ -20,5 +20,6 @@ exec qemu-system-x86_64 \
   -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
   -drive if=pflash,format=raw,unit=1,file=/var/lib/gpuvirt/vms/office-gvtg/OVMF_VARS.fd \
   -display none \
+  -vnc 127.0.0.1:0,to=99 \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
   -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01,id=hostpci0.0,bus=rp1,addr=0x0.0,display=on "$@"
