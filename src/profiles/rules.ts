@@ -99,6 +99,7 @@ function resourceProblems(p: RuleInput): Problem[] {
 function vmProblems(p: RuleInput): Problem[] {
   const out: Problem[] = [];
   if (p.secureBoot === true && p.firmware === 'bios') out.push(problem('error', ['secureBoot'], 'Secure Boot needs firmware: uefi'));
+  else if (p.secureBoot === true && p.machine === 'i440fx') out.push(problem('error', ['secureBoot'], 'Secure Boot needs machine q35: OVMF keeps its variables safe with SMM, which its builds support on q35 only'));
   if (p.mmio64 !== undefined && p.firmware === 'bios') out.push(problem('warning', ['mmio64'], 'mmio64 sets OVMF\'s 64-bit MMIO window: SeaBIOS ignores it'));
   const lg = p.lookingGlass?.size;
   if (lg !== undefined) {

@@ -175,7 +175,7 @@ export const profileSchema = z
     hugepages: z.union([z.boolean(), z.enum(['2M', '1G'])], { error: 'true, false, "2M" or "1G"' }).default(false).describe('back guest RAM with hugepages'),
     os: z.enum(['linux', 'windows11', 'windows10', 'other']).default('other').describe('guest OS: sets Windows clock, Hyper-V and TPM defaults and Proxmox ostype'),
     tpm: z.boolean().optional().describe('an emulated TPM 2.0 (swtpm); default: true for windows11'),
-    secureBoot: z.boolean().optional().describe('OVMF with Secure Boot and Microsoft keys enrolled; default: true for windows11'),
+    secureBoot: z.boolean().optional().describe('OVMF with Secure Boot and Microsoft keys enrolled (machine q35); default: true for windows11 on q35'),
     hyperv: z.boolean().optional().describe('Hyper-V enlightenments; default: true for Windows guests'),
     mmio64: size('64-bit PCI MMIO window').optional().describe('OVMF 64-bit MMIO window for large-BAR GPUs, e.g. 64GiB'),
     disks: z.array(diskSchema).max(16).default([]),
@@ -223,7 +223,7 @@ export function sizeMiB(s: string): number {
 /** What the optional OS-dependent settings come to. */
 export function vmFeatures(p: Profile): { windows: boolean; tpm: boolean; secureBoot: boolean; hyperv: boolean } {
   const windows = p.os === 'windows11' || p.os === 'windows10';
-  return { windows, tpm: p.tpm ?? p.os === 'windows11', secureBoot: p.firmware === 'uefi' && (p.secureBoot ?? p.os === 'windows11'), hyperv: p.hyperv ?? windows };
+  return { windows, tpm: p.tpm ?? p.os === 'windows11', secureBoot: p.firmware === 'uefi' && (p.secureBoot ?? (p.os === 'windows11' && p.machine === 'q35')), hyperv: p.hyperv ?? windows };
 }
 
 export function vcpuCount(p: Pick<Profile, 'cpu'>): number {
