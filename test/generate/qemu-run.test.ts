@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../helpers/sim.js';
 import { ALL_CASES, type Case } from './cases.js';
 import { gpuvirt } from './run.js';
-import { inCI, missing, qemuTool } from './tools.js';
+import { inCI, missing, qemuDeviceProps, qemuTool } from './tools.js';
 
 const DESCRIPTORS = '/usr/share/qemu/firmware';
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
@@ -93,6 +93,9 @@ function start(p: Prepared, keepVfio: string): Promise<{ status: string | null; 
   });
 }
 
+let cpuProps: Set<string> | null = null;
+const hostCpuProps = () => (cpuProps ??= qemuDeviceProps('host-x86_64-cpu'));
+
 function renderNodes(): string[] {
   try {
     return readdirSync('/dev/dri').filter((n) => n.startsWith('renderD'));
@@ -116,6 +119,10 @@ describe.each(ALL_CASES.map((c, n) => ({ ...c, n })))('$name with the real QEMU'
     const p = await prepare(c, c.n);
     expect(p.argv).toContain('-nodefaults');
     expect(p.argv[p.argv.indexOf('-display') + 1]).toMatch(/^(none|egl-headless)$/);
+    // The stand-in runs -cpu max (no KVM here): the -cpu properties are checked by name instead.
+    const [model, ...flags] = p.argv[p.argv.indexOf('-cpu') + 1]!.split(',');
+    expect(model).toBe('host');
+    for (const f of flags) expect(hostCpuProps().has(f.split('=')[0]!), `-cpu host has no property ${f}`).toBe(true);
     const gl = p.argv.some((a) => a.startsWith('virtio-vga-gl'));
     const run = await start(p, '');
     stop(run.proc);
