@@ -169,11 +169,34 @@ function commandline(profile: Profile): string[] {
 
 const DEVICE_ELEMENTS = new Set(['emulator', 'disk', 'controller', 'lease', 'filesystem', 'interface', 'input', 'hub', 'graphics', 'video', 'sound', 'audio', 'hostdev', 'redirdev', 'redirfilter', 'smartcard', 'serial', 'parallel', 'console', 'channel', 'tpm', 'shmem', 'memballoon', 'rng', 'watchdog', 'panic', 'iommu', 'vsock', 'memory', 'crypto']);
 
+/**
+ * Why `text` is not exactly one well-nested element, or null. xmlbuilder2's parser closes what
+ * was left open, so nesting is checked here first, as libvirt's parser would refuse it.
+ */
+function notOneElement(text: string): string | null {
+  const stack: string[] = [];
+  let roots = 0;
+  const body = text.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>/g, '');
+  for (const m of body.matchAll(/<(\/?)([A-Za-z_][\w.:-]*)(?:"[^"]*"|'[^']*'|[^'">])*?(\/?)>/g)) {
+    const [, close, name, self] = m as unknown as [string, string, string, string];
+    if (close) {
+      if (stack.pop() !== name) return `</${name}> closes nothing open`;
+    } else if (!self) {
+      if (!stack.length) roots++;
+      stack.push(name);
+    } else if (!stack.length) roots++;
+  }
+  if (stack.length) return `<${stack[stack.length - 1]}> is not closed`;
+  return roots === 1 ? null : `${roots} top-level elements, not one`;
+}
+
 /** targets.libvirt.xml: device elements go into <devices>; others are merged into <domain>. */
 function extraXml(dom: XMLBuilder, devs: XMLBuilder, profile: Profile, problems: Problem[]): void {
   (profile.targets.libvirt?.xml ?? []).forEach((text, i) => {
     let frag: XMLBuilder;
     try {
+      const why = notOneElement(text);
+      if (why) throw new Error(why);
       frag = create(text).root();
     } catch (e) {
       problems.push(problem('error', ['targets', 'libvirt', 'xml', i], `not one XML element: ${(e as Error).message.split('\n')[0]}`));

@@ -1,5 +1,5 @@
 // generate's options: --out, --hostdev-only, and usage errors.
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'xmlbuilder2';
@@ -52,5 +52,38 @@ describe('generate options', () => {
   it('usage errors: an unknown target, --hostdev-only for another target', async () => {
     expect((await gpuvirt(['generate', ...GAMING, '--target', 'xen', '--json'])).doc.error.message).toContain('must be qemu, libvirt or proxmox');
     expect((await gpuvirt(['generate', ...GAMING, '--target', 'qemu', '--hostdev-only'])).code).toBe(2);
+  });
+});
+
+describe('per-target extras', () => {
+  const file = (body: string) => {
+    const f = join(dir, `x${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(f, `apiVersion: gpuvirt/v1\nname: x\nmemory: 2GiB\ncpu: { cores: 1 }\n${body}`);
+    return f;
+  };
+  it('libvirt: a fragment that is not one XML element is refused at its line', async () => {
+    const r = await gpuvirt(['generate', file('targets:\n  libvirt:\n    xml: ["<input type=\\"evdev\\">"]\n'), '--target', 'libvirt', '--offline', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.doc.data.profile.problems).toContainEqual(expect.objectContaining({ path: 'targets.libvirt.xml[0]', line: 7, message: 'not one XML element: <input> is not closed' }));
+    const two = await gpuvirt(['generate', file('targets:\n  libvirt:\n    xml: ["<a/><b/>"]\n'), '--target', 'libvirt', '--offline', '--json']);
+    expect(two.doc.data.profile.problems).toContainEqual(expect.objectContaining({ message: 'not one XML element: 2 top-level elements, not one' }));
+  });
+  it('libvirt: device elements go into <devices>, others merge into the element the domain has', async () => {
+    const r = await gpuvirt(['generate', file('os: windows11\ntargets:\n  libvirt:\n    xml: [\'<input type="tablet" bus="usb"/>\', \'<features><kvm><hidden state="on"/></kvm></features>\']\n'), '--target', 'libvirt', '--offline', '--json']);
+    expect(r.code).toBe(0);
+    const root = create(r.doc.data.output).root().node as unknown as Element;
+    expect(root.getElementsByTagName('features')).toHaveLength(1);
+    const features = root.getElementsByTagName('features')[0]!;
+    expect(features.getElementsByTagName('hyperv')).toHaveLength(1);
+    expect(features.getElementsByTagName('hidden')[0]!.getAttribute('state')).toBe('on');
+    expect(root.getElementsByTagName('devices')[0]!.getElementsByTagName('input')[0]!.getAttribute('type')).toBe('tablet');
+  });
+  it('proxmox: extra keys are added, args joined to gpuvirt\'s, a key gpuvirt sets refused', async () => {
+    const ok = await gpuvirt(['generate', file('mmio64: 64GiB\ntargets:\n  proxmox:\n    vmid: 100\n    extra: { args: "-device qemu-xhci", tags: gpu }\n'), '--target', 'proxmox', '--offline']);
+    expect(ok.stdout).toContain('args: -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -device qemu-xhci\n');
+    expect(ok.stdout).toContain('tags: gpu\n');
+    const bad = await gpuvirt(['generate', file('targets:\n  proxmox:\n    vmid: 100\n    extra: { vga: std }\n'), '--target', 'proxmox', '--offline', '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.doc.data.profile.problems).toContainEqual(expect.objectContaining({ severity: 'error', message: expect.stringContaining('gpuvirt writes vga itself') }));
   });
 });
