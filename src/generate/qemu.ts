@@ -186,9 +186,9 @@ function setupLines(profile: Profile, devices: readonly ResolvedDevice[], vars: 
   });
   if (vmFeatures(profile).tpm) {
     const dir = stateDir(profile);
-    out.push('# TPM 2.0 emulator; it exits when QEMU disconnects');
+    out.push('# TPM 2.0 emulator; it exits when QEMU disconnects (its pid in swtpm.pid)');
     out.push(`mkdir -p ${shellQuote(`${dir}/tpm`)}`);
-    out.push(`swtpm socket --tpm2 --tpmstate dir=${shellQuote(`${dir}/tpm`)} --ctrl type=unixio,path=${shellQuote(`${dir}/swtpm.sock`)} --terminate --daemon`);
+    out.push(`swtpm socket --tpm2 --tpmstate dir=${shellQuote(`${dir}/tpm`)} --ctrl type=unixio,path=${shellQuote(`${dir}/swtpm.sock`)} --pid file=${shellQuote(`${dir}/swtpm.pid`)} --terminate --daemon`);
   }
   return out;
 }

@@ -104,12 +104,31 @@ function renderNodes(): string[] {
   }
 }
 
-function stop(proc: ChildProcess): void {
-  try {
-    process.kill(-proc.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
+/** Stops the script's QEMU (its process group) and the TPM emulator it started (a daemon of its own). */
+async function stop(p: Prepared, proc: ChildProcess): Promise<void> {
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  kill(-proc.pid!);
+  const pidFile = join(p.dir, 'vm', 'swtpm.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile);
+  kill(pid);
+  // Wait until it is gone (a zombie counts as gone): the next run binds the same socket.
+  const alive = () => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 describe.each(ALL_CASES.map((c, n) => ({ ...c, n })))('$name with the real QEMU', (c) => {
@@ -125,7 +144,7 @@ describe.each(ALL_CASES.map((c, n) => ({ ...c, n })))('$name with the real QEMU'
     for (const f of flags) expect(hostCpuProps().has(f.split('=')[0]!), `-cpu host has no property ${f}`).toBe(true);
     const gl = p.argv.some((a) => a.startsWith('virtio-vga-gl'));
     const run = await start(p, '');
-    stop(run.proc);
+    await stop(p, run.proc);
     if (gl && run.status === null && !renderNodes().length) {
       // VirGL needs a GPU render node, which this machine does not have: that, and only that, may stop it.
       expect(run.stderr).toMatch(/egl|render ?node|opengl/i);
@@ -139,7 +158,7 @@ describe.each(ALL_CASES.map((c, n) => ({ ...c, n })))('$name with the real QEMU'
     const vfio = p.argv.filter((a) => a.startsWith('vfio-pci,'));
     for (const [k, dev] of vfio.entries()) {
       const alone = await start(p, String(k));
-      stop(alone.proc);
+      await stop(p, alone.proc);
       expect(alone.status, dev).toBe(null);
       // vfio_realize's own error: the device's options were all accepted.
       expect(alone.stderr, dev).toMatch(/-device vfio-pci,[^\n]*: vfio \S+: (no such host device|failed to)/);

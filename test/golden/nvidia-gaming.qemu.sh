@@ -11,9 +11,9 @@ if [ ! -e /var/lib/libvirt/images/win11-gaming.qcow2 ]; then
   mkdir -p /var/lib/libvirt/images
   qemu-img create -q -f qcow2 /var/lib/libvirt/images/win11-gaming.qcow2 131072M
 fi
-# TPM 2.0 emulator; it exits when QEMU disconnects
+# TPM 2.0 emulator; it exits when QEMU disconnects (its pid in swtpm.pid)
 mkdir -p /var/lib/gpuvirt/vms/gaming/tpm
-swtpm socket --tpm2 --tpmstate dir=/var/lib/gpuvirt/vms/gaming/tpm --ctrl type=unixio,path=/var/lib/gpuvirt/vms/gaming/swtpm.sock --terminate --daemon
+swtpm socket --tpm2 --tpmstate dir=/var/lib/gpuvirt/vms/gaming/tpm --ctrl type=unixio,path=/var/lib/gpuvirt/vms/gaming/swtpm.sock --pid file=/var/lib/gpuvirt/vms/gaming/swtpm.pid --terminate --daemon
 exec qemu-system-x86_64 \
   -name guest=gaming \
   -nodefaults \
