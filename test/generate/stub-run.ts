@@ -14,7 +14,7 @@ export function runWithStubs(script: string, commands: readonly string[]): strin
     }
     const file = join(dir, 'script.sh');
     writeFileSync(file, script);
-    const r = spawnSync('sh', [file], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin` } });
+    const r = spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: dir } });
     if (r.status !== 0) throw new Error(`script failed: ${r.stderr}`);
     return r.stdout.split('\n').filter((l) => l).map((l) => l.split('\0').slice(0, -1));
   } finally {
