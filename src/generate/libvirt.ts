@@ -59,6 +59,7 @@ export function hostdevDocuments(profile: Profile, devices: readonly ResolvedDev
   const warnings: string[] = [];
   for (const p of placeDevices(devices, profile.machine)) {
     if (p.multifunction) warnings.push(`libvirt: devices[${p.device.index}]: attached one by one, its functions get separate guest slots (a whole domain from gpuvirt keeps them together)`);
+    if (p.device.kind === 'mdev' && p.device.display) warnings.push(`libvirt: devices[${p.device.index}]: display='on' needs a <graphics> device in the domain`);
     if (p.device.kind === 'pci' && p.device.xVga) warnings.push(`libvirt: devices[${p.device.index}]: x-vga needs the domain's <qemu:override>, which attach-device cannot add`);
     const docs: XMLBuilder[] = [];
     hostdevs(() => {
