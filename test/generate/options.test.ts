@@ -87,3 +87,27 @@ describe('per-target extras', () => {
     expect(bad.doc.data.profile.problems).toContainEqual(expect.objectContaining({ severity: 'error', message: expect.stringContaining('gpuvirt writes vga itself') }));
   });
 });
+
+describe('--offline and x-vga', () => {
+  const profile = (select: string, xVga = '') => {
+    const f = join(dir, `v${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(f, `apiVersion: gpuvirt/v1\nname: v\nfirmware: bios\nmemory: 2GiB\ncpu: { cores: 1 }\ndevices:\n  - { type: gpu, select: ${select}, functions: [0], primary: true${xVga} }\n`);
+    return f;
+  };
+  it('adds x-vga only to a function the profile says is VGA class', async () => {
+    const vga = await gpuvirt(['generate', profile('{ address: 01:00.0, class: "0300" }'), '--target', 'qemu', '--offline', '--json']);
+    expect(vga.doc.data.argv.find((a: string) => a.startsWith('vfio-pci,'))).toContain('x-vga=on');
+    const unknown = await gpuvirt(['generate', profile('{ address: 01:00.0 }'), '--target', 'qemu', '--offline', '--json']);
+    expect(unknown.code).toBe(0);
+    expect(unknown.doc.data.argv.find((a: string) => a.startsWith('vfio-pci,'))).not.toContain('x-vga');
+    expect(unknown.doc.warnings.join()).toContain('x-vga is left out: give select.class');
+  });
+  it('refuses an explicit xVga it cannot check, and one on another class', async () => {
+    const r = await gpuvirt(['generate', profile('{ address: 01:00.0 }', ', xVga: true'), '--target', 'libvirt', '--offline', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.doc.data.profile.problems[0].message).toContain('x-vga needs select.class: "0300"');
+    const audio = await gpuvirt(['generate', profile('{ address: 01:00.0, class: "0403" }', ', xVga: true'), '--target', 'qemu', '--offline', '--json']);
+    expect(audio.code).toBe(2);
+    expect(audio.doc.data.profile.problems[0].message).toContain('x-vga needs select.class: "0300"');
+  });
+});
