@@ -52,7 +52,10 @@ function romOptions(d: ResolvedPci, out: ProxmoxOutput): string[] {
   if (d.rom.file) {
     const rel = d.rom.file.startsWith(KVM_DIR) ? d.rom.file.slice(KVM_DIR.length) : d.rom.file.slice(d.rom.file.lastIndexOf('/') + 1);
     // romfile's pattern is [^,;]+ (a property string cannot carry either).
-    if (/[,;]/.test(rel)) {
+    if (!rel.trim() || rel !== rel.trim()) {
+      // qemu-server trims a config line's trailing spaces: they cannot end a romfile.
+      out.problems.push(problem('error', ['devices', d.index, 'rom', 'file'], `${JSON.stringify(rel)}: Proxmox's romfile needs a file name without leading or trailing spaces`));
+    } else if (/[,;]/.test(rel)) {
       out.problems.push(problem('error', ['devices', d.index, 'rom', 'file'], `Proxmox's romfile cannot contain "," or ";": rename ${JSON.stringify(rel)}`));
     } else {
       opts.push(`romfile=${rel}`);

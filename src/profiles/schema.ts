@@ -42,7 +42,7 @@ export const selectorSchema = z
 
 const romSchema = z
   .strictObject({
-    file: absPath.optional().describe('ROM image to show the guest instead of the card\'s own'),
+    file: absPath.regex(/[^/]$/, 'a file, not a directory').optional().describe('ROM image to show the guest instead of the card\'s own'),
     bar: z.boolean().default(true).describe('expose the ROM BAR to the guest'),
   })
   .describe('The option ROM the guest sees (function 0 only)');
