@@ -7,6 +7,12 @@ import type { Problem } from '../profiles/problems.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/schema.js';
 import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
+import type { ProxmoxArtifact } from '../generate/proxmox.js';
+import type { Firmware } from '../generate/firmware.js';
+import type { Host } from '../host/host.js';
+import { problem } from '../profiles/problems.js';
+
+const ARTIFACTS: ProxmoxArtifact[] = ['conf', 'commands', 'mapping'];
 
 export type Target = 'qemu' | 'libvirt' | 'proxmox';
 export const TARGETS: Target[] = ['qemu', 'libvirt', 'proxmox'];
@@ -18,6 +24,8 @@ export interface GenerateOptions {
   out: string | null;
   offline: boolean;
   hostdevOnly: boolean;
+  /** proxmox: which artifact is the output (the JSON carries all three). */
+  artifact: ProxmoxArtifact;
 }
 
 export interface DeviceJson {
@@ -38,13 +46,22 @@ export interface GenerateData {
   output: string | null;
   /** qemu: the command as an argv array. */
   argv?: string[];
-  /** proxmox: config lines, commands and the mapping file entries. */
-  proxmox?: { vmid: number; config: { key: string; value: string }[]; commands: string[][]; mapping: string };
+  /** libvirt --hostdev-only: one document per function, each for one `virsh attach-device`. */
+  hostdevs?: string[];
+  /** --hostdev-only --out with several documents: the files written (one per document). */
+  files?: string[];
+  /** proxmox: config lines, commands, the mapping file entries, and each artifact's text. */
+  proxmox?: {
+    vmid: number; artifact: ProxmoxArtifact; config: { key: string; value: string }[]; commands: string[][]; mapping: string;
+    artifacts: Record<ProxmoxArtifact, string>;
+  };
   profile: FileResult;
 }
 
 export interface Generated {
   text: string;
+  /** libvirt --hostdev-only: one <hostdev> document per passed function. */
+  hostdevs?: string[];
   argv?: string[];
   proxmox?: GenerateData['proxmox'];
   warnings: string[];
@@ -52,28 +69,53 @@ export interface Generated {
 }
 
 /** Runs one generator; each is loaded only when asked for (xmlbuilder2 only for libvirt). */
-export async function generateFor(target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false): Promise<Generated> {
+export async function generateFor(
+  target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false, artifact: ProxmoxArtifact = 'conf', firmware: Firmware | null = null,
+): Promise<Generated> {
   switch (target) {
     case 'qemu': {
       const { generateQemu } = await import('../generate/qemu.js');
-      const q = generateQemu(profile, devices);
+      const q = generateQemu(profile, devices, { firmware });
       return { text: q.script, argv: q.argv, warnings: q.warnings, problems: [] };
     }
     case 'libvirt': {
       const lv = await import('../generate/libvirt.js');
-      if (hostdevOnly) return { text: lv.hostdevFragment(profile, devices), warnings: [], problems: [] };
+      if (hostdevOnly) {
+        const h = lv.hostdevDocuments(profile, devices);
+        return { text: h.documents.join('\n'), hostdevs: h.documents, warnings: h.warnings, problems: [] };
+      }
       const x = lv.generateLibvirt(profile, devices);
-      return { text: x.xml, warnings: x.warnings, problems: [] };
+      return { text: x.xml, warnings: x.warnings, problems: x.problems };
     }
     case 'proxmox': {
       const { generateProxmox } = await import('../generate/proxmox.js');
-      const p = generateProxmox(profile, devices);
+      const p = generateProxmox(profile, devices, artifact);
       return {
-        text: p.text, warnings: p.warnings, problems: p.problems,
-        proxmox: { vmid: p.vmid, config: p.config.map(([key, value]) => ({ key, value })), commands: p.commands, mapping: p.mapping },
+        text: p.artifacts[artifact], warnings: p.warnings, problems: p.problems,
+        proxmox: {
+          vmid: p.vmid, artifact, config: p.config.map(([key, value]) => ({ key, value })), commands: p.commands, mapping: p.artifacts.mapping, artifacts: p.artifacts,
+        },
       };
     }
   }
+}
+
+/**
+ * The UEFI build the QEMU target uses, from the firmware descriptors under the host's root.
+ * null with no descriptors at all (the generator then falls back, and says so).
+ */
+export async function readFirmware(host: Host, profile: Profile): Promise<{ firmware: Firmware | null; problems: Problem[] }> {
+  const { FIRMWARE_DIRS, chooseFirmware, mergeDescriptorDirs, parseDescriptor } = await import('../generate/firmware.js');
+  const { vmFeatures } = await import('../profiles/schema.js');
+  const dirs = profile.targets.qemu?.firmwareDir ? [profile.targets.qemu.firmwareDir] : FIRMWARE_DIRS;
+  const read = dirs.map((dir) => ({ dir, files: Object.fromEntries((host.list(dir) ?? []).map((n) => [n, host.readText(`${dir}/${n}`) ?? ''])) }));
+  const descriptors = mergeDescriptorDirs(read).map((d) => parseDescriptor(d.name, d.text)).filter((d) => d !== null);
+  if (!descriptors.length) return { firmware: null, problems: [] };
+  const secure = vmFeatures(profile).secureBoot;
+  const firmware = chooseFirmware(descriptors, profile.machine, secure);
+  if (firmware || profile.targets.qemu?.firmwareFile) return { firmware, problems: [] };
+  const what = `a UEFI build for ${profile.machine}${secure ? ' with Secure Boot and enrolled keys' : ' without Secure Boot'}`;
+  return { firmware: null, problems: [problem('error', ['firmware'], `no firmware descriptor in ${dirs.join(' or ')} offers ${what} (${descriptors.map((d) => d.name).join(', ')})${secure && profile.machine !== 'q35' ? ': Secure Boot needs machine q35 (SMM)' : ''}`)] };
 }
 
 export function deviceJson(d: ResolvedDevice): DeviceJson {
@@ -81,8 +123,9 @@ export function deviceJson(d: ResolvedDevice): DeviceJson {
   return { index: d.index, kind: d.source, addresses: d.functions.map((f) => f.address), uuid: null };
 }
 
-function writeOut(out: string, text: string, target: Target): void {
-  writeOutFile(out, text, { mode: target === 'qemu' ? 0o755 : 0o644 });
+function writeOut(out: string, text: string, opts: GenerateOptions): void {
+  const script = opts.target === 'qemu' || (opts.target === 'proxmox' && opts.artifact === 'commands');
+  writeOutFile(out, text, { mode: script ? 0o755 : 0o644 });
 }
 
 export const generate: CommandDef<GenerateOptions, GenerateData> = {
@@ -91,8 +134,10 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
   help: [
     'Resolves the profile\'s devices against this host (or --root) and prints the configuration',
     'for one target: qemu (a runnable script; --json adds the argv), libvirt (a domain XML, or',
-    'only the <hostdev> elements with --hostdev-only), proxmox (qemu-server lines, qm set',
-    'commands and a PCI mapping). --offline reads no host: every device needs its address.',
+    'one <hostdev> document per passed function with --hostdev-only), proxmox (--artifact conf:',
+    'the /etc/pve/qemu-server/<vmid>.conf lines; commands: a script of pvesh create and qm create;',
+    'mapping: the /etc/pve/mapping/pci.cfg sections). --offline reads no host: every device needs',
+    'its address.',
   ].join('\n'),
   linuxOnly: false,
   configure(cmd) {
@@ -101,14 +146,18 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
       .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
       .option('--offline', 'resolve nothing on a host: explicit addresses only')
-      .option('--hostdev-only', 'libvirt: only the <hostdev> elements');
+      .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
+      .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf');
   },
   parse(args, opts) {
     const target = String(opts.target) as Target;
     if (!TARGETS.includes(target)) throw usageError(`--target ${target}: must be qemu, libvirt or proxmox`);
     if (opts.hostdevOnly && target !== 'libvirt') throw usageError('--hostdev-only is for --target libvirt');
+    const artifact = String(opts.artifact ?? 'conf') as ProxmoxArtifact;
+    if (!ARTIFACTS.includes(artifact)) throw usageError(`--artifact ${artifact}: must be conf, commands or mapping`);
+    if (artifact !== 'conf' && target !== 'proxmox') throw usageError('--artifact is for --target proxmox');
     const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
-    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly) };
+    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact };
   },
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');
@@ -119,15 +168,26 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       profile: fileResult(opts.file, opened.source, opened.problems),
     };
     if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
-    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly);
+    const fw = opts.target === 'qemu' && !opts.offline && opened.profile.firmware === 'uefi' ? await readFirmware(ctx.host, opened.profile) : { firmware: null, problems: [] };
+    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware);
+    g.problems.push(...fw.problems);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
       if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
     }
     data.output = g.text;
     if (g.argv) data.argv = g.argv;
+    if (g.hostdevs) data.hostdevs = g.hostdevs;
     if (g.proxmox) data.proxmox = g.proxmox;
-    if (opts.out) writeOut(opts.out, g.text, opts.target);
+    if (opts.out && g.hostdevs && g.hostdevs.length > 1) {
+      // attach-device takes one device per file: gpu.xml becomes gpu-0.xml, gpu-1.xml, ...
+      const dot = opts.out.lastIndexOf('.') > opts.out.lastIndexOf('/') ? opts.out.lastIndexOf('.') : opts.out.length;
+      data.files = g.hostdevs.map((doc, i) => {
+        const file = `${opts.out!.slice(0, dot)}-${i}${opts.out!.slice(dot)}`;
+        writeOut(file, doc, opts);
+        return file;
+      });
+    } else if (opts.out) writeOut(opts.out, g.text, opts);
     const warnings = [...opened.problems.filter((p) => p.severity === 'warning').map((p) => `${opts.file}:${p.line}:${p.col}: ${p.message}`), ...g.warnings];
     return { ok: true, data, warnings };
   },
@@ -136,6 +196,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       ctx.io.err(renderFileResult(d.profile, s));
       return '';
     }
+    if (d.files) return `wrote ${d.files.join(', ')} (${d.target}, one <hostdev> each)\n`;
     return d.out ? `wrote ${d.out} (${d.target})\n` : d.output;
   },
 };

@@ -2,7 +2,9 @@
 // q35 every device gets its own PCIe root port (guest bus N, slot 0), on i440fx (or pcie:
 // false) its own slot on the root bus. All functions of a device share that slot, so the
 // guest sees GPU and HDMI audio as one multifunction device, as on the host.
+import { paths } from '../host/paths.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
+import type { Profile } from '../profiles/schema.js';
 
 export interface GuestFunction {
   /** Host address (vfio-pci host=), or null for an mdev (sysfsdev). */
@@ -45,3 +47,20 @@ export function placeDevices(devices: readonly ResolvedDevice[], machine: 'q35' 
 }
 
 export const hex = (n: number, width: number) => `0x${n.toString(16).padStart(width, '0')}`;
+
+/** gpuvirt's directory for one VM (its configs, UEFI variables, TPM state, sockets). */
+export function vmDir(profile: Pick<Profile, 'name'>): string {
+  return `${paths.stateDir}/vms/${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+}
+
+/** The image file of disks[i]: its path, or one beside libvirt's other images. */
+export function diskPath(profile: Pick<Profile, 'name' | 'disks'>, i: number): string {
+  const d = profile.disks[i]!;
+  return d.path ?? `/var/lib/libvirt/images/${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${i}.${d.format === 'raw' ? 'img' : 'qcow2'}`;
+}
+
+/** How the display is shown: the profile's backend; an mdev's own display needs one, VNC by default. */
+export function displayBackend(profile: Pick<Profile, 'display'>, devices: readonly ResolvedDevice[]): 'none' | 'vnc' | 'spice' {
+  if (profile.display.backend !== 'none') return profile.display.backend;
+  return devices.some((d) => d.kind === 'mdev' && d.display) ? 'vnc' : 'none';
+}

@@ -4,6 +4,7 @@
 // configs last). One plan, one question, one rollback.
 import type { Ctx } from '../context.js';
 import { paths } from '../host/paths.js';
+import { vmDir } from '../generate/layout.js';
 import type { Step } from '../mutate/steps.js';
 import { combine } from '../change/combine.js';
 import type { ChangePlan } from '../change/types.js';
@@ -27,7 +28,7 @@ export interface ConfigFile {
 
 /** Where apply keeps the configs it generates for a VM. */
 export function configDir(profile: Profile): string {
-  return `${paths.stateDir}/vms/${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  return vmDir(profile);
 }
 
 /** The PFs whose VF count the profile changes, with their changes. */

@@ -16,6 +16,8 @@ export interface ResolvedFunction {
   subsystem: string | null;
   classId: string | null;
   iommuGroup: number | null;
+  /** Read from the host (null fields are then absent on the device), not taken from the profile. */
+  fromHost: boolean;
 }
 
 export interface ResolvedPci {
@@ -33,9 +35,12 @@ export interface ResolvedPci {
   xVga: boolean;
   pcie: boolean;
   rom: { file?: string; bar: boolean } | null;
-  /** For a VF: its PF, and with `vf: any` every VF that may be used (Proxmox takes the first free). */
+  /**
+   * For a VF: its PF, and every VF that may be used: with `vf: any` all of the PF's VFs (a
+   * Proxmox mapping lists each as an alternative), else the chosen one.
+   */
   pf: string | null;
-  alternatives: string[];
+  alternatives: ResolvedFunction[];
 }
 
 export interface ResolvedMdev {
@@ -80,12 +85,13 @@ function globToRegExp(glob: string): RegExp {
 
 function fromInventory(f: InventoryFunction): ResolvedFunction {
   return { address: f.address, fn: fnOf(f.address), vendorId: f.vendorId, deviceId: f.deviceId,
-    subsystem: f.subsystemVendorId && f.subsystemDeviceId ? `${f.subsystemVendorId}:${f.subsystemDeviceId}` : null, classId: f.classId, iommuGroup: f.iommuGroup };
+    subsystem: f.subsystemVendorId && f.subsystemDeviceId ? `${f.subsystemVendorId}:${f.subsystemDeviceId}` : null, classId: f.classId, iommuGroup: f.iommuGroup, fromHost: true };
 }
 
 function offlineFunction(address: string, sel?: Selector): ResolvedFunction {
   const [vendorId, deviceId] = sel?.id ? sel.id.split(':') : [null, null];
-  return { address, fn: fnOf(address), vendorId: vendorId ?? null, deviceId: deviceId ?? null, subsystem: sel?.subsystem ?? null, classId: null, iommuGroup: sel?.iommuGroup ?? null };
+  const classId = sel?.class ? sel.class.padEnd(6, '0').toLowerCase() : null;
+  return { address, fn: fnOf(address), vendorId: vendorId ?? null, deviceId: deviceId ?? null, subsystem: sel?.subsystem ?? null, classId, iommuGroup: sel?.iommuGroup ?? null, fromHost: false };
 }
 
 const describe = (s: Selector) => [s.address, s.id && `id ${s.id}`, s.subsystem && `subsystem ${s.subsystem}`, s.name && `name "${s.name}"`].filter(Boolean).join(', ');
@@ -150,7 +156,15 @@ function resolveGpu(c: Ctx, d: GpuDevice, index: number): ResolvedPci | null {
     const named = d.select.address;
     const slot = slotOf(named);
     const fns = (listed ?? [fnOf(named)]).map((n) => offlineFunction(`${slot}.${n}`, n === fnOf(named) ? d.select : undefined));
-    return { ...base, slot, functions: fns, wholeSlot: !listed, xVga: d.xVga ?? xVgaDefault };
+    // QEMU refuses x-vga on a function that is not VGA class (no VFIO VGA region): offline the
+    // class is only known when the profile states it.
+    const vga = fns[0]!.classId === '030000';
+    if (d.xVga && !vga) {
+      c.problems.push(problem('error', [...at, 'xVga'], `with --offline, x-vga needs select.class: "0300" (QEMU refuses x-vga on a function that is not a VGA controller)`));
+    } else if (xVgaDefault && d.xVga === undefined && !vga) {
+      c.problems.push(problem('warning', [...at, 'primary'], 'with --offline, x-vga is left out: give select.class: "0300" if this is a VGA controller'));
+    }
+    return { ...base, slot, functions: fns, wholeSlot: !listed, xVga: (d.xVga ?? xVgaDefault) && vga };
   }
   const { device, problems } = selectDevice(c.inv, d.select, [...at, 'select'], false);
   c.problems.push(...problems);
@@ -188,7 +202,8 @@ function resolveVf(c: Ctx, d: VfDevice, index: number): ResolvedPci | null {
     if (!d.address) return void c.problems.push(problem('error', [...at, 'vf'], 'with --offline, give the VF\'s own address (address: ...): its place depends on the PF')), null;
     // A VF has its PF's vendor; its device id (sriov_vf_device) is only known on the host.
     const vendorId = d.pf.id ? d.pf.id.slice(0, 4) : null;
-    return { ...base, slot: slotOf(d.address), functions: [{ ...offlineFunction(d.address), vendorId }], pf: d.pf.address ?? null, alternatives: [d.address] };
+    const fn = { ...offlineFunction(d.address), vendorId };
+    return { ...base, slot: slotOf(d.address), functions: [fn], pf: d.pf.address ?? null, alternatives: [fn] };
   }
   const { device: pf, problems } = selectDevice(c.inv, d.pf, [...at, 'pf'], false);
   c.problems.push(...problems);
@@ -211,8 +226,12 @@ function resolveVf(c: Ctx, d: VfDevice, index: number): ResolvedPci | null {
   if (live) c.problems.push(...hostWarnings(live, [...at, 'vf']));
   else if (pf.sriov.numVfs < d.vfCount) c.problems.push(problem('warning', [...at, 'vfCount'], `${pf.address} has ${pf.sriov.numVfs} VFs now, not ${d.vfCount}: gpuvirt apply creates them`));
   const vfDevice = pf.sriov.vfDeviceId;
-  const fn: ResolvedFunction = live ? fromInventory(live) : { address: chosen, fn: fnOf(chosen), vendorId: pf.vendorId, deviceId: vfDevice, subsystem: null, classId: pf.classId, iommuGroup: null };
-  return { ...base, slot: slotOf(chosen), functions: [fn], pf: pf.address, alternatives: d.vf === 'any' ? all : [chosen] };
+  const vfFunction = (a: string): ResolvedFunction => {
+    const f = c.inv!.functions.find((x) => x.address === a);
+    return f ? fromInventory(f) : { address: a, fn: fnOf(a), vendorId: pf.vendorId, deviceId: vfDevice, subsystem: null, classId: pf.classId, iommuGroup: null, fromHost: false };
+  };
+  const fn = vfFunction(chosen);
+  return { ...base, slot: slotOf(chosen), functions: [fn], pf: pf.address, alternatives: d.vf === 'any' ? all.map(vfFunction) : [fn] };
 }
 
 function resolveMdev(c: Ctx, d: MdevDevice, index: number): ResolvedMdev | null {

@@ -1,8 +1,8 @@
 // Rules that relate several fields of a well-formed profile: combinations QEMU, libvirt or
 // Proxmox would refuse or silently ignore. Facts: shared host-facts D1-D3 (x-vga is omitted
-// with OVMF; pcie=1 needs q35; only function 0 carries the ROM). Pure: no host, no zod.
+// only on a VGA-class function; pcie=1 needs q35; only function 0 carries the ROM). Pure: no host, no zod.
 import { problem, type Path, type Problem } from './problems.js';
-import { memoryMiB, vcpuCount, type Device, type Profile, type Selector } from './schema.js';
+import { memoryMiB, sizeMiB, vcpuCount, type Device, type Profile, type Selector } from './schema.js';
 
 /**
  * What the rules look at: the parts of a profile that are well-formed. When the schema finds
@@ -42,9 +42,6 @@ function deviceProblems(p: RuleInput): Problem[] {
     out.push(...selectorProblems(d.type === 'gpu' ? d.select : d.pf, [...at, d.type === 'gpu' ? 'select' : 'pf']));
     if (d.pcie === true && p.machine === 'i440fx') {
       out.push(problem('error', [...at, 'pcie'], 'pcie: true needs machine q35: the i440fx machine has no PCI Express bus'));
-    }
-    if (d.type === 'gpu' && d.xVga === true && p.firmware === 'uefi') {
-      out.push(problem('error', [...at, 'xVga'], 'x-vga is for BIOS (SeaBIOS) guests; with UEFI (OVMF) the GPU\'s own UEFI ROM drives the display (set firmware: bios, or drop xVga)'));
     }
     if (d.type === 'gpu' && Array.isArray(d.functions)) {
       if (new Set(d.functions).size !== d.functions.length) out.push(problem('error', [...at, 'functions'], 'a function is listed twice'));
@@ -99,7 +96,38 @@ function resourceProblems(p: RuleInput): Problem[] {
   return out;
 }
 
+function vmProblems(p: RuleInput): Problem[] {
+  const out: Problem[] = [];
+  if (p.secureBoot === true && p.firmware === 'bios') out.push(problem('error', ['secureBoot'], 'Secure Boot needs firmware: uefi'));
+  else if (p.secureBoot === true && p.machine === 'i440fx') out.push(problem('error', ['secureBoot'], 'Secure Boot needs machine q35: OVMF keeps its variables safe with SMM, which its builds support on q35 only'));
+  if (p.mmio64 !== undefined && p.firmware === 'bios') out.push(problem('warning', ['mmio64'], 'mmio64 sets OVMF\'s 64-bit MMIO window: SeaBIOS ignores it'));
+  const lg = p.lookingGlass?.size;
+  if (lg !== undefined) {
+    const mib = sizeMiB(lg);
+    if (mib & (mib - 1)) out.push(problem('error', ['lookingGlass', 'size'], 'IVSHMEM needs a power of two, such as 32MiB, 64MiB or 128MiB'));
+  }
+  const fb = p.display?.fallback;
+  if ((fb === 'virgl' || fb === 'venus') && p.display?.backend === 'vnc') {
+    out.push(problem('error', ['display', 'backend'], `${fb} renders with OpenGL on the host: show it with backend: spice (or none for a headless EGL display), not vnc`));
+  }
+  const paths = new Map<string, number>();
+  (p.disks ?? []).forEach((d, i) => {
+    if (!d.path) return;
+    const first = paths.get(d.path);
+    if (first !== undefined) out.push(problem('error', ['disks', i, 'path'], `disks[${first}] already uses ${d.path}`));
+    paths.set(d.path, i);
+  });
+  const owned = new Set(PROXMOX_KEYS);
+  for (const k of Object.keys(p.targets?.proxmox?.extra ?? {})) {
+    if (owned.has(k) || /^(hostpci|scsi|virtio|sata|net)\d+$/.test(k)) out.push(problem('error', ['targets', 'proxmox', 'extra', k], `gpuvirt writes ${k} itself: change it through the profile`));
+  }
+  return out;
+}
+
+/** qemu-server keys the Proxmox generator writes (targets.proxmox.extra may not repeat them). */
+export const PROXMOX_KEYS = ['name', 'ostype', 'machine', 'bios', 'cpu', 'sockets', 'cores', 'memory', 'balloon', 'affinity', 'hugepages', 'vga', 'scsihw', 'efidisk0', 'tpmstate0', 'ivshmem', 'agent'];
+
 /** Every cross-field problem among the well-formed parts of a profile. */
 export function profileRules(p: RuleInput): Problem[] {
-  return [...displayProblems(p), ...deviceProblems(p), ...duplicateProblems(p), ...resourceProblems(p)];
+  return [...displayProblems(p), ...deviceProblems(p), ...duplicateProblems(p), ...resourceProblems(p), ...vmProblems(p)];
 }

@@ -35,12 +35,14 @@ export const selectorSchema = z
     name: z.string().min(1).max(200).regex(PRINTABLE).optional().describe('glob over the pci.ids name, e.g. "*RTX 3090*"'),
     index: z.int().min(0).max(255).optional().describe('which of several matching devices, in address order (0 = first)'),
     iommuGroup: z.int().min(0).optional().describe('the IOMMU group the device must be in (drift check)'),
+    class: z.string().regex(/^[0-9a-fA-F]{4}(?:[0-9a-fA-F]{2})?$/, 'a PCI class such as 0300 (VGA) or 030000').optional()
+      .describe('PCI class of the device (0300 = VGA); lets --offline know a VGA function for x-vga'),
   })
   .describe('Which host device: an address, or ids/name (+ index when several match). Every field given must match.');
 
 const romSchema = z
   .strictObject({
-    file: absPath.optional().describe('ROM image to show the guest instead of the card\'s own'),
+    file: absPath.regex(/[^/]$/, 'a file, not a directory').optional().describe('ROM image to show the guest instead of the card\'s own'),
     bar: z.boolean().default(true).describe('expose the ROM BAR to the guest'),
   })
   .describe('The option ROM the guest sees (function 0 only)');
@@ -56,7 +58,7 @@ export const gpuDeviceSchema = z
       .default('all')
       .describe('"all" functions of the slot (GPU, HDMI audio, USB-C), or a list of function numbers'),
     primary: z.boolean().default(false).describe('the VM\'s display: no emulated VGA next to it'),
-    xVga: z.boolean().optional().describe('legacy VGA ranges (x-vga); BIOS guests only; default: primary with firmware bios'),
+    xVga: z.boolean().optional().describe('legacy VGA ranges (x-vga), VGA-class functions only; default: primary with firmware bios'),
     pcie: pcieFlag,
     rom: romSchema.optional(),
   })
@@ -87,26 +89,60 @@ export const mdevDeviceSchema = z
 
 export const deviceSchema = z.discriminatedUnion('type', [gpuDeviceSchema, vfDeviceSchema, mdevDeviceSchema]);
 
+const SIZE = /^[1-9][0-9]*(MiB|GiB|TiB)$/;
+const size = (what: string) => z.string().regex(SIZE, `a size such as 64GiB or 512MiB (${what})`);
+
+export const diskSchema = z
+  .strictObject({
+    size: size('disk size').describe('size of a new disk (Proxmox allocates it; QEMU and libvirt use the file)'),
+    path: absPath.optional().describe('image file for QEMU and libvirt (default /var/lib/libvirt/images/<name>-<n>.qcow2)'),
+    format: z.enum(['qcow2', 'raw']).default('qcow2'),
+    bus: z.enum(['scsi', 'virtio', 'sata']).default('scsi').describe('scsi = virtio-scsi'),
+  })
+  .describe('A virtual disk');
+
+export const nicSchema = z
+  .strictObject({
+    model: z.enum(['virtio', 'e1000e']).default('virtio'),
+    bridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a Linux bridge name such as vmbr0 or br0').optional()
+      .describe('host bridge; default: QEMU user networking, libvirt network "default", Proxmox vmbr0'),
+    mac: z.string().regex(/^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/, 'a MAC address such as 52:54:00:12:34:56').optional(),
+  })
+  .describe('A virtual network card');
+
+const lookingGlassSchema = z
+  .strictObject({
+    size: size('shared memory').default('64MiB').describe('IVSHMEM size: 32MiB for 1080p, 64MiB for 1440p, 128MiB for 4K'),
+    device: z.enum(['shm', 'kvmfr']).default('shm').describe('shm = a file in /dev/shm; kvmfr = /dev/kvmfr0 (the kvmfr module)'),
+  })
+  .describe('Looking Glass: an IVSHMEM device the guest copies its frames into');
+
 const targetsSchema = z
   .strictObject({
     qemu: z
       .strictObject({
         binary: z.string().min(1).regex(PRINTABLE).default('qemu-system-x86_64'),
-        firmwareFile: absPath.optional().describe('OVMF image for -bios (default /usr/share/ovmf/OVMF.fd)'),
+        firmwareFile: absPath.optional().describe('OVMF code image (default: chosen from the firmware descriptors)'),
         hugepagesPath: absPath.optional().describe('hugetlbfs mount (default /dev/hugepages)'),
         extraArgs: z.array(z.string().regex(PRINTABLE)).default([]).describe('appended to the command line, each one argument'),
+        firmwareDir: absPath.optional().describe('firmware descriptors to choose OVMF from (default /usr/share/qemu/firmware)'),
+        dir: absPath.optional().describe('where the script keeps this VM\'s UEFI variables, TPM state and sockets (default /var/lib/gpuvirt/vms/<name>)'),
       })
       .optional(),
     libvirt: z
       .strictObject({
         domainName: z.string().min(1).max(200).regex(NAME, 'no "/" and no control characters').optional().describe('default: the profile name'),
         emulator: absPath.optional(),
+        xml: z.array(z.string().max(65536)).default([]).describe('XML elements added to the domain: <devices> children go into <devices>, others into <domain>'),
       })
       .optional(),
     proxmox: z
       .strictObject({
         vmid: z.int().min(100).max(999999999),
         node: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'a Proxmox node name').optional().describe('with a node, devices go through /etc/pve/mapping/pci.cfg'),
+        storage: z.string().regex(/^[a-z][a-z0-9\-_.]*[a-z0-9]$/i, 'a Proxmox storage id such as local-lvm').default('local-lvm').describe('storage for new disks, the EFI disk and the TPM state'),
+        extra: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/), z.string().regex(PRINTABLE)).default({})
+          .describe('more qemu-server keys (e.g. args, hookscript); a key gpuvirt also sets is refused'),
       })
       .optional(),
   })
@@ -137,10 +173,22 @@ export const profileSchema = z
       })
       .describe('vCPU topology'),
     hugepages: z.union([z.boolean(), z.enum(['2M', '1G'])], { error: 'true, false, "2M" or "1G"' }).default(false).describe('back guest RAM with hugepages'),
+    os: z.enum(['linux', 'windows11', 'windows10', 'other']).default('other').describe('guest OS: sets Windows clock, Hyper-V and TPM defaults and Proxmox ostype'),
+    tpm: z.boolean().optional().describe('an emulated TPM 2.0 (swtpm); default: true for windows11'),
+    secureBoot: z.boolean().optional().describe('OVMF with Secure Boot and Microsoft keys enrolled (machine q35); default: true for windows11 on q35'),
+    hyperv: z.boolean().optional().describe('Hyper-V enlightenments; default: true for Windows guests'),
+    mmio64: size('64-bit PCI MMIO window').optional().describe('OVMF 64-bit MMIO window for large-BAR GPUs, e.g. 64GiB'),
+    disks: z.array(diskSchema).max(16).default([]),
+    nics: z.array(nicSchema).max(8).default([]),
+    lookingGlass: lookingGlassSchema.optional(),
     display: z
-      .strictObject({ fallback: z.enum(['none', 'virtio-gpu']).default('none') })
-      .default({ fallback: 'none' })
-      .describe('paravirtual display when no passed GPU is primary'),
+      .strictObject({
+        fallback: z.enum(['none', 'virtio-gpu', 'virgl', 'venus']).default('none')
+          .describe('paravirtual display when no passed GPU is primary; virgl = OpenGL, venus = Vulkan, through virtio-gpu'),
+        backend: z.enum(['none', 'vnc', 'spice']).default('none').describe('how the host shows the display (QEMU and libvirt); none = headless'),
+      })
+      .default({ fallback: 'none', backend: 'none' })
+      .describe('paravirtual display and how it is shown'),
     devices: z.array(deviceSchema).max(32).default([]),
     targets: targetsSchema,
   })
@@ -164,6 +212,18 @@ export function memoryMiB(p: Pick<Profile, 'memory'>): number {
   if (typeof p.memory === 'number') return p.memory;
   const n = Number.parseInt(p.memory, 10);
   return p.memory.endsWith('GiB') ? n * 1024 : n;
+}
+
+/** A size string in MiB. */
+export function sizeMiB(s: string): number {
+  const n = Number.parseInt(s, 10);
+  return s.endsWith('TiB') ? n * 1024 * 1024 : s.endsWith('GiB') ? n * 1024 : n;
+}
+
+/** What the optional OS-dependent settings come to. */
+export function vmFeatures(p: Profile): { windows: boolean; tpm: boolean; secureBoot: boolean; hyperv: boolean } {
+  const windows = p.os === 'windows11' || p.os === 'windows10';
+  return { windows, tpm: p.tpm ?? p.os === 'windows11', secureBoot: p.firmware === 'uefi' && (p.secureBoot ?? (p.os === 'windows11' && p.machine === 'q35')), hyperv: p.hyperv ?? windows };
 }
 
 export function vcpuCount(p: Pick<Profile, 'cpu'>): number {

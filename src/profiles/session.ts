@@ -8,6 +8,7 @@ import { loadProfileText } from './load.js';
 import type { Problem } from './problems.js';
 import { readInventory, type Inventory } from './inventory.js';
 import { resolveProfile, type ResolvedDevice } from './resolve.js';
+import { displayHostProblems, readDisplayFacts } from './host-display.js';
 import type { Profile } from './schema.js';
 
 export interface OpenedProfile {
@@ -45,7 +46,8 @@ export function openProfile(file: string, ctx: Pick<Ctx, 'host' | 'names'>, opts
     inventory = opts.offline ? null : readInventory(ctx.host, ctx.names);
     const r = resolveProfile(profile, inventory, { needFunctions: opts.needFunctions });
     devices = r.devices;
-    return r.problems;
+    if (opts.offline) return r.problems;
+    return [...r.problems, ...displayHostProblems(profile, r.devices, readDisplayFacts(ctx.host))];
   });
   return { file, source, profile: loaded.profile, devices: loaded.profile ? devices : [], problems: loaded.problems, inventory };
 }

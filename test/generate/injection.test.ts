@@ -1,12 +1,13 @@
 // Names, paths and strings with quotes, spaces, $(), backquotes, <, & and commas: every output
 // stays valid for its consumer and means exactly what the profile said.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'xmlbuilder2';
 import { describe, expect, it } from 'vitest';
 import { gpuvirt, runScript } from './run.js';
+import { runWithStubs } from './stub-run.js';
 import { inCI, libvirtTools, missing, parseQemuOpts, validateDomainsBatch } from './tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-inject-'));
@@ -28,7 +29,7 @@ memory: 4GiB
 cpu: { cores: 2 }
 devices:
   - type: gpu
-    select: { address: 0000:01:00.0 }
+    select: { address: 0000:01:00.0, class: "0300" }
     functions: [0, 1]
     primary: true
     rom: { file: ${yamlString(rom)} }
@@ -74,22 +75,15 @@ describe('hostile strings', () => {
   it('Proxmox: a ROM name a hostpci line cannot carry is refused, with its line', async () => {
     const r = await gpuvirt(['generate', profile(), '--target', 'proxmox', '--offline', '--json']);
     expect(r.code).toBe(2);
-    expect(r.doc.data.profile.problems).toEqual([expect.objectContaining({ path: 'devices[0].rom.file', line: 12, message: expect.stringContaining('cannot be written in a hostpci line') })]);
+    expect(r.doc.data.profile.problems).toEqual([expect.objectContaining({ path: 'devices[0].rom.file', line: 12, message: expect.stringContaining('romfile cannot contain "," or ";"') })]);
   });
 
   it('Proxmox: the qm commands run exactly the argv the JSON lists', async () => {
     const r = await gpuvirt(['generate', profile('/usr/share/kvm/gpu-1.rom'), '--target', 'proxmox', '--offline', '--json']);
     expect(r.code).toBe(0);
-    const { output, proxmox } = r.doc.data;
-    const stub = mkdtempSync(join(tmpdir(), 'gpuvirt-qm-'));
-    for (const tool of ['qm', 'pvesh']) {
-      writeFileSync(join(stub, tool), '#!/bin/sh\nfor a in "$0" "$@"; do printf \'%s\\0\' "$a"; done; printf \'\\n\'\n');
-      chmodSync(join(stub, tool), 0o755);
-    }
-    const script = output.split('\n').filter((l: string) => /^(qm|pvesh) /.test(l)).join('\n');
-    const run = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { PATH: `${stub}:/usr/bin:/bin` } });
-    const ran = run.stdout.split('\n').filter(Boolean).map((l) => l.split('\0').slice(0, -1).map((w, i) => (i === 0 ? w.slice(w.lastIndexOf('/') + 1) : w)));
+    const { proxmox } = r.doc.data;
+    const ran = runWithStubs(proxmox.artifacts.commands, ['qm', 'pvesh']);
     expect(ran).toEqual(proxmox.commands);
-    expect(proxmox.config).toContainEqual({ key: 'hostpci0', value: '0000:01:00.0;0000:01:00.1'.split(';')[0] + ',pcie=1,x-vga=1,romfile=gpu-1.rom' });
+    expect(proxmox.config).toContainEqual({ key: 'hostpci0', value: '0000:01:00.0;0000:01:00.1,pcie=1,x-vga=1,romfile=gpu-1.rom' });
   });
 });

@@ -10,7 +10,7 @@ import { generateProxmox } from '../../src/generate/proxmox.js';
 import { generateQemu } from '../../src/generate/qemu.js';
 import { loadProfileText } from '../../src/profiles/load.js';
 import { resolveProfile } from '../../src/profiles/resolve.js';
-import { checkHostpci } from './proxmox-grammar.js';
+import { checkConfKey, HOSTPCI_FMT, parsePropertyString, parseSectionConfig } from './proxmox-rules.js';
 import { inCI, libvirtTools, missing, validateDomainsBatch } from './tools.js';
 
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
@@ -43,7 +43,14 @@ const profile = fc.record({
   memory: fc.constantFrom<string | number>('2GiB', 4096, '513MiB', '1GiB'),
   cpu: fc.record({ sockets: fc.integer({ min: 1, max: 2 }), cores: fc.integer({ min: 1, max: 4 }), threads: fc.integer({ min: 1, max: 2 }) }),
   hugepages: fc.constantFrom<boolean | string>(false, true, '2M', '1G'),
-  display: fc.record({ fallback: fc.constantFrom('none', 'virtio-gpu') }),
+  display: fc.record({ fallback: fc.constantFrom('none', 'virtio-gpu', 'virgl', 'venus'), backend: fc.constantFrom('none', 'vnc', 'spice') }, { requiredKeys: [] }),
+  os: fc.constantFrom('linux', 'windows11', 'windows10', 'other'),
+  tpm: fc.option(fc.boolean(), { nil: undefined }),
+  secureBoot: fc.option(fc.boolean(), { nil: undefined }),
+  mmio64: fc.option(fc.constantFrom('64GiB', '32768MiB'), { nil: undefined }),
+  disks: fc.array(fc.record({ size: fc.constantFrom('32GiB', '100MiB'), path: path, bus: fc.constantFrom('scsi', 'virtio', 'sata') }, { requiredKeys: ['size'] }), { maxLength: 2 }),
+  nics: fc.array(fc.record({ model: fc.constantFrom('virtio', 'e1000e'), bridge: fc.constantFrom('br0', 'vmbr1') }, { requiredKeys: [] }), { maxLength: 2 }),
+  lookingGlass: fc.option(fc.record({ size: fc.constantFrom('32MiB', '64MiB'), device: fc.constantFrom('shm', 'kvmfr') }, { requiredKeys: [] }), { nil: undefined }),
   devices: fc.array(fc.oneof(gpu, vf, mdev), { maxLength: 4 }),
   targets: fc.record({ libvirt: fc.record({ domainName: text }, { requiredKeys: [] }), proxmox: fc.record({ vmid: fc.integer({ min: 100, max: 999 }) }) }, { requiredKeys: [] }),
 }, { requiredKeys: ['apiVersion', 'name', 'memory', 'cpu'] });
@@ -72,9 +79,13 @@ describe('random profiles', () => {
       expect(generateQemu(loaded.profile, devices).argv[0]).toBe('qemu-system-x86_64');
       if (loaded.profile.targets.proxmox) {
         const px = generateProxmox(loaded.profile, devices);
-        const errors: string[] = [];
-        for (const [k, v] of px.config) checkHostpci(`${k}: ${v}`, loaded.profile.machine, errors);
-        if (!px.problems.length) expect(errors).toEqual([]);
+        if (!px.problems.length) {
+          for (const [k, v] of px.config) {
+            expect(() => checkConfKey(k, v), `${k}: ${v}`).not.toThrow();
+            if (k.startsWith('hostpci')) expect(() => parsePropertyString(HOSTPCI_FMT, v), v).not.toThrow();
+          }
+          expect(parseSectionConfig(px.artifacts.mapping).warnings).toEqual([]);
+        }
       }
     }), { numRuns: 150 });
     expect(xmls.length).toBeGreaterThan(10);

@@ -3,14 +3,19 @@
 # Run it as root (or with access to /dev/vfio and /dev/kvm).
 # 0000:41:02.0 must be on vfio-pci first: gpuvirt apply <profile> does that.
 set -eu
+# this VM's UEFI variables: a copy of the firmware's template, kept across boots
+if [ ! -e /var/lib/gpuvirt/vms/vdi-desktop-01/OVMF_VARS.fd ]; then
+  install -D -m 600 /usr/share/OVMF/OVMF_VARS_4M.fd /var/lib/gpuvirt/vms/vdi-desktop-01/OVMF_VARS.fd
+fi
 exec qemu-system-x86_64 \
   -name guest=vdi-desktop-01 \
+  -nodefaults \
   -machine q35,accel=kvm \
   -cpu host \
   -smp 4,sockets=1,cores=4,threads=1 \
   -m 8192M \
-  -bios /usr/share/ovmf/OVMF.fd \
-  -vga none \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+  -drive if=pflash,format=raw,unit=1,file=/var/lib/gpuvirt/vms/vdi-desktop-01/OVMF_VARS.fd \
   -display none \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
   -device vfio-pci,host=0000:41:02.0,id=hostpci0.0,bus=rp1,addr=0x0.0 "$@"

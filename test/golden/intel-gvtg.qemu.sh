@@ -6,13 +6,20 @@ set -eu
 if [ ! -e /sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01 ]; then
   echo 4b20d080-1b54-4048-85b3-a6a62d165c01 > /sys/class/mdev_bus/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/create
 fi
+# this VM's UEFI variables: a copy of the firmware's template, kept across boots
+if [ ! -e /var/lib/gpuvirt/vms/office-gvtg/OVMF_VARS.fd ]; then
+  install -D -m 600 /usr/share/OVMF/OVMF_VARS_4M.fd /var/lib/gpuvirt/vms/office-gvtg/OVMF_VARS.fd
+fi
 exec qemu-system-x86_64 \
   -name guest=office-gvtg \
+  -nodefaults \
   -machine q35,accel=kvm \
   -cpu host \
   -smp 4,sockets=1,cores=2,threads=2 \
   -m 4096M \
-  -bios /usr/share/ovmf/OVMF.fd \
-  -vga none \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+  -drive if=pflash,format=raw,unit=1,file=/var/lib/gpuvirt/vms/office-gvtg/OVMF_VARS.fd \
+  -display none \
+  -vnc 127.0.0.1:0,to=99 \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
   -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01,id=hostpci0.0,bus=rp1,addr=0x0.0,display=on "$@"

@@ -3,16 +3,39 @@
 # Run it as root (or with access to /dev/vfio and /dev/kvm).
 # 0000:01:00.0, 0000:01:00.1 must be on vfio-pci first: gpuvirt apply <profile> does that.
 set -eu
+# this VM's UEFI variables: a copy of the firmware's template, kept across boots
+if [ ! -e /var/lib/gpuvirt/vms/gaming/OVMF_VARS.fd ]; then
+  install -D -m 600 /usr/share/OVMF/OVMF_VARS_4M.ms.fd /var/lib/gpuvirt/vms/gaming/OVMF_VARS.fd
+fi
+if [ ! -e /var/lib/libvirt/images/win11-gaming.qcow2 ]; then
+  mkdir -p /var/lib/libvirt/images
+  qemu-img create -q -f qcow2 /var/lib/libvirt/images/win11-gaming.qcow2 131072M
+fi
+# TPM 2.0 emulator; it exits when QEMU disconnects (its pid in swtpm.pid)
+mkdir -p /var/lib/gpuvirt/vms/gaming/tpm
+swtpm socket --tpm2 --tpmstate dir=/var/lib/gpuvirt/vms/gaming/tpm --ctrl type=unixio,path=/var/lib/gpuvirt/vms/gaming/swtpm.sock --pid file=/var/lib/gpuvirt/vms/gaming/swtpm.pid --terminate --daemon
 exec qemu-system-x86_64 \
   -name guest=gaming \
-  -machine q35,accel=kvm,memory-backend=mem0 \
-  -cpu host \
+  -nodefaults \
+  -machine q35,accel=kvm,memory-backend=mem0,smm=on \
+  -cpu host,hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-vpindex,hv-runtime,hv-synic,hv-stimer,hv-time,hv-frequencies,hv-reset,hv-vendor-id=gpuvirt \
   -smp 12,sockets=1,cores=6,threads=2 \
   -m 16384M \
   -object memory-backend-file,id=mem0,size=16384M,mem-path=/dev/hugepages,prealloc=on \
-  -bios /usr/share/ovmf/OVMF.fd \
-  -vga none \
+  -rtc base=localtime \
+  -global driver=cfi.pflash01,property=secure,value=on \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.ms.fd \
+  -drive if=pflash,format=raw,unit=1,file=/var/lib/gpuvirt/vms/gaming/OVMF_VARS.fd \
   -display none \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
   -device vfio-pci,host=0000:01:00.0,id=hostpci0.0,bus=rp1,addr=0x0.0,multifunction=on \
-  -device vfio-pci,host=0000:01:00.1,id=hostpci0.1,bus=rp1,addr=0x0.1 "$@"
+  -device vfio-pci,host=0000:01:00.1,id=hostpci0.1,bus=rp1,addr=0x0.1 \
+  -device virtio-scsi-pci,id=scsi0,bus=pcie.0 \
+  -drive file=/var/lib/libvirt/images/win11-gaming.qcow2,if=none,id=disk0,format=qcow2,discard=unmap \
+  -device scsi-hd,drive=disk0,bus=scsi0.0,id=scsidisk0 \
+  -netdev user,id=net0 \
+  -device virtio-net-pci,netdev=net0,id=nic0,bus=pcie.0 \
+  -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 \
+  -chardev socket,id=chrtpm,path=/var/lib/gpuvirt/vms/gaming/swtpm.sock \
+  -tpmdev emulator,id=tpm0,chardev=chrtpm \
+  -device tpm-crb,tpmdev=tpm0 "$@"

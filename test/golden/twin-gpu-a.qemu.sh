@@ -3,15 +3,20 @@
 # Run it as root (or with access to /dev/vfio and /dev/kvm).
 # 0000:01:00.0, 0000:01:00.1 must be on vfio-pci first: gpuvirt apply <profile> does that.
 set -eu
+# this VM's UEFI variables: a copy of the firmware's template, kept across boots
+if [ ! -e /var/lib/gpuvirt/vms/twin-a/OVMF_VARS.fd ]; then
+  install -D -m 600 /usr/share/OVMF/OVMF_VARS_4M.fd /var/lib/gpuvirt/vms/twin-a/OVMF_VARS.fd
+fi
 exec qemu-system-x86_64 \
   -name guest=twin-a \
+  -nodefaults \
   -machine q35,accel=kvm,memory-backend=mem0 \
   -cpu host \
   -smp 16,sockets=1,cores=8,threads=2 \
   -m 32768M \
   -object memory-backend-file,id=mem0,size=32768M,mem-path=/dev/hugepages1G,prealloc=on \
-  -bios /usr/share/ovmf/OVMF.fd \
-  -vga none \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+  -drive if=pflash,format=raw,unit=1,file=/var/lib/gpuvirt/vms/twin-a/OVMF_VARS.fd \
   -display none \
   -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
   -device vfio-pci,host=0000:01:00.0,id=hostpci0.0,bus=rp1,addr=0x0.0,multifunction=on,romfile=/var/lib/libvirt/vbios/rtx4090.rom \

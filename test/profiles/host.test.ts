@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, machine } from '../helpers/sim.js';
 import { gpuvirt, PROFILES } from '../generate/run.js';
+import { FsHost } from '../../src/host/fs-host.js';
+import { loadProfileText } from '../../src/profiles/load.js';
+import { displayHostProblems, readDisplayFacts } from '../../src/profiles/host-display.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-host-'));
 function file(name: string, text: string): string {
@@ -91,5 +94,25 @@ describe('profile check (drift)', () => {
     const r = await gpuvirt(['profile', 'check', f, '--root', FIXTURES + 'shared-with-boot-disk']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL {2}isolation {2}shares IOMMU group \d+ with 0000:02:00.0/);
+  });
+});
+
+describe('profile validate --host: a paravirtual 3D display', () => {
+  const virgl = 'apiVersion: gpuvirt/v1\nname: v\nmemory: 2GiB\ncpu: { cores: 1 }\ndisplay: { fallback: virgl }\n';
+  it('says when the host has no render node or virglrenderer, and not when it has both', () => {
+    const profile = loadProfileText(virgl).profile!;
+    expect(displayHostProblems(profile, [], { renderNodes: [], virglrenderer: false }).map((p) => p.message)).toEqual([
+      'virgl needs a GPU render node on this host (/dev/dri/renderD*), and there is none',
+      'virgl needs virglrenderer on this host (Debian: apt-get install libvirglrenderer1)',
+    ]);
+    expect(displayHostProblems(profile, [], { renderNodes: ['/dev/dri/renderD128'], virglrenderer: true })).toEqual([]);
+  });
+  it('reads both through the Host at its root', () => {
+    const root = mkdtempSync(join(tmpdir(), 'gpuvirt-dri-'));
+    mkdirSync(join(root, 'dev/dri'), { recursive: true });
+    writeFileSync(join(root, 'dev/dri/renderD128'), '');
+    mkdirSync(join(root, 'usr/lib64'), { recursive: true });
+    writeFileSync(join(root, 'usr/lib64/libvirglrenderer.so.1'), '');
+    expect(readDisplayFacts(new FsHost(root))).toEqual({ renderNodes: ['/dev/dri/renderD128'], virglrenderer: true });
   });
 });

@@ -84,11 +84,13 @@ describe('profile validate', () => {
     expect(p[0].message).toMatch(/^YAML: /);
   });
 
-  it('x-vga with UEFI, two primary displays, and pinning of the wrong length', () => {
+  it('Secure Boot with BIOS, two primary displays, pinning of the wrong length (x-vga with UEFI is fine)', () => {
     const r = loadProfileText(`apiVersion: gpuvirt/v1
 name: x
 memory: 4GiB
 cpu: { cores: 2, pinning: [1, 2, 3] }
+firmware: bios
+secureBoot: true
 devices:
   - { type: gpu, select: { address: 01:00.0 }, primary: true, xVga: true }
   - { type: gpu, select: { address: 02:00.0 }, primary: true }
@@ -96,9 +98,11 @@ devices:
     expect(r.profile).toBeNull();
     expect(r.problems.map((p) => [p.line, p.message.split(':')[0]])).toEqual([
       [4, '3 host CPUs for 2 vCPUs (sockets × cores × threads)'],
-      [6, 'x-vga is for BIOS (SeaBIOS) guests; with UEFI (OVMF) the GPU\'s own UEFI ROM drives the display (set firmware'],
-      [7, 'only one device can be the primary display (devices[0] already is)'],
+      [6, 'Secure Boot needs firmware'],
+      [9, 'only one device can be the primary display (devices[0] already is)'],
     ]);
+    const uefi = loadProfileText('apiVersion: gpuvirt/v1\nname: x\nmemory: 4GiB\ncpu: { cores: 2 }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, primary: true, xVga: true }\n');
+    expect(uefi.problems).toEqual([]);
   });
 
   it('a file that is not a mapping, and a missing file', async () => {

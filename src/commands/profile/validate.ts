@@ -63,8 +63,9 @@ export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
   help: [
     'Reads each profile (YAML, apiVersion gpuvirt/v1) and reports every problem at once: YAML',
     'syntax, unknown keys, wrong types, and combinations QEMU, libvirt or Proxmox cannot do',
-    '(pcie on i440fx, x-vga with UEFI, ...). With --host, also resolves the devices against this',
-    'host (or --root): missing devices, ambiguous selectors, mdev types the parent lacks.',
+    '(pcie on i440fx, Secure Boot with SeaBIOS, ...). With --host, also resolves the devices against',
+    'this host (or --root): missing devices, ambiguous selectors, mdev types the parent lacks, and',
+    'whether a virgl/venus display can run here (a render node, virglrenderer).',
     'Exit status 2 when a profile has errors.',
   ].join('\n'),
   linuxOnly: false,
