@@ -8,7 +8,7 @@ import { renderChangeText } from '../change/render.js';
 import type { ConfigFile } from '../profiles/apply-plan.js';
 import type { Profile } from '../profiles/schema.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
-import { deviceJson, generateFor, type DeviceJson } from './generate.js';
+import { deviceJson, generateFor, readFirmware, type DeviceJson } from './generate.js';
 import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
 
 export interface ApplyOptions {
@@ -28,16 +28,24 @@ export interface ApplyView {
 
 export type ApplyData = ChangeResult<ApplyView>;
 
-async function configsFor(profile: Profile, devices: ResolvedDevice[]): Promise<ConfigFile[]> {
+async function configsFor(host: Ctx['host'], profile: Profile, devices: ResolvedDevice[]): Promise<ConfigFile[]> {
   const { configDir } = await import('../profiles/apply-plan.js');
   const dir = configDir(profile);
   const slug = dir.slice(dir.lastIndexOf('/') + 1);
   const out: ConfigFile[] = [];
-  out.push({ target: 'qemu', path: `${dir}/${slug}.sh`, content: (await generateFor('qemu', profile, devices)).text, mode: 0o755 });
+  // The QEMU script uses the firmware this host's descriptors name, as `generate` does.
+  const fw = profile.firmware === 'uefi' ? await readFirmware(host, profile) : { firmware: null, problems: [] };
+  out.push({ target: 'qemu', path: `${dir}/${slug}.sh`, content: (await generateFor('qemu', profile, devices, false, 'conf', fw.firmware)).text, mode: 0o755 });
   out.push({ target: 'libvirt', path: `${dir}/${slug}.xml`, content: (await generateFor('libvirt', profile, devices)).text });
   if (profile.targets.proxmox) {
     const px = await generateFor('proxmox', profile, devices);
-    if (!px.problems.length) out.push({ target: 'proxmox', path: `${dir}/proxmox-${profile.targets.proxmox.vmid}.txt`, content: px.text });
+    const vmid = profile.targets.proxmox.vmid;
+    const artifacts = px.proxmox?.artifacts;
+    if (!px.problems.length && artifacts) {
+      out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.conf`, content: artifacts.conf });
+      if (artifacts.commands) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.sh`, content: artifacts.commands, mode: 0o755 });
+      if (artifacts.mapping) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.pci.cfg`, content: artifacts.mapping });
+    }
   }
   return out;
 }
@@ -83,7 +91,7 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
       return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
     }
     const profile = opened.profile;
-    const configs = await configsFor(profile, opened.devices);
+    const configs = await configsFor(ctx.host, profile, opened.devices);
     view.configs = configs.map((c) => ({ target: c.target, path: c.path }));
     return runChange(ctx, 'apply', opts, async () => planApply(ctx, view, profile, opened.devices, configs, opts), async (d) => renderApply(d, await ctx.style(), ctx));
   },

@@ -32,7 +32,8 @@ describe('apply', () => {
     expect(r.code, r.stdout).toBe(0);
     expect(Object.values(m.drivers(SLOT)).map((d) => d.driver)).toEqual(['vfio-pci', 'vfio-pci']);
     expect(m.host.readText('/var/lib/gpuvirt/vms/gaming/gaming.xml')).toContain('<name>win11-gaming</name>');
-    expect(m.host.readText('/var/lib/gpuvirt/vms/gaming/proxmox-101.txt')).toContain('hostpci0: mapping=vm101-dev0,pcie=1');
+    expect(m.host.readText('/var/lib/gpuvirt/vms/gaming/proxmox-101.conf')).toContain('hostpci0: mapping=vm101-dev0,pcie=1');
+    expect(m.host.readText('/var/lib/gpuvirt/vms/gaming/proxmox-101.pci.cfg')).toContain('vm101-dev0');
     expect(m.host.readText(paths.persist.udevRule)).toContain('KERNEL=="0000:01:00.1"');
     const status = await m.run(['status', '--json']);
     expect(status.doc.data.devices.map((d: { address: string }) => d.address)).toEqual(SLOT);
