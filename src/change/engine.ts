@@ -137,7 +137,13 @@ async function apply<V>(ctx: Ctx, command: string, plan: ChangePlan<V>, steps: S
     before: facts.map((fact) => ({ fact, value: before.get(factKey(fact)) ?? null })),
   };
   journal.dirs = missingDirs(ctx.host, JOURNAL);
-  writeJournal(ctx.host, journal);
+  try {
+    writeJournal(ctx.host, journal);
+  } catch (err) {
+    throw new GpuvirtError('E_JOURNAL', `cannot write the journal ${JOURNAL}: ${describeError(err)}; nothing was changed`, {
+      exitCode: ExitCode.failed, hint: 'gpuvirt journals every change before its first write: make room on /var, then run it again', cause: err,
+    });
+  }
   const interrupt: Interrupt = { signal: null };
   const untrap = (ctx.signals ?? processSignals)((sig) => {
     if (interrupt.signal === null) ctx.io.err(`gpuvirt: ${sig}: finishing the step in flight, then undoing the change\n`);

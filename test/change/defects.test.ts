@@ -129,3 +129,28 @@ describe('at the question', () => {
     expect(m.host.writes).toEqual([]);
   });
 });
+
+describe('the journal', () => {
+  it('a journal that cannot be written stops the run before any change, as a failure (1), not a bug (3)', async () => {
+    const m = machine('intel-desktop-nvidia');
+    const before = m.drivers(['0000:01:00.0', '0000:01:00.1']);
+    m.host.writeFile('/var/lib/gpuvirt', 'not a directory\n');
+    const r = await m.run(['passthrough', '01:00.0', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot write the journal');
+    expect(m.host.writes).toEqual([]);
+    expect(m.drivers(['0000:01:00.0', '0000:01:00.1'])).toEqual(before);
+  });
+
+  it('recover refuses a journal that would run a program gpuvirt never runs', async () => {
+    const m = machine('intel-desktop-nvidia');
+    m.host.writeFile('/var/lib/gpuvirt/journal.json', JSON.stringify({
+      format: 1, command: 'passthrough', pid: 1, startedAt: 'x', before: [],
+      steps: [{ kind: 'write', path: '/sys/bus/pci/drivers_probe', value: 'x', title: 't', undo: [{ kind: 'run', argv: ['sh', '-c', 'touch /tmp/owned'], title: 'x' }] }],
+    }));
+    const r = await m.run(['recover', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('runs a program gpuvirt does not run');
+    expect(m.testExec.calls).toEqual([]);
+  });
+});
