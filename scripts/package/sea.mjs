@@ -1,0 +1,145 @@
+// npm run sea: gpuvirt as one executable that needs no Node on the host (Node's single
+// executable applications): the official Node binary with the program injected.
+//
+//   node scripts/package/sea.mjs [--arch x64|arm64]      → build/gpuvirt-linux-<arch>
+//
+// - The program: src/cli.ts as one CommonJS file (build/sea/gpuvirt.js), since the executable
+//   runs one script and cannot import dist/'s chunks; the lazy import() of each command
+//   becomes a lazy initialisation inside that file. src/sea.ts is the executable's main script.
+// - The Node: the official build of the pinned version for the target, from the npm registry
+//   (package node-linux-<arch>), checked against the integrity below. It needs glibc 2.28+.
+// - The code cache: made by running the commands under that same binary
+//   (scripts/package/code-cache.cjs); only where the target runs here (not for a foreign arch).
+// Same sources and same Node give the same executable, byte for byte.
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const BUILD = path.join(REPO, 'build');
+const WORK = path.join(BUILD, 'sea');
+const CACHE = path.join(BUILD, 'cache');
+
+export const NODE_VERSION = '20.20.2';
+const NODE_INTEGRITY = {
+  x64: 'sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==',
+  arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
+};
+// The sentinel Node's binary carries for postject (Node's documentation, "single executable applications").
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: cleanEnv(), ...opts });
+  if (r.error || r.status !== 0) throw new Error(`${[cmd, ...args].join(' ')} failed (${r.error?.message ?? `exit ${r.status}`})\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return r;
+}
+
+/** A child's environment without what would change Node's flags (a code cache made under other flags is rejected) or gpuvirt's input. */
+function cleanEnv() {
+  const env = { ...process.env };
+  for (const k of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'GPUVIRT_ROOT', 'GPUVIRT_SIMULATE', 'GPUVIRT_DEBUG', 'NO_COLOR', 'FORCE_COLOR']) delete env[k];
+  return env;
+}
+
+/** The official Node binary for arch, from the npm registry (kept in build/cache), checked. */
+function baseNode(arch) {
+  const name = `node-linux-${arch}-${NODE_VERSION}`;
+  const bin = path.join(CACHE, name, 'bin', 'node');
+  if (existsSync(bin)) return bin;
+  mkdirSync(CACHE, { recursive: true });
+  const tgz = path.join(CACHE, `${name}.tgz`);
+  if (!existsSync(tgz)) run('npm', ['pack', '--silent', `node-linux-${arch}@${NODE_VERSION}`, '--pack-destination', CACHE]);
+  const integrity = `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`;
+  if (integrity !== NODE_INTEGRITY[arch]) {
+    rmSync(tgz);
+    throw new Error(`${tgz}: integrity ${integrity}, expected ${NODE_INTEGRITY[arch]}`);
+  }
+  mkdirSync(path.join(CACHE, name), { recursive: true });
+  run('tar', ['-xzf', tgz, '-C', path.join(CACHE, name), '--strip-components=1', 'package/bin/node']);
+  return bin;
+}
+
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minify: true,
+    // Error messages and help print no function names, but a library may read them.
+    keepNames: true,
+    charset: 'ascii',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
+
+export async function buildSea({ arch = process.arch } = {}) {
+  if (!NODE_INTEGRITY[arch]) throw new Error(`no Node for linux-${arch}: x64 or arm64`);
+  const native = arch === process.arch && process.platform === 'linux';
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  const program = path.join(WORK, 'gpuvirt.js');
+  const main = path.join(WORK, 'main.cjs');
+  await bundle(path.join(REPO, 'src', 'cli.ts'), program);
+  await bundle(path.join(REPO, 'src', 'sea.ts'), main);
+  if (/[^\x00-\x7f]/.test(readFileSync(program, 'latin1'))) throw new Error(`${program} is not ASCII: src/sea.ts decodes it as latin1`);
+
+  const node = baseNode(arch);
+  const cache = path.join(WORK, 'gpuvirt.cache');
+  if (native) run(node, [path.join(REPO, 'scripts', 'package', 'code-cache.cjs'), main, program, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+  else writeFileSync(cache, '');
+
+  // The blob holds only text (no code cache of the main script, which is V8's own and would tie
+  // it to one arch), so any Node of the same version can write it.
+  const blobMaker = native ? node : process.execPath;
+  if (!native && process.version !== `v${NODE_VERSION}`) throw new Error(`making a linux-${arch} executable needs Node ${NODE_VERSION} here (this is ${process.version})`);
+  const config = path.join(WORK, 'sea-config.json');
+  const blob = path.join(WORK, 'sea.blob');
+  writeFileSync(config, JSON.stringify({
+    main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false,
+    assets: { 'gpuvirt.js': program, 'gpuvirt.cache': cache },
+  }, null, 2));
+  run(blobMaker, ['--experimental-sea-config', config], { cwd: WORK });
+
+  const out = path.join(BUILD, `gpuvirt-linux-${arch}`);
+  rmSync(out, { force: true });
+  copyFileSync(node, out);
+  chmodSync(out, 0o755);
+  run(process.execPath, [path.join(REPO, 'node_modules', 'postject', 'dist', 'cli.js'), out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
+  if (native) check(out);
+  return { out, native };
+}
+
+/** The executable answers --version, and runs doctor with its code cache accepted. */
+function check(exe) {
+  const { version } = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  const v = run(exe, ['--version']).stdout;
+  if (v !== `${version}\n`) throw new Error(`${exe} --version printed ${JSON.stringify(v)}`);
+  const r = spawnSync(exe, ['doctor', '--json', '--root', path.join(REPO, 'test', 'fixtures', 'sysfs', 'intel-desktop-nvidia')], {
+    encoding: 'utf8', env: { ...cleanEnv(), GPUVIRT_DEBUG: '1' },
+  });
+  if (r.status !== 0 || JSON.parse(r.stdout).command !== 'doctor') throw new Error(`${exe} doctor failed (exit ${r.status})\n${r.stderr}`);
+  if (r.stderr.includes('code cache')) throw new Error(`${exe}: ${r.stderr.trim()}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const arch = args[0] === '--arch' ? args[1] : undefined;
+  if (args.length !== (arch ? 2 : 0)) {
+    console.error('usage: node scripts/package/sea.mjs [--arch x64|arm64]');
+    process.exit(2);
+  }
+  try {
+    const { out, native } = await buildSea({ arch });
+    console.log(`${path.relative(REPO, out)}${native ? '' : ' (not run here: no code cache, not checked)'}`);
+  } catch (err) {
+    console.error(`sea: ${err.message}`);
+    process.exitCode = 1;
+  }
+}
