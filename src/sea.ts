@@ -5,11 +5,19 @@
 // Nothing is decided at build time: colour, terminal and root are read when a command runs.
 import { writeSync } from 'node:fs';
 import * as sea from 'node:sea';
+import { setFlagsFromString } from 'node:v8';
 import * as vm from 'node:vm';
 import pkg from '../package.json' with { type: 'json' };
 
 export const BUNDLE_ASSET = 'gpuvirt.js';
 export const CACHE_ASSET = 'gpuvirt.cache';
+/**
+ * The V8 flag the code cache is made under: with the default random hash seed, V8 writes a
+ * different cache each time, and the executable would never be the same twice. V8 takes a
+ * cache only under the flags it was made with, so the executable sets this flag too before
+ * compiling; the seed is read once, when the heap is created, so this process keeps its own.
+ */
+export const CACHE_FLAGS = ['--hash-seed=1'];
 
 export interface Bundle {
   exports: { main(argv: string[], deps?: unknown): Promise<number> };
@@ -41,6 +49,7 @@ function start(args: string[]): void {
   // The bundle is ASCII (the build checks), so latin1 decodes it exactly, and fastest.
   const source = Buffer.from(sea.getRawAsset(BUNDLE_ASSET)).toString('latin1');
   const cache = Buffer.from(sea.getRawAsset(CACHE_ASSET));
+  for (const flag of CACHE_FLAGS) setFlagsFromString(flag);
   const bundle = runBundle(source, cache.length > 0 ? cache : undefined, require);
   if (process.env.GPUVIRT_DEBUG && bundle.script.cachedDataRejected !== false) {
     process.stderr.write('gpuvirt: the code cache was not used; every command starts slower\n');

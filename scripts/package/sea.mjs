@@ -10,10 +10,11 @@
 //   (package node-linux-<arch>), checked against the integrity below. It needs glibc 2.28+.
 // - The code cache: made by running the commands under that same binary
 //   (scripts/package/code-cache.cjs); only where the target runs here (not for a foreign arch).
-// Same sources and same Node give the same executable, byte for byte.
+// Same sources and same Node give the same executable, byte for byte (see CACHE_FLAGS in src/sea.ts).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,7 +93,8 @@ export async function buildSea({ arch = process.arch } = {}) {
 
   const node = baseNode(arch);
   const cache = path.join(WORK, 'gpuvirt.cache');
-  if (native) run(node, [path.join(REPO, 'scripts', 'package', 'code-cache.cjs'), main, program, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const { CACHE_FLAGS } = createRequire(import.meta.url)(main);
+  if (native) run(node, [...CACHE_FLAGS, path.join(REPO, 'scripts', 'package', 'code-cache.cjs'), main, program, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
   else writeFileSync(cache, '');
 
   // The blob holds only text (no code cache of the main script, which is V8's own and would tie
