@@ -17,7 +17,8 @@ const GROUPS: Record<string, string> = {
   profile: 'VM profiles: validate, check against the hardware, JSON Schema',
 };
 
-function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: (s: Selected) => void): Command {
+/** The whole command tree; also read at build time for the man page and shell completions (scripts/package/docs.ts). */
+export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: (s: Selected) => void): Command {
   const program = new Command('gpuvirt');
   program
     .description('Prepare Linux hosts for GPU passthrough and SR-IOV, and write the VM configuration that uses them.')

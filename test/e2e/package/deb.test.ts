@@ -1,0 +1,171 @@
+// The Debian package where users install it: a clean Debian 12 root (debootstrap minbase from
+// Debian's archive, plus pci.ids, which the package recommends) with no Node at all. Builds the .deb from these sources (npm run deb),
+// installs it with dpkg, runs the installed gpuvirt (in a mount namespace with the host's
+// /proc and /sys, so doctor reads a real kernel), compares its output on the example hosts
+// and profiles with bin/gpuvirt's, then purges it and checks that no file is left behind.
+//
+// Needs root, linux-x64, dpkg-deb, debootstrap, unshare and Debian's archive
+// (GPUVIRT_DEBIAN_MIRROR, default http://deb.debian.org/debian). Without them it is skipped,
+// saying what is missing; with CI set it fails instead, since CI installs them (.ci/run).
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const MIRROR = process.env.GPUVIRT_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+const FIXTURE = 'intel-desktop-nvidia';
+const PROFILE = 'intel-gvtg.yaml';
+
+function sh(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  return { code: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), error: r.error };
+}
+const has = (tool: string) => sh('sh', ['-c', `command -v ${tool}`]).code === 0;
+
+function missing(): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return `linux-x64 (this is ${process.platform}-${process.arch})`;
+  if (process.getuid?.() !== 0) return 'root (debootstrap, chroot and dpkg need it)';
+  const tools = ['dpkg-deb', 'debootstrap', 'unshare', 'chroot', 'xz'].filter((t) => !has(t));
+  return tools.length ? `${tools.join(', ')} (apt-get install --no-install-recommends debootstrap dpkg xz-utils util-linux coreutils)` : undefined;
+}
+
+/** Every path under root (but the scratch, /proc, /sys and /dev mount points' contents) with its type. */
+function fileList(root: string): string[] {
+  const out: string[] = [];
+  const skip = new Set(['tmp', 'proc', 'sys', 'dev', 'run']);
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (!rel && skip.has(e.name)) continue;
+      out.push(`${e.isDirectory() ? 'd' : e.isSymbolicLink() ? 'l' : 'f'} ${p}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk('');
+  return out.sort();
+}
+
+/** What bin/gpuvirt (Node, dist/) prints for argv. */
+function fromClone(args: string[]) {
+  return sh(process.execPath, [path.join(REPO, 'bin', 'gpuvirt'), ...args], { env: { PATH: process.env.PATH ?? '' } });
+}
+
+const why = missing();
+if (why) {
+  if (process.env.CI) {
+    describe('Debian package', () => {
+      it('has what it needs (CI installs it and must never skip)', () => {
+        throw new Error(`missing ${why}`);
+      });
+    });
+  } else {
+    process.stderr.write(`gpuvirt package e2e skipped: missing ${why}\n`);
+    describe.skip(`Debian package (skipped: missing ${why})`, () => {
+      it('installs, runs and purges', () => {});
+    });
+  }
+} else {
+  describe('Debian package in a clean Debian 12 root without Node', () => {
+    const timings: string[] = [];
+    let scratch = '';
+    let root = '';
+    let deb = '';
+    let before: string[] = [];
+
+    const timed = <T>(what: string, f: () => T): T => {
+      const t0 = performance.now();
+      try {
+        return f();
+      } finally {
+        timings.push(`${what} ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      }
+    };
+    /** A command inside the root, in a mount namespace with the host's /proc and /sys mounted (gone when it exits). */
+    const inRoot = (script: string) =>
+      sh('unshare', ['--mount', '--fork', '--pid', '--mount-proc=' + path.join(root, 'proc'), 'sh', '-c',
+        `mount -t sysfs -o ro sysfs "$1/sys" && exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c "$2"`, 'sh', root, script]);
+
+    beforeAll(() => {
+      scratch = mkdtempSync(path.join(os.tmpdir(), 'gpuvirt-deb-'));
+      root = path.join(scratch, 'root');
+      const built = timed('npm run deb', () => sh(process.execPath, [path.join(REPO, 'scripts', 'package', 'deb.mjs')], { cwd: REPO }));
+      if (built.code !== 0) throw new Error(`building the .deb failed:\n${built.stdout}${built.stderr}`);
+      deb = path.join(REPO, built.stdout.trim());
+      // pci.ids: the package recommends it (apt installs it along), and doctor names devices from it.
+      const boot = timed('debootstrap', () => sh('debootstrap', ['--variant=minbase', '--include=pci.ids', 'bookworm', root, MIRROR]));
+      if (boot.code !== 0) throw new Error(`debootstrap failed (exit ${boot.code}):\n${boot.stdout.slice(-3000)}${boot.stderr}`);
+      cpSync(deb, path.join(root, 'tmp', 'gpuvirt.deb'));
+      cpSync(path.join(REPO, 'test', 'fixtures', 'sysfs', FIXTURE), path.join(root, 'tmp', FIXTURE), { recursive: true, verbatimSymlinks: true });
+      before = fileList(root);
+    }, 900_000);
+
+    afterAll(() => {
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
+      if (timings.length) process.stderr.write(`gpuvirt package e2e: ${timings.join(', ')}\n`);
+    });
+
+    it('the root has no Node', () => {
+      const r = inRoot('command -v node nodejs; ls /usr/lib/*/libnode* 2>/dev/null; dpkg -l "nodejs*" 2>/dev/null | grep ^ii; true');
+      expect(r.stdout).toBe('');
+      expect(r.code).toBe(0);
+    });
+
+    it('installs with dpkg', () => {
+      const r = timed('dpkg -i', () => inRoot('dpkg -i /tmp/gpuvirt.deb'));
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(inRoot('command -v gpuvirt').stdout).toBe('/usr/bin/gpuvirt\n');
+    });
+
+    it('gpuvirt --version', () => {
+      expect(inRoot('gpuvirt --version')).toMatchObject({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    });
+
+    it('gpuvirt doctor --json reads this kernel and prints one JSON document', () => {
+      const r = timed('doctor', () => inRoot('GPUVIRT_DEBUG=1 gpuvirt doctor --json'));
+      expect([0, 1], r.stderr).toContain(r.code);
+      const doc = JSON.parse(r.stdout) as { command: string; ok: boolean; data: { checks: { id: string }[] } };
+      expect(doc).toMatchObject({ schemaVersion: 1, command: 'doctor', ok: r.code === 0 });
+      expect(doc.data.checks.map((c) => c.id)).toContain('cpu.virtualization');
+      // GPUVIRT_DEBUG=1 makes the executable say when V8 turned its code cache down.
+      expect(r.stderr).not.toMatch(/code cache/);
+    });
+
+    it('prints what bin/gpuvirt prints for an example host', () => {
+      for (const args of [['doctor', '--json'], ['doctor'], ['list', '--json'], ['sriov', 'status', '--json']]) {
+        const r = inRoot(`gpuvirt ${args.join(' ')} --root /tmp/${FIXTURE}`);
+        const want = fromClone([...args, '--root', path.join(REPO, 'test', 'fixtures', 'sysfs', FIXTURE)]);
+        expect({ args, ...r, error: undefined }).toEqual({ args, ...want, error: undefined });
+      }
+    });
+
+    it('gpuvirt generate on an example profile, as bin/gpuvirt does', () => {
+      for (const target of ['qemu', 'libvirt', 'proxmox']) {
+        const r = inRoot(`gpuvirt generate /usr/share/doc/gpuvirt/examples/${PROFILE} --offline --target ${target}`);
+        const want = fromClone(['generate', path.join(REPO, 'profiles', PROFILE), '--offline', '--target', target]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout.length).toBeGreaterThan(0);
+        expect({ target, ...r, error: undefined }).toEqual({ target, ...want, error: undefined });
+      }
+    });
+
+    it('ships the man page and completions bash loads', () => {
+      expect(inRoot('gzip -dc /usr/share/man/man1/gpuvirt.1.gz | head -1').stdout).toMatch(/^\.TH GPUVIRT 1 /);
+      const r = inRoot(`bash -c '. /usr/share/bash-completion/completions/gpuvirt; COMP_WORDS=(gpuvirt sriov ""); COMP_CWORD=2; _gpuvirt; echo "\${COMPREPLY[*]}"'`);
+      expect(r).toMatchObject({ code: 0, stdout: 'status enable disable\n' });
+      for (const f of ['/usr/share/zsh/vendor-completions/_gpuvirt', '/usr/share/fish/vendor_completions.d/gpuvirt.fish']) {
+        expect(existsSync(path.join(root, f)), f).toBe(true);
+      }
+    });
+
+    it('dpkg --purge leaves no file behind', () => {
+      const r = timed('dpkg --purge', () => inRoot('dpkg --purge gpuvirt'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(lstatSync(path.join(root, 'usr', 'bin')).isDirectory()).toBe(true);
+      expect(fileList(root)).toEqual(before);
+    });
+  });
+}
