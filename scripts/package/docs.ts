@@ -123,7 +123,7 @@ export function bashCompletion(program: Command, leaves: Leaf[], groups: Command
   }
   return `# bash completion for gpuvirt (generated from its command definitions)
 _gpuvirt() {
-  local cur prev path="" words_here="" opts_here=${shq(globals)} files_here=0 i w
+  local cur prev path="" words_here="" opts_here=${shq(program.options.map((o) => o.long!).join(' '))} files_here=0 i w
   cur=\${COMP_WORDS[COMP_CWORD]}
   prev=\${COMP_WORDS[COMP_CWORD-1]}
   case "$prev" in
