@@ -1,5 +1,6 @@
-// npm run bench: the startup and sysfs-walk targets of issue 2, each a ratio of two commands
-// timed side by side in one run. Rounds interleave every command (in a rotating order), so
+// npm run bench: the startup and sysfs-walk targets of issues 2 and 16, each a ratio of two
+// commands timed side by side in one run. With the single executable built (npm run sea, which
+// npm run bench does), each read-only command it runs is also timed against its own --version. Rounds interleave every command (in a rotating order), so
 // load from other work on the machine falls on both sides of a ratio alike; each ratio is
 // median / median. A measurement, not a test: a MISS still exits 0, a failing command does not.
 //
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(REPO, 'bin', 'gpuvirt');
+const EXE = path.join(REPO, 'build', `gpuvirt-linux-${process.arch}`);
 const SMALL_FUNCTIONS = 100;
 
 function parseArgs(argv) {
@@ -135,7 +137,32 @@ function commands(trees) {
   const gpusOf = (root) => readdirSync(path.join(root, 'sys', 'bus', 'pci', 'devices'))
     .filter((a) => /^(03|12)/.test(readFileSync(path.join(root, 'sys', 'bus', 'pci', 'devices', a, 'class'), 'utf8').slice(2))).length;
   const lspciFunctions = functionCount(trees.large);
+  const profile = (name) => path.join(REPO, 'profiles', `${name}.yaml`);
+  /** The read-only commands of the executable on the small host: [key, argv, exit statuses that count as a run]. */
+  const exeCommands = [
+    ['doctor', ['doctor', '--json'], [0, 1]],
+    ['list', ['list', '--json'], [0]],
+    ['status', ['status', '--json'], [0]],
+    ['sriov status', ['sriov', 'status', '--json'], [0]],
+    ['mdev types', ['mdev', 'types', '--json'], [0]],
+    ['cmdline', ['cmdline', '--json'], [0]],
+    ['profile validate', ['profile', 'validate', profile('intel-gvtg'), '--json'], [0]],
+    // The example profile names devices the generated host lacks: exit 1, after the whole check ran.
+    ['profile check', ['profile', 'check', profile('headless-compute'), '--json'], [1]],
+    ['generate', ['generate', profile('intel-gvtg'), '--offline', '--target', 'qemu'], [0]],
+  ];
+  const exe = !existsSync(EXE) ? {} : {
+    exeVersion: {
+      label: 'executable --version', argv: [EXE, '--version'], okStatus: [0],
+      check: (r) => (r.status === 0 && r.stdout.trim() === version ? null : `printed ${JSON.stringify(r.stdout)}`),
+    },
+    ...Object.fromEntries(exeCommands.map(([name, args, ok]) => [`exe ${name}`, {
+      label: `executable ${name}`, argv: [EXE, ...args, '--root', trees.small], okStatus: ok,
+      check: name === 'doctor' ? doctorCheck(gpusOf(trees.small)) : (r) => (ok.includes(r.status) ? null : `exit ${r.status}`),
+    }])),
+  };
   return {
+    ...exe,
     node0: { label: 'node -e 0', argv: [node, '-e', '0'], okStatus: [0], check: (r) => (r.status === 0 ? null : 'failed') },
     version: {
       label: 'gpuvirt --version', argv: [node, BIN, '--version'], okStatus: [0],
@@ -178,10 +205,16 @@ function report(times, trees) {
     { name: `doctor, ${functionCount(trees.small)} fns ≤ 1.5× node -e 0`, a: 'small', b: 'node0', limit: 1.5 },
     { name: `doctor, ${functionCount(trees.large)} fns ≤ 1.0× lspci -nnk`, a: 'large', b: 'lspci', limit: 1.0 },
   ];
+  if (times.exeVersion) {
+    targets.push({ name: 'executable --version vs node -e 0 (no target)', a: 'exeVersion', b: 'node0', limit: null });
+    for (const k of Object.keys(times).filter((k) => k.startsWith('exe '))) {
+      targets.push({ name: `executable ${k.slice(4)} ≤ 1.2× its --version`, a: k, b: 'exeVersion', limit: 1.2 });
+    }
+  }
   const ms = (xs) => `${median(xs).toFixed(1)} (min ${Math.min(...xs).toFixed(1)})`;
   const rows = targets.map((t) => {
     const ratio = median(times[t.a]) / median(times[t.b]);
-    return [t.name, `${ratio.toFixed(2)}×`, ms(times[t.a]), ms(times[t.b]), ratio <= t.limit ? 'PASS' : 'MISS'];
+    return [t.name, `${ratio.toFixed(2)}×`, ms(times[t.a]), ms(times[t.b]), t.limit === null ? '' : ratio <= t.limit ? 'PASS' : 'MISS'];
   });
   const head = ['target', 'ratio', 'gpuvirt ms median (min)', 'baseline ms median (min)', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -193,6 +226,7 @@ function report(times, trees) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) throw fail('dist/cli.js is missing: run `node scripts/build.mjs` first (npm run bench does)');
+  if (!existsSync(EXE)) console.log(`no ${path.relative(REPO, EXE)} (npm run sea): the executable is not measured`);
   const trees = prepareTrees(opts.keep);
   try {
     const env = childEnv();
