@@ -1,7 +1,7 @@
 // The Debian package where users install it: a clean Debian 12 root (debootstrap minbase from
 // Debian's archive, plus pci.ids, which the package recommends) with no Node at all. Builds the .deb from these sources (npm run deb),
 // installs it with dpkg, runs the installed gpuvirt (in a mount namespace with the host's
-// /proc and /sys, so doctor reads a real kernel), compares its output on the example hosts
+// /proc, /sys and /dev, so doctor reads a real kernel), compares its output on the example hosts
 // and profiles with bin/gpuvirt's, then purges it and checks that no file is left behind.
 //
 // Needs root, linux-x64, dpkg-deb, debootstrap, unshare and Debian's archive
@@ -83,10 +83,10 @@ if (why) {
         timings.push(`${what} ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       }
     };
-    /** A command inside the root, in a mount namespace with the host's /proc and /sys mounted (gone when it exits). */
+    /** A command inside the root, in a mount namespace with the host's /proc, /sys and /dev (terminals) mounted, gone when it exits. */
     const inRoot = (script: string) =>
       sh('unshare', ['--mount', '--fork', '--pid', '--mount-proc=' + path.join(root, 'proc'), 'sh', '-c',
-        `mount -t sysfs -o ro sysfs "$1/sys" && exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c "$2"`, 'sh', root, script]);
+        `mount -t sysfs -o ro sysfs "$1/sys" && mount --rbind /dev "$1/dev" && exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c "$2"`, 'sh', root, script]);
 
     beforeAll(() => {
       scratch = mkdtempSync(path.join(os.tmpdir(), 'gpuvirt-deb-'));
@@ -103,9 +103,13 @@ if (why) {
     }, 900_000);
 
     afterAll(() => {
-      if (scratch) rmSync(scratch, { recursive: true, force: true });
       if (timings.length) process.stderr.write(`gpuvirt package e2e: ${timings.join(', ')}\n`);
-    });
+      if (!scratch) return;
+      // The mounts live in namespaces that are gone; were one still here (the host's /dev!), deleting would go through it.
+      const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(scratch));
+      if (mounted.length) throw new Error(`not deleting ${scratch}: still mounted there:\n${mounted.join('\n')}`);
+      rmSync(scratch, { recursive: true, force: true });
+    }, 300_000);
 
     it('the root has no Node', () => {
       const r = inRoot('command -v node nodejs; ls /usr/lib/*/libnode* 2>/dev/null; dpkg -l "nodejs*" 2>/dev/null | grep ^ii; true');
@@ -140,6 +144,17 @@ if (why) {
         const want = fromClone([...args, '--root', path.join(REPO, 'test', 'fixtures', 'sysfs', FIXTURE)]);
         expect({ args, ...r, error: undefined }).toEqual({ args, ...want, error: undefined });
       }
+    });
+
+    it('decides colour when it runs: on a terminal, not on a pipe nor with NO_COLOR', () => {
+      // script(1) (bsdutils, in every Debian root) gives the command a terminal.
+      const onTerminal = (env: string) => inRoot(`${env} script -qec "gpuvirt doctor --root /tmp/${FIXTURE}" /dev/null`);
+      const ESC = '\u001b[';
+      expect(onTerminal('').stdout).toContain(ESC);
+      expect(onTerminal('NO_COLOR=1').stdout).not.toContain(ESC);
+      const piped = inRoot(`gpuvirt doctor --root /tmp/${FIXTURE} | cat`);
+      expect(piped.stdout).toContain('cpu.virtualization');
+      expect(piped.stdout).not.toContain(ESC);
     });
 
     it('gpuvirt generate on an example profile, as bin/gpuvirt does', () => {
