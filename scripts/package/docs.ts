@@ -173,28 +173,29 @@ export function zshCompletion(program: Command, leaves: Leaf[], groups: Command[
   return `#compdef gpuvirt
 # zsh completion for gpuvirt (generated from its command definitions)
 _gpuvirt() {
-  local -a words_left top; local w path="" i=2
+  # (not "path": zsh ties it to PATH)
+  local -a top; local w cmd="" i=2
   top=(${describe(program.commands)})
   while (( i < CURRENT )); do
     w=\${words[i]}
     if [[ $w == --root ]]; then (( i += 2 )); continue; fi
-    if [[ $w != -* ]]; then path=\${path:+$path }$w; fi
+    if [[ $w != -* ]]; then cmd=\${cmd:+$cmd }$w; fi
     (( i++ ))
-    case "$path" in
+    case "$cmd" in
 ${leaves.map((l) => `      ${shq(l.words.join(' '))}) break ;;`).join('\n')}
     esac
   done
-  if [[ -z $path ]]; then
+  if [[ -z $cmd ]]; then
     if [[ \${words[CURRENT]} == -* ]]; then _arguments -s ${program.options.map(zshSpec).join(' ')}; else _describe command top; fi
     return
   fi
-  if [[ $path != *' '* && \${words[CURRENT]} != -* ]]; then
-    case "$path" in
+  if [[ $cmd != *' '* && \${words[CURRENT]} != -* ]]; then
+    case "$cmd" in
 ${groupCases.join('\n')}
     esac
   fi
   words=("gpuvirt" "\${(@)words[i,-1]}"); (( CURRENT -= i - 2 ))
-  case "$path" in
+  case "$cmd" in
 ${leafCases.join('\n')}
   esac
 }
