@@ -31,11 +31,12 @@ function sourceDateEpoch() {
   return r.status === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : 0;
 }
 
-function put(root, rel, from, mode = 0o644) {
+/** Writes a file of the package: `content` is its text or bytes, or `{ from }` a file to copy. */
+function put(root, rel, content, mode = 0o644) {
   const to = path.join(root, rel);
   mkdirSync(path.dirname(to), { recursive: true });
-  if (Buffer.isBuffer(from) || typeof from === 'string' && !from.startsWith('/')) writeFileSync(to, from);
-  else copyFileSync(from, to);
+  if (content.from) copyFileSync(content.from, to);
+  else writeFileSync(to, content);
   chmodSync(to, mode);
 }
 
@@ -77,15 +78,15 @@ export async function buildDeb({ arch = process.arch } = {}) {
 
   const root = path.join(BUILD, 'deb', 'root');
   rmSync(path.join(BUILD, 'deb'), { recursive: true, force: true });
-  put(root, 'usr/bin/gpuvirt', exe, 0o755);
+  put(root, 'usr/bin/gpuvirt', { from: exe }, 0o755);
   put(root, 'usr/share/man/man1/gpuvirt.1.gz', run('gzip', ['-9n', '-c', path.join(docs, 'gpuvirt.1')], { encoding: 'buffer' }).stdout);
-  put(root, 'usr/share/bash-completion/completions/gpuvirt', path.join(docs, 'gpuvirt.bash'));
-  put(root, 'usr/share/zsh/vendor-completions/_gpuvirt', path.join(docs, '_gpuvirt'));
-  put(root, 'usr/share/fish/vendor_completions.d/gpuvirt.fish', path.join(docs, 'gpuvirt.fish'));
+  put(root, 'usr/share/bash-completion/completions/gpuvirt', { from: path.join(docs, 'gpuvirt.bash') });
+  put(root, 'usr/share/zsh/vendor-completions/_gpuvirt', { from: path.join(docs, '_gpuvirt') });
+  put(root, 'usr/share/fish/vendor_completions.d/gpuvirt.fish', { from: path.join(docs, 'gpuvirt.fish') });
   const nodeLicense = run('tar', ['-xzOf', path.join(BUILD, 'cache', `node-linux-${arch}-${NODE_VERSION}.tgz`), 'package/LICENSE']).stdout;
   put(root, 'usr/share/doc/gpuvirt/copyright', copyright(pkg, nodeLicense));
   for (const f of readdirSync(path.join(REPO, 'profiles')).filter((f) => f.endsWith('.yaml')).sort()) {
-    put(root, `usr/share/doc/gpuvirt/examples/${f}`, path.join(REPO, 'profiles', f));
+    put(root, `usr/share/doc/gpuvirt/examples/${f}`, { from: path.join(REPO, 'profiles', f) });
   }
 
   const files = walk(root).sort();
