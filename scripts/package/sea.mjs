@@ -29,6 +29,8 @@ const NODE_INTEGRITY = {
   x64: 'sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==',
   arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
 };
+/** glibc 2.28 (Debian 10, RHEL 8): what the executable must run with. */
+const GLIBC_MINOR = 28;
 // The sentinel Node's binary carries for postject (Node's documentation, "single executable applications").
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -98,9 +100,8 @@ export async function buildSea({ arch = process.arch } = {}) {
   else writeFileSync(cache, '');
 
   // The blob holds only text (no code cache of the main script, which is V8's own and would tie
-  // it to one arch), so any Node of the same version can write it.
-  const blobMaker = native ? node : process.execPath;
-  if (!native && process.version !== `v${NODE_VERSION}`) throw new Error(`making a linux-${arch} executable needs Node ${NODE_VERSION} here (this is ${process.version})`);
+  // it to one arch), so the same Node version built for this machine can write it.
+  const blobMaker = native ? node : baseNode(process.arch);
   const config = path.join(WORK, 'sea-config.json');
   const blob = path.join(WORK, 'sea.blob');
   writeFileSync(config, JSON.stringify({
@@ -114,8 +115,19 @@ export async function buildSea({ arch = process.arch } = {}) {
   copyFileSync(node, out);
   chmodSync(out, 0o755);
   run(process.execPath, [path.join(REPO, 'node_modules', 'postject', 'dist', 'cli.js'), out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
+  checkGlibc(out);
   if (native) check(out);
   return { out, native };
+}
+
+/**
+ * The README promises glibc 2.28: the newest GLIBC_2.x symbol version the binary asks for
+ * (their names are in its dynamic string table) must not be newer.
+ */
+function checkGlibc(exe) {
+  const versions = [...readFileSync(exe).toString('latin1').matchAll(/GLIBC_2\.(\d+)(?:\.\d+)?\0/g)].map((m) => Number(m[1]));
+  const newest = Math.max(...versions);
+  if (versions.length === 0 || newest > GLIBC_MINOR) throw new Error(`${exe} needs GLIBC_2.${newest}; the promise is 2.${GLIBC_MINOR}`);
 }
 
 /** The executable answers --version, and runs doctor with its code cache accepted. */
