@@ -151,7 +151,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   try {
     const { out, native } = await buildSea({ arch });
-    console.log(`${path.relative(REPO, out)}${native ? '' : ' (not run here: no code cache, not checked)'}`);
+    console.log(`${path.relative(REPO, out)}${native ? '' : ' (not run: no code cache; test/e2e/package/arm64.test.ts runs it under qemu-user)'}`);
   } catch (err) {
     console.error(`sea: ${err.message}`);
     process.exitCode = 1;
