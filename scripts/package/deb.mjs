@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_VERSION, buildSea } from './sea.mjs';
+import { NODE_VERSION, baseNode, buildSea } from './sea.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = path.join(REPO, 'build');
@@ -83,7 +83,7 @@ export async function buildDeb({ arch = process.arch } = {}) {
   put(root, 'usr/share/bash-completion/completions/gpuvirt', { from: path.join(docs, 'gpuvirt.bash') });
   put(root, 'usr/share/zsh/vendor-completions/_gpuvirt', { from: path.join(docs, '_gpuvirt') });
   put(root, 'usr/share/fish/vendor_completions.d/gpuvirt.fish', { from: path.join(docs, 'gpuvirt.fish') });
-  const nodeLicense = run('tar', ['-xzOf', path.join(BUILD, 'cache', `node-linux-${arch}-${NODE_VERSION}.tgz`), 'package/LICENSE']).stdout;
+  const nodeLicense = readFileSync(path.join(path.dirname(path.dirname(baseNode(arch))), 'LICENSE'), 'utf8');
   put(root, 'usr/share/doc/gpuvirt/copyright', copyright(pkg, nodeLicense));
   for (const f of readdirSync(path.join(REPO, 'profiles')).filter((f) => f.endsWith('.yaml')).sort()) {
     put(root, `usr/share/doc/gpuvirt/examples/${f}`, { from: path.join(REPO, 'profiles', f) });

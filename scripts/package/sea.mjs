@@ -3,7 +3,7 @@
 //
 //   node scripts/package/sea.mjs [--arch x64|arm64]      → build/gpuvirt-linux-<arch>
 //
-// - The program: src/cli.ts as one CommonJS file (build/sea/gpuvirt.js), since the executable
+// - The program: src/cli.ts as one CommonJS file (build/sea/<arch>/gpuvirt.js), since the executable
 //   runs one script and cannot import dist/'s chunks; the lazy import() of each command
 //   becomes a lazy initialisation inside that file. src/sea.ts is the executable's main script.
 // - The Node: the official build of the pinned version for the target, from the npm registry
@@ -15,13 +15,12 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = path.join(REPO, 'build');
-const WORK = path.join(BUILD, 'sea');
 const CACHE = path.join(BUILD, 'cache');
 
 export const NODE_VERSION = '20.20.2';
@@ -47,21 +46,32 @@ function cleanEnv() {
   return env;
 }
 
-/** The official Node binary for arch, from the npm registry (kept in build/cache), checked. */
-function baseNode(arch) {
-  const name = `node-linux-${arch}-${NODE_VERSION}`;
-  const bin = path.join(CACHE, name, 'bin', 'node');
+/**
+ * The official Node for arch, from the npm registry, checked: build/cache/node-linux-<arch>-<version>/
+ * with bin/node and LICENSE. Made in a directory of its own and renamed into place, so two
+ * builds at once (the package tests run in parallel) never see half of it.
+ */
+export function baseNode(arch) {
+  const dir = path.join(CACHE, `node-linux-${arch}-${NODE_VERSION}`);
+  const bin = path.join(dir, 'bin', 'node');
   if (existsSync(bin)) return bin;
   mkdirSync(CACHE, { recursive: true });
-  const tgz = path.join(CACHE, `${name}.tgz`);
-  if (!existsSync(tgz)) run('npm', ['pack', '--silent', `node-linux-${arch}@${NODE_VERSION}`, '--pack-destination', CACHE]);
-  const integrity = `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`;
-  if (integrity !== NODE_INTEGRITY[arch]) {
-    rmSync(tgz);
-    throw new Error(`${tgz}: integrity ${integrity}, expected ${NODE_INTEGRITY[arch]}`);
+  const tmp = mkdtempSync(`${dir}.tmp-`);
+  try {
+    run('npm', ['pack', '--silent', `node-linux-${arch}@${NODE_VERSION}`, '--pack-destination', tmp]);
+    const tgz = path.join(tmp, `node-linux-${arch}-${NODE_VERSION}.tgz`);
+    const integrity = `sha512-${createHash('sha512').update(readFileSync(tgz)).digest('base64')}`;
+    if (integrity !== NODE_INTEGRITY[arch]) throw new Error(`node-linux-${arch}@${NODE_VERSION}: integrity ${integrity}, expected ${NODE_INTEGRITY[arch]}`);
+    mkdirSync(path.join(tmp, 'node'));
+    run('tar', ['-xzf', tgz, '-C', path.join(tmp, 'node'), '--strip-components=1', 'package/bin/node', 'package/LICENSE']);
+    try {
+      renameSync(path.join(tmp, 'node'), dir);
+    } catch (err) {
+      if (!existsSync(bin)) throw err; // another build put it there first
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  mkdirSync(path.join(CACHE, name), { recursive: true });
-  run('tar', ['-xzf', tgz, '-C', path.join(CACHE, name), '--strip-components=1', 'package/bin/node']);
   return bin;
 }
 
@@ -85,6 +95,7 @@ async function bundle(entry, outfile) {
 export async function buildSea({ arch = process.arch } = {}) {
   if (!NODE_INTEGRITY[arch]) throw new Error(`no Node for linux-${arch}: x64 or arm64`);
   const native = arch === process.arch && process.platform === 'linux';
+  const WORK = path.join(BUILD, 'sea', arch);
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   const program = path.join(WORK, 'gpuvirt.js');
