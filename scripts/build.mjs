@@ -7,21 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-
-// commander requires node:child_process as it loads, only to spawn executable subcommands,
-// which gpuvirt has none of; that require costs every start a few ms, so commander gets a
-// stand-in that loads the real module on first use.
-const lazyChildProcess = {
-  name: 'lazy-child-process',
-  setup(b) {
-    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy' } : undefined);
-    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
-      contents: "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
-      loader: 'js',
-    }));
-  },
-};
+import { lazyChildProcess } from './esbuild-plugins.mjs';
 
 // The libraries commands import on demand that are too big to copy into dist/fast.cjs: the ES
 // module build makes each an entry of its own (dist/vendor-*.js), and fast.cjs imports that

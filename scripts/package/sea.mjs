@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lazyChildProcess } from '../esbuild-plugins.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = path.join(REPO, 'build');
@@ -88,6 +89,7 @@ async function bundle(entry, outfile) {
     keepNames: true,
     charset: 'ascii',
     legalComments: 'none',
+    plugins: [lazyChildProcess],
     logLevel: 'warning',
   });
 }
