@@ -117,9 +117,12 @@ export async function buildSea({ arch = process.arch } = {}) {
   const blobMaker = native ? node : baseNode(process.arch);
   const config = path.join(WORK, 'sea-config.json');
   const blob = path.join(WORK, 'sea.blob');
+  // Paths relative to WORK: the blob keeps the main script's path as given, and the executable
+  // must not depend on (or tell) where it was built.
+  const rel = (f) => path.relative(WORK, f);
   writeFileSync(config, JSON.stringify({
-    main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false,
-    assets: { 'gpuvirt.js': program, 'gpuvirt.cache': cache },
+    main: rel(main), output: rel(blob), disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false,
+    assets: { 'gpuvirt.js': rel(program), 'gpuvirt.cache': rel(cache) },
   }, null, 2));
   run(blobMaker, ['--experimental-sea-config', config], { cwd: WORK });
 
