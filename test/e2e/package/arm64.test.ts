@@ -3,28 +3,23 @@
 // run but the executable). It has no code cache (that is made by running the target's Node),
 // so only what it prints is checked: the same as bin/gpuvirt on an example host and profile.
 //
-// Needs root, an x64 host, debootstrap, qemu-aarch64-static (Debian: qemu-user-static) and
+// Needs root (or sudo without a password), an x64 host, debootstrap, qemu-aarch64-static (Debian: qemu-user-static) and
 // Debian's archive (GPUVIRT_DEBIAN_MIRROR); skipped without them, failed with CI set.
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asRoot, canBeRoot, has, removeTree, sh } from './as-root.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const MIRROR = process.env.GPUVIRT_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 const FIXTURE = path.join(REPO, 'test', 'fixtures', 'sysfs', 'intel-desktop-nvidia');
 const PROFILE = path.join(REPO, 'profiles', 'intel-gvtg.yaml');
 
-function sh(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  return { code: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-}
-
 function missing(): string | undefined {
   if (process.platform !== 'linux' || process.arch !== 'x64') return `an x64 Linux host (this is ${process.platform}-${process.arch})`;
-  if (process.getuid?.() !== 0) return 'root (debootstrap needs it)';
-  const tools = ['debootstrap', 'qemu-aarch64-static'].filter((t) => sh('sh', ['-c', `command -v ${t}`]).code !== 0);
+  if (!canBeRoot) return 'root, or sudo without a password (debootstrap needs it)';
+  const tools = ['debootstrap', 'qemu-aarch64-static'].filter((t) => !has(t));
   return tools.length ? `${tools.join(', ')} (apt-get install --no-install-recommends debootstrap qemu-user-static)` : undefined;
 }
 
@@ -55,12 +50,12 @@ if (why) {
       sysroot = path.join(scratch, 'root');
       const built = sh(process.execPath, [path.join(REPO, 'scripts', 'package', 'sea.mjs'), '--arch', 'arm64'], { cwd: REPO });
       if (built.code !== 0) throw new Error(`npm run sea -- --arch arm64 failed:\n${built.stdout}${built.stderr}`);
-      const boot = sh('debootstrap', ['--arch=arm64', '--foreign', '--variant=minbase', 'bookworm', sysroot, MIRROR]);
+      const boot = asRoot('debootstrap', ['--arch=arm64', '--foreign', '--variant=minbase', 'bookworm', sysroot, MIRROR]);
       if (boot.code !== 0) throw new Error(`debootstrap failed (exit ${boot.code}):\n${boot.stdout.slice(-3000)}${boot.stderr}`);
     }, 600_000);
 
     afterAll(() => {
-      if (scratch) rmSync(scratch, { recursive: true, force: true });
+      if (scratch) removeTree(scratch, readFileSync('/proc/self/mountinfo', 'utf8'));
     }, 300_000);
 
     it('is an aarch64 executable and prints the version', () => {

@@ -4,14 +4,14 @@
 // /proc, /sys and /dev, so doctor reads a real kernel), compares its output on the example hosts
 // and profiles with bin/gpuvirt's, then purges it and checks that no file is left behind.
 //
-// Needs root, linux-x64, dpkg-deb, debootstrap, unshare and Debian's archive
+// Needs root (or sudo without a password), linux-x64, dpkg-deb, debootstrap, unshare and Debian's archive
 // (GPUVIRT_DEBIAN_MIRROR, default http://deb.debian.org/debian). Without them it is skipped,
 // saying what is missing; with CI set it fails instead, since CI installs them (.ci/run).
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asRoot, canBeRoot, has, removeTree, sh } from './as-root.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const MIRROR = process.env.GPUVIRT_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
@@ -19,33 +19,19 @@ const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'
 const FIXTURE = 'intel-desktop-nvidia';
 const PROFILE = 'intel-gvtg.yaml';
 
-function sh(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  return { code: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), error: r.error };
-}
-const has = (tool: string) => sh('sh', ['-c', `command -v ${tool}`]).code === 0;
-
 function missing(): string | undefined {
   if (process.platform !== 'linux' || process.arch !== 'x64') return `linux-x64 (this is ${process.platform}-${process.arch})`;
-  if (process.getuid?.() !== 0) return 'root (debootstrap, chroot and dpkg need it)';
+  if (!canBeRoot) return 'root, or sudo without a password (debootstrap, chroot and dpkg need it)';
   const tools = ['dpkg-deb', 'debootstrap', 'unshare', 'chroot', 'xz'].filter((t) => !has(t));
   return tools.length ? `${tools.join(', ')} (apt-get install --no-install-recommends debootstrap dpkg xz-utils util-linux coreutils)` : undefined;
 }
 
-/** Every path under root (but the scratch, /proc, /sys and /dev mount points' contents) with its type. */
+/** Every path under root (but the scratch /tmp and the mount points /proc, /sys, /dev, /run) with its type. */
 function fileList(root: string): string[] {
-  const out: string[] = [];
-  const skip = new Set(['tmp', 'proc', 'sys', 'dev', 'run']);
-  const walk = (rel: string) => {
-    for (const e of readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (!rel && skip.has(e.name)) continue;
-      out.push(`${e.isDirectory() ? 'd' : e.isSymbolicLink() ? 'l' : 'f'} ${p}`);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk('');
-  return out.sort();
+  const pruned = ['tmp', 'proc', 'sys', 'dev', 'run'].flatMap((d, i) => [...(i ? ['-o'] : []), '-path', path.join(root, d)]);
+  const r = asRoot('find', [root, '-mindepth', '1', '(', ...pruned, ')', '-prune', '-o', '-printf', '%y %P\\n']);
+  if (r.code !== 0) throw new Error(`find ${root}: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean).sort();
 }
 
 /** What bin/gpuvirt (Node, dist/) prints for argv. */
@@ -85,7 +71,7 @@ if (why) {
     };
     /** A command inside the root, in a mount namespace with the host's /proc, /sys and /dev (terminals) mounted, gone when it exits. */
     const inRoot = (script: string) =>
-      sh('unshare', ['--mount', '--fork', '--pid', '--mount-proc=' + path.join(root, 'proc'), 'sh', '-c',
+      asRoot('unshare', ['--mount', '--fork', '--pid', '--mount-proc=' + path.join(root, 'proc'), 'sh', '-c',
         `mount -t sysfs -o ro sysfs "$1/sys" && mount --rbind /dev "$1/dev" && exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c "$2"`, 'sh', root, script]);
 
     beforeAll(() => {
@@ -95,7 +81,7 @@ if (why) {
       if (built.code !== 0) throw new Error(`building the .deb failed:\n${built.stdout}${built.stderr}`);
       deb = path.join(REPO, built.stdout.trim());
       // pci.ids: the package recommends it (apt installs it along), and doctor names devices from it.
-      const boot = timed('debootstrap', () => sh('debootstrap', ['--variant=minbase', '--include=pci.ids', 'bookworm', root, MIRROR]));
+      const boot = timed('debootstrap', () => asRoot('debootstrap', ['--variant=minbase', '--include=pci.ids', 'bookworm', root, MIRROR]));
       if (boot.code !== 0) throw new Error(`debootstrap failed (exit ${boot.code}):\n${boot.stdout.slice(-3000)}${boot.stderr}`);
       cpSync(deb, path.join(root, 'tmp', 'gpuvirt.deb'));
       cpSync(path.join(REPO, 'test', 'fixtures', 'sysfs', FIXTURE), path.join(root, 'tmp', FIXTURE), { recursive: true, verbatimSymlinks: true });
@@ -104,11 +90,7 @@ if (why) {
 
     afterAll(() => {
       if (timings.length) process.stderr.write(`gpuvirt package e2e: ${timings.join(', ')}\n`);
-      if (!scratch) return;
-      // The mounts live in namespaces that are gone; were one still here (the host's /dev!), deleting would go through it.
-      const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(scratch));
-      if (mounted.length) throw new Error(`not deleting ${scratch}: still mounted there:\n${mounted.join('\n')}`);
-      rmSync(scratch, { recursive: true, force: true });
+      if (scratch) removeTree(scratch, readFileSync('/proc/self/mountinfo', 'utf8'));
     }, 300_000);
 
     it('the root has no Node', () => {
