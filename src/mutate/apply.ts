@@ -34,6 +34,7 @@ const ERRNO_TEXT: Record<string, string> = {
   EEXIST: 'already exists',
   ENOMEM: 'not enough memory or MMIO space',
   EIO: 'input/output error',
+  ENOSPC: 'no room left (no more instances of this type fit)',
 };
 
 export function describeError(err: unknown): string {

@@ -9,7 +9,8 @@
  * dynamic ids, static ids and "native" claims; probe failures (vfio-pci without an IOMMU
  * group or on a bridge, VFs that may not probe, injected ones); /dev/vfio/<group>;
  * sriov_numvfs, sriov_drivers_autoprobe, VF creation and removal with their groups;
- * reset_method, reset, rom enabling, bool module parameters; zero-length writes (no-op,
+ * reset_method, reset, rom enabling, bool module parameters; NVIDIA's nvidia/current_vgpu_type
+ * (vgpu.ts); zero-length writes (no-op,
  * as sysfs_kf_write); EACCES for missing or read-only attributes, and reading write-only
  * ones; EIO reading resourceN; EINVAL reading a ROM not enabled. Module loading is in
  * modules.ts (driven by SimExec).
@@ -42,6 +43,7 @@ import {
   writeBoolParam, writeNumVfs, writeReset, writeResetMethod, writeRom, writeSriovAutoprobe,
 } from './sriov.js';
 import { isUnder, SimTree, simPaths } from './tree.js';
+import { isVgpuTypeStore, writeCurrentVgpuType } from './vgpu.js';
 import { paths } from '../host/paths.js';
 
 export type { Hold, SimErrno, SimState, WriteRecord } from './state.js';
@@ -208,6 +210,7 @@ export class SimKernel implements Host {
     }
     if (file === paths.pciDriversProbe) return writeDriversProbe(k, value);
     if (file === simPaths.busDriversAutoprobe) return writeBusAutoprobe(k, value);
+    if (isVgpuTypeStore(file) && this.isDeviceDir(parent)) return writeCurrentVgpuType(k, nodePath.basename(parent), value);
     if (isDevice) {
       const addr = nodePath.basename(dir);
       const op = {
