@@ -57,9 +57,12 @@ function invalid(why: string): GpuvirtError {
 const PROGRAMS = new Set(['modprobe', 'update-grub', 'grub-mkconfig', 'grub2-mkconfig', 'grubby', 'proxmox-boot-tool', 'kernelstub',
   'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', paths.nvidiaSriovManage]);
 const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs']);
-const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'remove-mdev', 'create-mdev', 'run']);
+const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'run']);
 const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
 const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
+
+const vgpuUndoOk = (u: Record<string, unknown>) => typeof u.vf === 'string' && /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(u.vf)
+  && (u.type === null || (typeof u.type === 'string' && /^[1-9]\d*$/.test(u.type)));
 
 /** Why a journal's steps are not something gpuvirt wrote, or null. */
 function problem(steps: unknown[]): string | null {
@@ -72,6 +75,7 @@ function problem(steps: unknown[]): string | null {
       if (!u || !UNDO_KINDS.has(u.kind as string)) return `step ${i} has an unknown undo`;
       if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
       if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
+      if (u.kind === 'restore-vgpu-type' && !vgpuUndoOk(u)) return `step ${i}'s undo names no PCI address or vGPU type id`;
     }
   }
   return null;

@@ -3,9 +3,10 @@
 // recorded state", planned from what the host shows when it runs, so undoing a step that never
 // ran, or ran only in part, does no harm, and running one twice is the same as once.
 import type { Exec } from '../host/exec.js';
-import type { Host } from '../host/host.js';
+import { type Host, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { mdevCreatePath } from '../mdev/change.js';
+import { vgpuTypePath } from '../vgpu/paths.js';
 import { planBind } from '../passthrough/plan.js';
 import { liveDevices, planRestoreFromLive, runBestEffort, type Wanted } from '../passthrough/restore.js';
 import { readPf } from '../sriov/detect.js';
@@ -23,6 +24,11 @@ export type Undo =
   | { kind: 'remove-mdev'; uuid: string }
   /** A mediated device created again (same UUID and type) if it is gone. */
   | { kind: 'create-mdev'; uuid: string; parent: string; type: string }
+  /**
+   * An NVIDIA VF back to its vGPU type (null: none), through nvidia/current_vgpu_type: `0` first
+   * when it holds another, then the type. Nothing when it already shows it.
+   */
+  | { kind: 'restore-vgpu-type'; vf: string; type: string | null }
   /**
    * A program run again (update-grub after its file came back, modprobe with the options a module
    * had). `unless`: skipped when any of these facts already has its value (a module already gone).
@@ -42,6 +48,8 @@ export function undoKey(u: Undo): string {
     case 'remove-mdev':
     case 'create-mdev':
       return `mdev:${u.uuid}`;
+    case 'restore-vgpu-type':
+      return `vgpu:${u.vf}`;
     case 'run':
       return `run:${u.argv.join(' ')}`;
   }
@@ -59,6 +67,8 @@ export function describeUndo(u: Undo): string {
       return `remove mediated device ${u.uuid}`;
     case 'create-mdev':
       return `create mediated device ${u.uuid} (${u.type} on ${u.parent}) again`;
+    case 'restore-vgpu-type':
+      return u.type ? `put vGPU type ${u.type} back on ${u.vf}` : `remove the vGPU from ${u.vf}`;
     case 'run':
       return u.title;
   }
@@ -113,6 +123,18 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         if (host.exists(dev)) return done([]);
         host.writeAttr(mdevCreatePath(u.parent, u.type), u.uuid);
         if (!host.exists(dev)) throw new Error(`${dev} did not appear`);
+        return done([describeUndo(u)]);
+      }
+      case 'restore-vgpu-type': {
+        const path = vgpuTypePath(u.vf);
+        const want = u.type ?? '0';
+        const now = readAttr(host, path);
+        if (now === null) throw new Error(`${u.vf} has no nvidia/current_vgpu_type`);
+        if (now === want) return done([]);
+        if (now !== '0') host.writeAttr(path, '0');
+        if (want !== '0') host.writeAttr(path, want);
+        const after = readAttr(host, path);
+        if (after !== want) throw new Error(`${path} reads ${after ?? 'nothing'}, not ${want}`);
         return done([describeUndo(u)]);
       }
       case 'run': {

@@ -44,10 +44,16 @@ export function planMdevCreate(host: Host, parent: string, typeId: string, uuid:
   };
 }
 
+/**
+ * The parent is the device directory the mdev sits in (/sys/bus/mdev/devices/<uuid> links
+ * there); the type is the last part of mdev_type, which the kernel links relatively
+ * (../mdev_supported_types/<type>), so the link names no parent.
+ */
 function parentAndType(host: Host, uuid: string): { parent: string | null; type: string | null } {
-  const link = host.readLink(`${mdevDevice(uuid)}/mdev_type`) ?? '';
-  const parts = link.split('/');
-  return { type: parts.pop() || null, parent: parts.find((p) => /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(p)) ?? null };
+  const type = (host.readLink(`${mdevDevice(uuid)}/mdev_type`) ?? '').split('/').pop() || null;
+  const dir = (host.readLink(mdevDevice(uuid)) ?? '').split('/');
+  const parent = dir.length >= 2 ? dir[dir.length - 2]! : '';
+  return { type, parent: /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(parent) ? parent : null };
 }
 
 export function planMdevRemove(host: Host, uuid: string): ChangePlan<MdevView> {

@@ -1,10 +1,10 @@
 // Performing one step of a plan, and checking it: the change engine (src/change/) decides the
 // order, the journal, the undo and the report; this is what a single step does to the host.
 import type { Exec } from '../host/exec.js';
-import { type Host, linkName } from '../host/host.js';
+import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { errnoOf } from '../errors.js';
-import type { Step } from './steps.js';
+import type { Step, WriteRetry } from './steps.js';
 
 export interface StepReport {
   index: number;
@@ -39,7 +39,8 @@ const ERRNO_TEXT: Record<string, string> = {
 
 export function describeError(err: unknown): string {
   const errno = errnoOf(err);
-  if (errno && ERRNO_TEXT[errno]) return `${errno} (${ERRNO_TEXT[errno]})`;
+  const tries = (err as { tries?: unknown } | null)?.tries;
+  if (errno && ERRNO_TEXT[errno]) return `${errno} (${ERRNO_TEXT[errno]})${typeof tries === 'number' ? `, ${tries} tries` : ''}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -48,6 +49,7 @@ export async function runStep(step: Step, env: StepEnv): Promise<void> {
   const { host } = env;
   switch (step.kind) {
     case 'write':
+      if (step.retry) return writeRetrying(host, step.path, step.value, step.retry, env.sleep ?? defaultSleep);
       host.writeAttr(step.path, step.value);
       return;
     case 'exec': {
@@ -95,6 +97,24 @@ export async function runStep(step: Step, env: StepEnv): Promise<void> {
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A write the kernel may refuse for a moment (NVIDIA's current_vgpu_type right after QEMU closes
+ * the VF: Proxmox retries 10 times a second apart). Bounded; the last error says how many tries.
+ */
+async function writeRetrying(host: Host, path: string, value: string, retry: WriteRetry, sleep: (ms: number) => Promise<void>): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      host.writeAttr(path, value);
+      return;
+    } catch (err) {
+      if (!retry.errnos.includes(errnoOf(err) ?? '')) throw err;
+      if (tries >= retry.attempts) throw Object.assign(err as Error, { tries });
+    }
+    await sleep(retry.delayMs);
+    if (readAttr(host, path) === value.trim()) return;
+  }
+}
 
 /** VFs come and go asynchronously (disable sleeps ~1 s in the kernel): poll sriov_numvfs and the virtfn links. */
 async function waitVfs(host: Host, pf: string, count: number, timeoutMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {

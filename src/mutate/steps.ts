@@ -1,9 +1,19 @@
 // A change to the host, as data: the plan `--dry-run` prints is the list apply executes.
 import type { Undo } from '../change/undo.js';
 
+export interface WriteRetry {
+  attempts: number;
+  delayMs: number;
+  errnos: string[];
+}
+
 type StepBody =
-  /** One write(2) to a kernel attribute (sysfs). */
-  | { kind: 'write'; path: string; value: string; title: string }
+  /**
+   * One write(2) to a kernel attribute (sysfs). `retry`: while it fails with one of `errnos`,
+   * try again `delayMs` later, at most `attempts` writes in all (done once the attribute reads
+   * `value`).
+   */
+  | { kind: 'write'; path: string; value: string; title: string; retry?: WriteRetry }
   /** A program run through the exec seam; a non-zero exit fails the step. */
   | { kind: 'exec'; argv: string[]; title: string }
   /** A configuration file created or replaced atomically, the old one kept as a backup. */
@@ -33,8 +43,11 @@ function shown(value: string): string {
 
 export function describeStep(step: Step): string {
   switch (step.kind) {
-    case 'write':
-      return `write ${shown(step.value)} > ${step.path}`;
+    case 'write': {
+      const r = step.retry;
+      const again = r ? ` (again while ${r.errnos.join('/')}, at most ${r.attempts} times ${r.delayMs / 1000} s apart)` : '';
+      return `write ${shown(step.value)} > ${step.path}${again}`;
+    }
     case 'exec':
       return `run ${step.argv.join(' ')}`;
     case 'file':

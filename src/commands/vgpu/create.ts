@@ -1,0 +1,86 @@
+// `gpuvirt vgpu create [device] --type T` and `gpuvirt vgpu remove <vf|uuid>`: one command for
+// both vGPU mechanisms (NVIDIA vendor-specific VFIO on a VF, mdev on a parent), chosen per GPU;
+// plan, verification and undo through the change engine (src/vgpu/change.ts).
+import { randomUUID } from 'node:crypto';
+import type { CommandDef } from '../command.js';
+import { usageError } from '../../errors.js';
+import type { Style } from '../../output.js';
+import { runChange } from '../../change/engine.js';
+import { renderChangeText } from '../../change/render.js';
+import type { ChangeResult } from '../../change/types.js';
+import { planVgpuCreate, planVgpuRemove, type VgpuView } from '../../vgpu/change.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export type VgpuChangeData = ChangeResult<VgpuView>;
+
+const typeText = (id: string | null, name: string | null) => (name ? `${name} (${id})` : `type ${id ?? '?'}`);
+
+export function renderVgpuChange(d: VgpuChangeData, s: Style): string {
+  let head: string;
+  if (d.mechanism === 'mdev') {
+    head = d.action === 'create'
+      ? `vGPU ${typeText(d.type, d.typeName)} as mediated device ${d.uuid} on ${d.parent}`
+      : `Remove mediated device ${d.uuid}${d.type ? ` (${typeText(d.type, d.typeName)} on ${d.parent})` : ''}`;
+  } else if (d.action === 'create') {
+    const replaces = d.previous && d.previous !== d.type ? `, replacing ${typeText(d.previous, d.previousName)}` : '';
+    head = `vGPU ${typeText(d.type, d.typeName)} on VF ${d.vf} of ${d.gpu}${d.chosen ? ' (a free VF that offers it)' : ''}${replaces}`;
+  } else {
+    head = d.previous ? `Remove vGPU ${typeText(d.previous, d.previousName)} from VF ${d.vf} of ${d.gpu}` : `VF ${d.vf} of ${d.gpu}`;
+  }
+  const nothing = d.action === 'create' ? `Nothing to do: it already holds ${typeText(d.type, d.typeName)}.` : 'Nothing to do: it holds no vGPU.';
+  let text = renderChangeText(d, s, [s.bold(head)], nothing);
+  if (d.applied?.ok && d.action === 'create') {
+    text += d.mechanism === 'mdev'
+      ? `Pass it to a VM as /sys/bus/mdev/devices/${d.uuid}\n`
+      : `Pass VF ${d.vf} to a VM as a PCI device, left on its nvidia driver (QEMU -device vfio-pci,host=${d.vf}; libvirt <hostdev managed='no'>)\n`;
+  }
+  return text;
+}
+
+interface CreateOptions {
+  device: string | undefined;
+  type: string;
+  uuid: string;
+  dryRun: boolean;
+  yes: boolean;
+}
+
+export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
+  name: 'vgpu create',
+  summary: 'create a vGPU of a type: on a VF (NVIDIA, kernel >= 6.8) or as a mediated device',
+  help: 'With a GPU named (or none, on a host with one vGPU GPU), NVIDIA vendor-specific VFIO picks the first free VF that offers the type.\n'
+    + 'On a VF that holds another type, that type is removed first; a VF a VM has open is never touched.',
+  linuxOnly: true,
+  configure(cmd) {
+    cmd.argument('[device]', 'the GPU, one of its VFs, or an mdev parent (default: the only vGPU GPU)')
+      .requiredOption('--type <type>', 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"')
+      .option('--uuid <uuid>', 'mdev: the new device\'s UUID (default: a random one)')
+      .option('--dry-run', 'print the plan and change nothing')
+      .option('-y, --yes', 'apply without asking');
+  },
+  parse(args, opts) {
+    const uuid = opts.uuid === undefined ? randomUUID() : String(opts.uuid).toLowerCase();
+    if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
+    const type = String(opts.type ?? '').trim();
+    if (!type || type.length > 100 || /[\0\n/]/.test(type)) throw usageError(`--type ${JSON.stringify(opts.type)}: not a vGPU type`);
+    return { device: args[0], type, uuid, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
+  },
+  run: (opts, ctx) => runChange(ctx, 'vgpu create', { ...opts, force: false }, async () => planVgpuCreate(ctx, opts.device, opts.type, opts.uuid),
+    async (d) => renderVgpuChange(d, await ctx.style())),
+  render: (d, s) => renderVgpuChange(d, s),
+};
+
+export const vgpuRemove: CommandDef<{ target: string; dryRun: boolean; yes: boolean }, VgpuChangeData> = {
+  name: 'vgpu remove',
+  summary: 'remove a vGPU: the type on a VF (writes 0, retried while busy) or a mediated device',
+  linuxOnly: true,
+  configure(cmd) {
+    cmd.argument('<vf|uuid>', 'the VF holding the vGPU, or the mediated device\'s UUID')
+      .option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');
+  },
+  parse: (args, opts) => ({ target: String(args[0]), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
+  run: (opts, ctx) => runChange(ctx, 'vgpu remove', { ...opts, force: false }, async () => planVgpuRemove(ctx, opts.target),
+    async (d) => renderVgpuChange(d, await ctx.style())),
+  render: (d, s) => renderVgpuChange(d, s),
+};
