@@ -43,6 +43,12 @@ const CASES: Case[] = [
     name: 'setup --undo', fixture: 'iommu-off-cmdline', argv: ['setup', '--undo'], programs: { 'update-grub': OK },
     prepare: async (m) => void expect((await m.run(['setup', '--yes'])).code).toBe(0),
   },
+  { name: 'vgpu create (vendor VFIO, free VF)', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'create', '41:00.6', '--type', '1152'] },
+  {
+    name: 'vgpu create (vendor VFIO, replacing a type)', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'create', '41:00.4', '--type', '1150'],
+    prepare: async (m) => void expect((await m.run(['vgpu', 'remove', '41:00.5', '--yes'])).code).toBe(0),
+  },
+  { name: 'vgpu remove (vendor VFIO)', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'remove', '41:00.4'] },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
 ];
 
