@@ -41,10 +41,21 @@ export interface SriovRecord {
   since: string;
 }
 
+/** A vGPU type on an NVIDIA VF (vendor-specific VFIO) that a boot unit sets again. */
+export interface VgpuRecord {
+  vf: string;
+  pf: string;
+  type: string;
+  typeName: string | null;
+  since: string;
+}
+
 export interface GpuvirtState {
   version: 1;
   devices: Record<string, ManagedDevice>;
   sriov?: Record<string, SriovRecord>;
+  /** Persisted vGPU types, by VF. */
+  vgpu?: Record<string, VgpuRecord>;
 }
 
 export function readState(host: Host): GpuvirtState {

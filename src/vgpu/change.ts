@@ -21,6 +21,8 @@ import { readMdevTypes } from '../mdev/types.js';
 import { planMdevCreate, planMdevRemove, type MdevView } from '../mdev/change.js';
 import { readVgpuDevices, type VgpuDevice } from '../sharing/vgpu.js';
 import { vgpuTypePath } from './paths.js';
+import { planVgpuPersist } from './persist.js';
+import { readState, type GpuvirtState, type VgpuRecord } from '../state.js';
 
 export interface VgpuView {
   action: 'create' | 'remove';
@@ -125,7 +127,7 @@ function vendorView(gpu: VgpuDevice, vf: Vf, type: KnownType | null, action: Vgp
   };
 }
 
-function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string): ChangePlan<VgpuView> {
+function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, persist: boolean): ChangePlan<VgpuView> {
   const known = vendorTypes(gpu);
   const held = named === null ? null : gpu.vfs.find((v) => v.address === named && v.current);
   // The lists show what fits beside the vGPUs there are: a VF being emptied may take an id no list shows yet.
@@ -144,7 +146,7 @@ function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked
         hint: `the free VFs offer ${listing(null)}; the GPU runs one vGPU type at a time, as many as its memory holds (\`gpuvirt vgpu status ${gpu.address}\`)`,
       });
     }
-    return createOn(ctx, gpu, vf, type, true, []);
+    return createOn(ctx, gpu, vf, type, true, [], [], persist);
   }
   const vf = gpu.vfs.find((v) => v.address === named);
   if (!vf) throw new GpuvirtError('E_NO_VGPU', `${named} is not a VF of ${gpu.address} with NVIDIA's vGPU attributes`, { exitCode: ExitCode.unsupported, hint: 'name one of the VFs `gpuvirt vgpu status` lists, or the GPU to let gpuvirt choose' });
@@ -157,21 +159,28 @@ function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked
   if (vf.current && vf.current !== type.id && !offered(vf)) {
     warnings.push(`${vf.address} lists what fits while it holds ${vf.current}: if ${type.id} does not fit once it is free, the write fails and ${vf.current} is put back`);
   }
-  return createOn(ctx, gpu, vf, type, false, refusals, warnings);
+  return createOn(ctx, gpu, vf, type, false, refusals, warnings, persist);
 }
 
-function createOn(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType, chosen: boolean, refusals: Refusal[], warnings: string[] = []): ChangePlan<VgpuView> {
+function createOn(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType, chosen: boolean, refusals: Refusal[], warnings: string[] = [], persist = false): ChangePlan<VgpuView> {
   const view = vendorView(gpu, vf, type, 'create', chosen);
   const path = vgpuTypePath(vf.address);
   const expect = [{ fact: { kind: 'attr' as const, path }, value: type.id }];
-  if (vf.current === type.id) return { view, steps: [], question: '', expect };
-  const previous = vf.current ? { id: vf.current, name: vf.currentName } : null;
+  const previous = vf.current && vf.current !== type.id ? { id: vf.current, name: vf.currentName } : null;
+  const steps = vf.current === type.id ? [] : vendorSteps(vf.address, type, previous);
+  // A persisted VF stays persisted, with the type it gets now.
+  const state = readState(ctx.host);
+  const persisted = persist || Boolean(state.vgpu?.[vf.address]);
+  const record: VgpuRecord = { vf: vf.address, pf: gpu.address, type: type.id, typeName: type.name, since: (ctx.clock?.() ?? new Date()).toISOString() };
+  const same = state.vgpu?.[vf.address]?.type === type.id;
+  if (persisted && !same) steps.push(...planVgpuPersist(ctx.host, [...Object.values(state.vgpu ?? {}).filter((r) => r.vf !== vf.address), record]));
   return {
-    view, steps: vendorSteps(vf.address, type, previous),
-    refusals: [...refusals, ...heldRefusal(ctx.host, vf.address)],
+    view, steps,
+    refusals: steps.length ? [...refusals, ...heldRefusal(ctx.host, vf.address)] : [],
     blockedExit: refusals.length ? ExitCode.unsupported : ExitCode.busy,
     question: previous ? `Replace ${label(previous)} on ${vf.address} with ${label(type)}?` : `Create ${label(type)} on ${vf.address}?`,
     expect, warnings,
+    ...(persisted && !same ? { state: (st: GpuvirtState) => ({ ...st, vgpu: { ...st.vgpu, [vf.address]: record } }) } : {}),
   };
 }
 
@@ -199,16 +208,19 @@ function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, ask
 }
 
 /** `vgpu create`: the plan for the GPU or VF named (or the only vGPU GPU), on its mechanism. */
-export function planVgpuCreate(ctx: Ctx, device: string | undefined, asked: string, uuid: string): ChangePlan<VgpuView> {
+export function planVgpuCreate(ctx: Ctx, device: string | undefined, asked: string, uuid: string, persist = false): ChangePlan<VgpuView> {
   const { gpu, named } = resolveGpu(ctx, device);
-  return gpu.mechanism === 'vendor-vfio' ? planVendorCreate(ctx, gpu, named, asked) : planMdevVgpuCreate(ctx, gpu, named, asked, uuid);
+  if (gpu.mechanism === 'vendor-vfio') return planVendorCreate(ctx, gpu, named, asked, persist);
+  if (persist) throw new GpuvirtError('E_USAGE', '--persist is for NVIDIA vendor-specific VFIO vGPUs; mediated devices are not re-created at boot yet', { exitCode: ExitCode.usage });
+  return planMdevVgpuCreate(ctx, gpu, named, asked, uuid);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `vgpu remove`: a mediated device by UUID, or the vGPU on a VF by its address. */
-export function planVgpuRemove(ctx: Ctx, target: string): ChangePlan<VgpuView> {
+export function planVgpuRemove(ctx: Ctx, target: string, persist = false): ChangePlan<VgpuView> {
   if (UUID.test(target)) {
+    if (persist) throw new GpuvirtError('E_USAGE', '--persist is for NVIDIA vendor-specific VFIO vGPUs', { exitCode: ExitCode.usage });
     const plan = planMdevRemove(ctx.host, target.toLowerCase());
     const gpu = readVgpuDevices(ctx.host).find((d) => plan.view.parent !== null && d.parents.includes(plan.view.parent)) ?? null;
     const name = gpu?.instances.find((i) => i.uuid === plan.view.uuid)?.typeName ?? null;
@@ -225,16 +237,23 @@ export function planVgpuRemove(ctx: Ctx, target: string): ChangePlan<VgpuView> {
   const previous = vf.current ? { id: vf.current, name: vf.currentName } : null;
   const view = vendorView(gpu, vf, null, 'remove', false);
   const expect = [{ fact: { kind: 'attr' as const, path }, value: '0' }];
-  if (!previous) return { view, steps: [], question: '', expect };
-  const undo: Undo[] = [{ kind: 'restore-vgpu-type', vf: vf.address, type: previous.id }];
-  return {
-    view,
-    steps: [
+  const state = readState(ctx.host);
+  const record = state.vgpu?.[vf.address];
+  const steps: Step[] = [];
+  if (previous) {
+    const undo: Undo[] = [{ kind: 'restore-vgpu-type', vf: vf.address, type: previous.id }];
+    steps.push(
       { kind: 'write', path, value: '0', retry: REMOVE_RETRY, title: `remove ${label(previous)} from VF ${vf.address}`, undo },
       { kind: 'verify-text', path, contains: ['0'], absent: [], title: `VF ${vf.address} reads back 0 (no vGPU)`, undo },
-    ],
-    refusals: heldRefusal(ctx.host, vf.address), blockedExit: ExitCode.busy,
-    question: `Remove ${label(previous)} from ${vf.address}?`,
+    );
+  }
+  if (persist && record) steps.push(...planVgpuPersist(ctx.host, Object.values(state.vgpu ?? {}).filter((r) => r.vf !== vf.address)));
+  const warnings = record && !persist ? [`${vf.address} stays persisted: the next boot sets ${record.typeName ?? 'type'} ${record.type} on it again (--persist removes that)`] : [];
+  return {
+    view, steps, warnings,
+    refusals: previous ? heldRefusal(ctx.host, vf.address) : [], blockedExit: ExitCode.busy,
+    question: previous ? `Remove ${label(previous)} from ${vf.address}?` : `Stop setting a vGPU type on ${vf.address} at boot?`,
     expect,
+    ...(persist && record ? { state: (st: GpuvirtState) => { if (st.vgpu) delete st.vgpu[vf.address]; return st; } } : {}),
   };
 }

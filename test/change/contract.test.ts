@@ -49,6 +49,10 @@ const CASES: Case[] = [
     prepare: async (m) => void expect((await m.run(['vgpu', 'remove', '41:00.5', '--yes'])).code).toBe(0),
   },
   { name: 'vgpu remove (vendor VFIO)', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'remove', '41:00.4'] },
+  {
+    name: 'vgpu create --persist', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'create', '41:00.6', '--type', '1152', '--persist'],
+    programs: { 'systemctl daemon-reload': OK, 'systemctl enable gpuvirt-nvidia-vgpu.service': OK, 'systemctl disable gpuvirt-nvidia-vgpu.service': OK },
+  },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
 ];
 

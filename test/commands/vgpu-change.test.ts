@@ -123,6 +123,36 @@ describe('vgpu remove (NVIDIA vendor-specific VFIO)', () => {
   });
 });
 
+describe('vgpu create|remove --persist (NVIDIA vendor-specific VFIO)', () => {
+  const OK = { exitCode: 0, stdout: '', stderr: '' };
+  const UNIT = '/etc/systemd/system/gpuvirt-nvidia-vgpu.service';
+  const setLine = (vf: string, id: string) => `ExecStart=/bin/sh -c 'f=${cur(vf)}; [ "$(cat $f)" = ${id} ] || echo ${id} > $f'`;
+  const systemctl = { 'systemctl daemon-reload': OK, 'systemctl enable gpuvirt-nvidia-vgpu.service': OK, 'systemctl disable gpuvirt-nvidia-vgpu.service': OK };
+
+  it('create --persist records the type and a boot unit sets it again; remove keeps it unless --persist', async () => {
+    const m = machine(L40S, systemctl);
+    expect((await m.run(['vgpu', 'create', VF2, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
+    const unit = m.host.readText(UNIT)!;
+    expect(unit).toContain(setLine(VF2, '1152'));
+    expect(unit).toContain('Restart=on-failure');
+    expect(m.testExec.calls).toContainEqual(['systemctl', 'enable', 'gpuvirt-nvidia-vgpu.service']);
+    const state = JSON.parse(m.host.readText(paths.stateFile)!);
+    expect(state.vgpu[VF2]).toMatchObject({ vf: VF2, pf: '0000:41:00.0', type: '1152', typeName: 'NVIDIA L40S-8Q' });
+    expect((await m.run(['vgpu', 'create', VF3, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
+    expect(m.host.readText(UNIT)).toContain(setLine(VF3, '1152'));
+    const keep = await m.run(['vgpu', 'remove', VF2, '--yes']);
+    expect(keep.stderr).toContain(`${VF2} stays persisted`);
+    expect(m.host.readText(UNIT)).toContain(setLine(VF2, '1152'));
+    expect((await m.run(['vgpu', 'remove', VF2, '--persist', '--yes'])).code).toBe(0);
+    expect(m.host.readText(UNIT)).not.toContain(VF2);
+    expect(m.host.readText(UNIT)).toContain(setLine(VF3, '1152'));
+    expect((await m.run(['vgpu', 'remove', VF3, '--persist', '--yes'])).code).toBe(0);
+    expect(m.host.readText(UNIT)).toBeNull();
+    expect(m.testExec.calls).toContainEqual(['systemctl', 'disable', 'gpuvirt-nvidia-vgpu.service']);
+    expect(JSON.parse(m.host.readText(paths.stateFile)!).vgpu).toEqual({});
+  });
+});
+
 describe('vgpu create|remove (mdev)', () => {
   const UUID = '0f3b2d44-9d1c-4c3e-8a3b-7d2f1e6c5a90';
 

@@ -40,6 +40,7 @@ export function renderVgpuChange(d: VgpuChangeData, s: Style): string {
 
 interface CreateOptions {
   device: string | undefined;
+  persist: boolean;
   type: string;
   uuid: string;
   dryRun: boolean;
@@ -56,6 +57,7 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
     cmd.argument('[device]', 'the GPU, one of its VFs, or an mdev parent (default: the only vGPU GPU)')
       .requiredOption('--type <type>', 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"')
       .option('--uuid <uuid>', 'mdev: the new device\'s UUID (default: a random one)')
+      .option('--persist', 'NVIDIA VF: set this type again at every boot, once the VFs exist')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking');
   },
@@ -64,23 +66,24 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
     if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
     const type = String(opts.type ?? '').trim();
     if (!type || type.length > 100 || /[\0\n/]/.test(type)) throw usageError(`--type ${JSON.stringify(opts.type)}: not a vGPU type`);
-    return { device: args[0], type, uuid, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
+    return { device: args[0], type, uuid, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
   },
-  run: (opts, ctx) => runChange(ctx, 'vgpu create', { ...opts, force: false }, async () => planVgpuCreate(ctx, opts.device, opts.type, opts.uuid),
+  run: (opts, ctx) => runChange(ctx, 'vgpu create', { ...opts, force: false }, async () => planVgpuCreate(ctx, opts.device, opts.type, opts.uuid, opts.persist),
     async (d) => renderVgpuChange(d, await ctx.style())),
   render: (d, s) => renderVgpuChange(d, s),
 };
 
-export const vgpuRemove: CommandDef<{ target: string; dryRun: boolean; yes: boolean }, VgpuChangeData> = {
+export const vgpuRemove: CommandDef<{ target: string; persist: boolean; dryRun: boolean; yes: boolean }, VgpuChangeData> = {
   name: 'vgpu remove',
   summary: 'remove a vGPU: the type on a VF (writes 0, retried while busy) or a mediated device',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('<vf|uuid>', 'the VF holding the vGPU, or the mediated device\'s UUID')
+      .option('--persist', 'NVIDIA VF: also stop setting its type at boot')
       .option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');
   },
-  parse: (args, opts) => ({ target: String(args[0]), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
-  run: (opts, ctx) => runChange(ctx, 'vgpu remove', { ...opts, force: false }, async () => planVgpuRemove(ctx, opts.target),
+  parse: (args, opts) => ({ target: String(args[0]), persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
+  run: (opts, ctx) => runChange(ctx, 'vgpu remove', { ...opts, force: false }, async () => planVgpuRemove(ctx, opts.target, opts.persist),
     async (d) => renderVgpuChange(d, await ctx.style())),
   render: (d, s) => renderVgpuChange(d, s),
 };
