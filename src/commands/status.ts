@@ -2,7 +2,7 @@ import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
 import { linkName, readAttr } from '../host/host.js';
-import { readState, type ManagedDevice, type SriovRecord } from '../state.js';
+import { readState, type ManagedDevice, type SriovRecord, type VgpuRecord } from '../state.js';
 import { readJournal } from '../change/journal.js';
 
 export interface StatusDevice extends ManagedDevice {
@@ -16,9 +16,16 @@ export interface StatusPf extends SriovRecord {
   currentNumVfs: number | null;
 }
 
+export interface StatusVgpu extends VgpuRecord {
+  /** The type the VF shows now (null: the VF is gone, or shows none). */
+  currentType: string | null;
+}
+
 export interface StatusData {
   devices: StatusDevice[];
   sriov: StatusPf[];
+  /** vGPU types gpuvirt sets again at boot (NVIDIA VFs). */
+  vgpu: StatusVgpu[];
   /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
   interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
 }
@@ -44,6 +51,13 @@ export function renderStatus(d: StatusData, s: Style): string {
       out.push(`  ${p.pf}  ${now}${p.bind ? ` on ${p.bind}` : ''}; was ${p.originalNumVfs}; ${p.persisted ? 'persisted' : 'until reboot'} (${p.adapter} path)`);
     }
   }
+  if (d.vgpu.length) {
+    out.push(s.bold('vGPU types gpuvirt sets at boot:'));
+    for (const v of d.vgpu) {
+      const now = v.currentType === v.type ? s.green('set') : s.yellow(v.currentType === null ? 'not set now' : `type ${v.currentType} now`);
+      out.push(`  ${v.vf}  ${v.typeName ?? 'type'} ${v.type}: ${now} (VF of ${v.pf})`);
+    }
+  }
   if (!out.length) return 'gpuvirt manages no devices and no SR-IOV PFs on this host\n';
   return `${out.join('\n')}\n`;
 }
@@ -67,11 +81,15 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
       const n = readAttr(ctx.host, paths.pciAttr(r.pf, 'sriov_numvfs'));
       return { ...r, currentNumVfs: n !== null && /^\d+$/.test(n) ? Number(n) : null };
     });
+    const vgpu = Object.values(state.vgpu ?? {}).sort((a, b) => (a.vf < b.vf ? -1 : 1)).map((r) => {
+      const t = readAttr(ctx.host, paths.pciAttr(r.vf, 'nvidia/current_vgpu_type'));
+      return { ...r, currentType: t && t !== '0' ? t : null };
+    });
     const found = readJournal(ctx.host);
     const interrupted = found ? { command: found.journal.command, pid: found.journal.pid, startedAt: found.journal.startedAt, step: found.started + 1, steps: found.journal.steps.length } : null;
     const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
     for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
-    return { ok: true, data: { devices, sriov, interrupted }, warnings };
+    return { ok: true, data: { devices, sriov, vgpu, interrupted }, warnings };
   },
   render: (d, s) => renderStatus(d, s),
 };

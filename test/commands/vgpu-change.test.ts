@@ -140,6 +140,7 @@ describe('vgpu create|remove --persist (NVIDIA vendor-specific VFIO)', () => {
     expect(state.vgpu[VF2]).toMatchObject({ vf: VF2, pf: '0000:41:00.0', type: '1152', typeName: 'NVIDIA L40S-8Q' });
     expect((await m.run(['vgpu', 'create', VF3, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
     expect(m.host.readText(UNIT)).toContain(setLine(VF3, '1152'));
+    expect((await m.run(['status', '--json'])).doc.data.vgpu.map((v: { vf: string; currentType: string }) => [v.vf, v.currentType])).toEqual([[VF2, '1152'], [VF3, '1152']]);
     const keep = await m.run(['vgpu', 'remove', VF2, '--yes']);
     expect(keep.stderr).toContain(`${VF2} stays persisted`);
     expect(m.host.readText(UNIT)).toContain(setLine(VF2, '1152'));
