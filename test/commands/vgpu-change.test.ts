@@ -123,6 +123,20 @@ describe('vgpu remove (NVIDIA vendor-specific VFIO)', () => {
   });
 });
 
+describe('recover and the vGPU undo', () => {
+  it('refuses a journal whose vGPU undo names no PCI address (it would write outside the VF)', async () => {
+    const m = machine(L40S);
+    m.host.writeFile('/var/lib/gpuvirt/journal.json', JSON.stringify({
+      format: 1, command: 'vgpu create', pid: 1, startedAt: 'x', before: [],
+      steps: [{ kind: 'write', path: cur(VF2), value: '1152', title: 't', undo: [{ kind: 'restore-vgpu-type', vf: '../../../../etc', type: null }] }],
+    }));
+    const r = await m.run(['recover', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('names no PCI address or vGPU type id');
+    expect(m.host.writes).toEqual([]);
+  });
+});
+
 describe('vgpu create|remove --persist (NVIDIA vendor-specific VFIO)', () => {
   const OK = { exitCode: 0, stdout: '', stderr: '' };
   const UNIT = '/etc/systemd/system/gpuvirt-nvidia-vgpu.service';
