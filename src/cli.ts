@@ -15,6 +15,7 @@ const GROUPS: Record<string, string> = {
   vgpu: 'vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status',
   mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
   profile: 'VM profiles: validate, check against the hardware, JSON Schema',
+  host: 'declarative host state for fleets: diff, assert, apply, export a host config',
 };
 
 /** The whole command tree; also read at build time for the man page and shell completions (scripts/package/docs.ts). */

@@ -33,5 +33,10 @@ export const commands: CommandEntry[] = [
   { name: 'profile check', load: async () => (await import('./profile/check.js')).profileCheck },
   { name: 'generate', load: async () => (await import('./generate.js')).generate },
   { name: 'apply', load: async () => (await import('./apply.js')).apply },
+  { name: 'host schema', load: async () => (await import('./host/schema.js')).hostSchemaCommand },
+  { name: 'host diff', load: async () => (await import('./host/diff.js')).hostDiff },
+  { name: 'host assert', load: async () => (await import('./host/assert.js')).hostAssert },
+  { name: 'host apply', load: async () => (await import('./host/apply.js')).hostApply },
+  { name: 'host export', load: async () => (await import('./host/export.js')).hostExport },
   { name: 'init', load: async () => (await import('./init.js')).init },
 ];

@@ -1,0 +1,48 @@
+// `host export`: the host's current state as a host config, written so that `host assert` on
+// the same host passes. Every PCI address is written quoted (PyYAML would read 0000:01:00.0 as a
+// number), and names go in comments only.
+import type { Host } from '../host/host.js';
+import { listAddresses, readFunction } from '../detect/pci.js';
+import { iommuActive } from '../doctor/checks.js';
+import { gatherFacts } from '../doctor/facts.js';
+import { formatParam, normalizeKey } from '../detect/cmdline.js';
+import { vfioLoadedAtBoot } from '../setup/modules.js';
+import type { PciNames } from '../pci/names.js';
+import { readDevice } from './state.js';
+import { API_VERSION, KIND } from './schema.js';
+
+const PASSTHROUGH = new Set(['vfio-pci', 'pci-stub']);
+const q = (s: string) => JSON.stringify(s);
+
+export function exportHostConfig(host: Host, names: PciNames, configName: string): string {
+  const facts = gatherFacts(host);
+  const devices: string[] = [];
+  for (const addr of listAddresses(host)) {
+    const fn = readFunction(host, addr);
+    if (fn.physfn !== null) continue;
+    const d = readDevice(host, names, fn);
+    const comment = `      # ${d.name.replace(/[\u0000-\u001f\u007f]/g, ' ')} [${d.vendorId}:${d.deviceId}]`;
+    if (d.driver && PASSTHROUGH.has(d.driver)) {
+      devices.push(comment, `      - select: { address: ${q(addr)} }`, `        driver: ${d.driver}`);
+    } else if (d.sriov && d.sriov.numVfs > 0) {
+      const onVfio = d.sriov.vfs.length > 0 && d.sriov.vfs.every((v) => v.driver === 'vfio-pci');
+      devices.push(comment, `      - select: { address: ${q(addr)} }`, `        sriov: { vfs: ${d.sriov.numVfs}${onVfio ? ', vfDriver: vfio-pci' : ''} }`);
+    }
+  }
+  // Kernel parameters the IOMMU setting leaves open (iommu=pt) are kept as they are configured.
+  const params = (facts.configuredParams ?? []).filter((p) => normalizeKey(p.key) === 'iommu' && p.value !== 'off').map(formatParam);
+  const lines = [
+    `# Exported by gpuvirt host export${facts.kernel ? ` on kernel ${facts.kernel}` : ''}.`,
+    `apiVersion: ${API_VERSION}`,
+    `kind: ${KIND}`,
+    'configs:',
+    `  ${q(configName)}:`,
+    '    host:',
+    `      iommu: ${iommuActive(facts)}`,
+    `      vfioModules: ${vfioLoadedAtBoot(host)}`,
+    ...(params.length ? [`      kernelParams: [${params.map(q).join(', ')}]`] : []),
+    `    devices:${devices.length ? '' : ' []'}`,
+    ...devices,
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,118 @@
+// How far this host is from a config: per-device differences (driver, VF count, the VFs'
+// driver), the host-wide ones (kernel parameters, vfio modules at boot), whether a reboot is
+// still needed for what is configured to take effect, and the diff in the shape Ansible shows
+// (`diff: {before, after}`). The host-wide part is what `gpuvirt setup` would change: its own
+// planner is asked, so both commands agree on what "done" is.
+import type { Ctx } from '../context.js';
+import { GpuvirtError } from '../errors.js';
+import { formatParam, normalizeKey, paramValue, parseCmdline, type KernelParam } from '../detect/cmdline.js';
+import { gatherFacts } from '../doctor/facts.js';
+import type { ChangePlan } from '../change/types.js';
+import { planSetup, type SetupView } from '../setup/change.js';
+import { vfioLoadedAtBoot } from '../setup/modules.js';
+import type { HostConfig } from './schema.js';
+import { selectDevices, type SelectedDevice } from './state.js';
+
+export interface Difference {
+  /** A PCI address, or "host". */
+  subject: string;
+  name: string;
+  field: 'driver' | 'vfs' | 'vfDriver' | 'kernelParams' | 'vfioModules';
+  before: unknown;
+  after: unknown;
+}
+
+export interface Inspection {
+  devices: SelectedDevice[];
+  /** What stops the config from applying here (a selector naming nothing, no SR-IOV, no bootloader). */
+  problems: string[];
+  differences: Difference[];
+  rebootRequired: boolean;
+  diff: { before: Record<string, unknown>; after: Record<string, unknown> };
+  /** setup's change for the host-wide items, when they need one. */
+  setup: ChangePlan<SetupView> | null;
+}
+
+const vfDrivers = (d: SelectedDevice): string | null => {
+  const names = [...new Set((d.now.sriov?.vfs ?? []).map((v) => v.driver ?? 'none'))];
+  return names.length === 0 ? null : names.join(',');
+};
+
+function deviceDiff(d: SelectedDevice, problems: string[]): { before: Record<string, unknown>; after: Record<string, unknown>; differences: Difference[] } {
+  const out: Difference[] = [];
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  const add = (field: Difference['field'], was: unknown, will: unknown) => {
+    before[field] = was;
+    after[field] = will;
+    if (JSON.stringify(was) !== JSON.stringify(will)) out.push({ subject: d.now.address, name: d.now.name, field, before: was, after: will });
+  };
+  if (d.want.driver) add('driver', d.now.driver, d.want.driver);
+  if (d.want.sriov) {
+    if (!d.now.sriov) problems.push(`${d.now.address} (${d.now.name}) cannot make SR-IOV VFs: it has no sriov_totalvfs`);
+    else {
+      if (d.want.sriov.vfs > d.now.sriov.totalVfs) problems.push(`${d.now.address} offers at most ${d.now.sriov.totalVfs} VFs, not ${d.want.sriov.vfs}`);
+      add('vfs', d.now.sriov.numVfs, d.want.sriov.vfs);
+      if (d.want.sriov.vfDriver && d.want.sriov.vfs > 0) add('vfDriver', d.now.sriov.numVfs === d.want.sriov.vfs ? vfDrivers(d) : null, d.want.sriov.vfDriver);
+    }
+  }
+  return { before, after, differences: out };
+}
+
+/** The kernel parameters the config asks for, as `--param` would. */
+export function configParams(config: HostConfig): KernelParam[] {
+  return config.host.kernelParams.flatMap((p) => parseCmdline(p));
+}
+
+async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
+  const params = configParams(config);
+  const loaded = vfioLoadedAtBoot(ctx.host);
+  const vfioModules = config.host.vfioModules && !loaded;
+  let setup: ChangePlan<SetupView> | null = null;
+  if (config.host.iommu || params.length || vfioModules) {
+    try {
+      setup = await planSetup(ctx, { iommu: config.host.iommu, vfioModules, params, removeParams: [] });
+    } catch (err) {
+      if (!(err instanceof GpuvirtError)) throw err;
+      problems.push(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+    }
+  }
+  const facts = gatherFacts(ctx.host);
+  const configured = facts.configuredParams ?? [];
+  const added = setup ? setup.view.change.add.flatMap((p) => parseCmdline(p)) : [];
+  const wanted = [...params, ...added.filter((a) => !params.some((p) => normalizeKey(p.key) === normalizeKey(a.key)))];
+  const isConfigured = (p: KernelParam) => paramValue(configured, p.key) === p.value;
+  const keys = new Set([...wanted.map((p) => normalizeKey(p.key)), ...(config.host.iommu && facts.cpu.vendor === 'intel' ? ['intel_iommu'] : [])]);
+  const after = [...configured, ...added];
+  const rebootRequired = [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(after, k));
+  const before: Record<string, unknown> = {};
+  const want: Record<string, unknown> = {};
+  const differences: Difference[] = [];
+  if (wanted.length) {
+    before.kernelParams = wanted.filter(isConfigured).map(formatParam);
+    want.kernelParams = wanted.map(formatParam);
+    if (setup && added.length + params.filter((p) => !isConfigured(p)).length > 0) differences.push({ subject: 'host', name: 'kernel command line', field: 'kernelParams', before: before.kernelParams, after: want.kernelParams });
+  }
+  if (config.host.vfioModules) {
+    before.vfioModules = loaded;
+    want.vfioModules = true;
+    if (!loaded) differences.push({ subject: 'host', name: 'vfio modules at boot', field: 'vfioModules', before: false, after: true });
+  }
+  return { setup: setup && setup.steps.length ? setup : null, rebootRequired, before, after: want, differences };
+}
+
+export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection> {
+  const selection = selectDevices(ctx.host, ctx.names, config);
+  const problems = [...selection.problems];
+  const host = await hostSide(ctx, config, problems);
+  const before: Record<string, unknown> = { host: host.before, devices: {} };
+  const after: Record<string, unknown> = { host: host.after, devices: {} };
+  const differences = [...host.differences];
+  for (const d of selection.devices) {
+    const r = deviceDiff(d, problems);
+    (before.devices as Record<string, unknown>)[d.now.address] = r.before;
+    (after.devices as Record<string, unknown>)[d.now.address] = r.after;
+    differences.push(...r.differences);
+  }
+  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, diff: { before, after }, setup: host.setup };
+}

@@ -1,0 +1,89 @@
+// A host config against this host: which devices each selector names, and what they are now
+// (driver, VF count, the VFs' drivers). Reads through the Host only; the diff is computed from
+// this plain value (diff.ts).
+import type { Host } from '../host/host.js';
+import { isGpuClass, listAddresses, readFunction, type PciFunction } from '../detect/pci.js';
+import { readPf } from '../sriov/detect.js';
+import type { PciNames } from '../pci/names.js';
+import type { HostConfig, HostSelector } from './schema.js';
+
+export interface Want {
+  driver?: 'vfio-pci' | 'pci-stub';
+  sriov?: { vfs: number; vfDriver?: 'vfio-pci' };
+}
+
+export interface DeviceNow {
+  address: string;
+  name: string;
+  vendorId: string;
+  deviceId: string;
+  driver: string | null;
+  /** SR-IOV PF facts; null when the device cannot make VFs. */
+  sriov: { numVfs: number; totalVfs: number; vfs: { address: string; driver: string | null }[] } | null;
+}
+
+export interface SelectedDevice {
+  /** Index of the entry in the config's devices. */
+  entry: number;
+  want: Want;
+  now: DeviceNow;
+}
+
+export interface Selection {
+  devices: SelectedDevice[];
+  /** Selectors that name no device, or devices two entries want differently. */
+  problems: string[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, 'i');
+}
+
+function matches(f: PciFunction, name: string, sel: HostSelector): boolean {
+  if (sel.all && !sel.id && !sel.name && !isGpuClass(f.classId)) return false;
+  if (sel.id) {
+    const [v, d, sv, sd] = sel.id.split(':');
+    if (f.vendorId !== v || f.deviceId !== d) return false;
+    if (sv && (f.subsystemVendorId !== sv || f.subsystemDeviceId !== sd)) return false;
+  }
+  return !sel.name || globToRegExp(sel.name).test(name);
+}
+
+export const selectorText = (s: HostSelector): string =>
+  [s.address && `address "${s.address}"`, s.id && `id ${s.id}`, s.name && `name "${s.name}"`, s.all && 'all', s.index !== undefined && `index ${s.index}`].filter(Boolean).join(', ');
+
+export function readDevice(host: Host, names: PciNames, fn: PciFunction): DeviceNow {
+  const pf = readPf(host, fn.address);
+  return {
+    address: fn.address, name: names.name(fn.vendorId, fn.deviceId), vendorId: fn.vendorId, deviceId: fn.deviceId, driver: fn.driver,
+    sriov: pf ? { numVfs: pf.sriov.numVfs, totalVfs: pf.sriov.totalVfs, vfs: pf.vfs.map((v) => ({ address: v.address, driver: v.driver })) } : null,
+  };
+}
+
+/** Resolves every selector of the config; a VF is only ever named by its address (VFs come and go). */
+export function selectDevices(host: Host, names: PciNames, config: HostConfig): Selection {
+  const functions = listAddresses(host).map((a) => readFunction(host, a));
+  const problems: string[] = [];
+  const byAddress = new Map<string, SelectedDevice>();
+  config.devices.forEach((d, entry) => {
+    const want: Want = d.driver ? { driver: d.driver } : { sriov: d.sriov! };
+    let found: PciFunction[];
+    if (d.select.address) found = functions.filter((f) => f.address === d.select.address);
+    else {
+      found = functions.filter((f) => f.physfn === null && matches(f, names.name(f.vendorId, f.deviceId), d.select));
+      if (d.select.index !== undefined) found = found[d.select.index] ? [found[d.select.index]!] : [];
+    }
+    if (!found.length) problems.push(`devices[${entry}]: no device on this host matches ${selectorText(d.select)}`);
+    for (const f of found) {
+      const known = byAddress.get(f.address);
+      if (known && JSON.stringify(known.want) !== JSON.stringify(want)) {
+        problems.push(`devices[${entry}]: ${f.address} is also selected by devices[${known.entry}], which wants something else`);
+        continue;
+      }
+      if (!known) byAddress.set(f.address, { entry, want, now: readDevice(host, names, f) });
+    }
+  });
+  const devices = [...byAddress.values()].sort((a, b) => a.now.address.localeCompare(b.now.address));
+  return { devices, problems };
+}
