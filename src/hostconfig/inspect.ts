@@ -91,14 +91,16 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
   if (wanted.length) {
     before.kernelParams = wanted.filter(isConfigured).map(formatParam);
     want.kernelParams = wanted.map(formatParam);
-    if (setup && added.length + params.filter((p) => !isConfigured(p)).length > 0) differences.push({ subject: 'host', name: 'kernel command line', field: 'kernelParams', before: before.kernelParams, after: want.kernelParams });
+    if (JSON.stringify(before.kernelParams) !== JSON.stringify(want.kernelParams)) differences.push({ subject: 'host', name: 'kernel command line', field: 'kernelParams', before: before.kernelParams, after: want.kernelParams });
   }
   if (config.host.vfioModules) {
     before.vfioModules = loaded;
     want.vfioModules = true;
     if (!loaded) differences.push({ subject: 'host', name: 'vfio modules at boot', field: 'vfioModules', before: false, after: true });
   }
-  return { setup: setup && setup.steps.length ? setup : null, rebootRequired, before, after: want, differences };
+  // setup verifies and records even when it edits nothing: only a file or a program is a change.
+  const changes = setup !== null && (setup.view.files.length > 0 || setup.steps.some((st) => st.kind === 'exec'));
+  return { setup: changes ? setup : null, rebootRequired, before, after: want, differences };
 }
 
 export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection> {

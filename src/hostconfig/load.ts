@@ -79,6 +79,21 @@ function normalizeDevice(d: HostDevice): HostDevice {
   return { ...d, select: { ...s, ...(s.address ? { address: fullAddress(s.address) } : {}), ...(s.id ? { id: s.id.toLowerCase() } : {}) } };
 }
 
+/** Addresses written without quotes: gpuvirt reads them (YAML 1.2), PyYAML and so Ansible read 0000:01:00.0 as 60.0. */
+function unquoted(doc: Document.Parsed, lc: LineCounter, file: HostConfigFile): Problem[] {
+  const out: Problem[] = [];
+  for (const [name, cfg] of Object.entries(file.configs)) {
+    cfg.devices.forEach((_d, i) => {
+      const path: Path = ['configs', name, 'devices', i, 'select', 'address'];
+      const node = nodeAt(doc, path, false);
+      if (isScalar(node) && node.type === 'PLAIN') {
+        out.push(place(problem('warning', path, `write the address quoted ("${String(node.value)}"): YAML 1.1 readers such as PyYAML (Ansible) read it as a number`), doc, lc));
+      }
+    });
+  }
+  return out;
+}
+
 /** What the schema cannot say: each device entry wants exactly one thing, and a selector selects. */
 function rules(file: HostConfigFile): Problem[] {
   const out: Problem[] = [];
@@ -120,7 +135,7 @@ export function loadHostConfigText(source: string): LoadedHostConfig {
     return { file: null, problems: sortProblems(problems) };
   }
   const file: HostConfigFile = { ...parsed.data, configs: Object.fromEntries(Object.entries(parsed.data.configs).map(([n, c]) => [n, { ...c, devices: c.devices.map(normalizeDevice) }])) };
-  problems.push(...rules(file).map((p) => place(p, doc, lc)));
+  problems.push(...rules(file).map((p) => place(p, doc, lc)), ...unquoted(doc, lc, parsed.data));
   return { file: problems.some((p) => p.severity === 'error') ? null : file, problems: sortProblems(problems) };
 }
 
