@@ -103,3 +103,17 @@ describe('host configuration files', () => {
     expect(unknown.doc.data.msg).toContain('no config named "b" in the file (it has: a)');
   });
 });
+
+describe('the example host configs', () => {
+  it('validate without a warning, and resolve on the machines they are written for', async () => {
+    const file = new URL('../../ansible/examples/hosts.yaml', import.meta.url).pathname;
+    const { readFileSync } = await import('node:fs');
+    const r = loadHostConfigText(readFileSync(file, 'utf8'));
+    expect(r.problems).toEqual([]);
+    expect(Object.keys(r.file!.configs)).toEqual(['gaming', 'vdi', 'twin', 'all-gpus']);
+    const desktop = machine('intel-desktop-nvidia');
+    for (const c of ['gaming', 'twin']) expect((await desktop.run(['host', 'diff', '-f', file, '-c', c, '--json'])).doc.data.problems, c).toEqual([]);
+    const server = machine('server-mxgpu-sriov');
+    expect((await server.run(['host', 'diff', '-f', file, '-c', 'vdi', '--json'])).doc.data.problems).toEqual([]);
+  });
+});
