@@ -6,6 +6,7 @@
 import type { Ctx } from '../context.js';
 import { GpuvirtError } from '../errors.js';
 import { formatParam, normalizeKey, paramValue, parseCmdline, type KernelParam } from '../detect/cmdline.js';
+import { iommuActive } from '../doctor/checks.js';
 import { gatherFacts } from '../doctor/facts.js';
 import type { ChangePlan } from '../change/types.js';
 import { planSetup, type SetupView } from '../setup/change.js';
@@ -82,9 +83,11 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
   const added = setup ? setup.view.change.add.flatMap((p) => parseCmdline(p)) : [];
   const wanted = [...params, ...added.filter((a) => !params.some((p) => normalizeKey(p.key) === normalizeKey(a.key)))];
   const isConfigured = (p: KernelParam) => paramValue(configured, p.key) === p.value;
-  const keys = new Set([...wanted.map((p) => normalizeKey(p.key)), ...(config.host.iommu && facts.cpu.vendor === 'intel' ? ['intel_iommu'] : [])]);
+  // An IOMMU parameter configured by an earlier apply is no longer "wanted" by setup, but until
+  // the reboot the IOMMU stays off. Without a known configuration there is nothing to compare.
+  const keys = new Set([...wanted.map((p) => normalizeKey(p.key)), ...(config.host.iommu && !iommuActive(facts) ? ['intel_iommu'] : [])]);
   const after = [...configured, ...added];
-  const rebootRequired = [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(after, k));
+  const rebootRequired = facts.configuredParams !== null && [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(after, k));
   const before: Record<string, unknown> = {};
   const want: Record<string, unknown> = {};
   const differences: Difference[] = [];

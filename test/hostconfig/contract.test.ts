@@ -72,18 +72,45 @@ describe('host apply: the change contract', { timeout: 300_000 }, () => {
 
   it('a kill at any step is found by the next run and undone by `recover`', async () => {
     const plan = await planOf();
-    for (const i of mutating(plan)) {
+    for (const i of mutating(plan)) for (const after of [0, 1]) {
       const m = ready();
       const before = treeState(m.root);
-      const death: Death = { atStep: i, after: 0, dead: false };
+      const death: Death = { atStep: i, after, dead: false };
       await m.run([...ARGV, '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
-      expect(death.dead, `the kill at step ${i} happened`).toBe(true);
+      if (!death.dead) {
+        expect(after, `the kill at step ${i} happened`).toBe(1); // the step made one change only
+        continue;
+      }
       const next = await m.run([...ARGV, '--yes']);
       expect(next.code, `the run after a kill at step ${i}`).toBe(1);
       expect(next.stderr).toContain('gpuvirt recover');
       const r = await m.run(['recover', '--yes', '--json']);
       expect(r.code, `recover after a kill at step ${i}: ${JSON.stringify(r.doc)}`).toBe(0);
-      expect(treeDiff(before, treeState(m.root)), `host after a kill at step ${i} (${plan[i]!.title}) and recover`).toEqual([]);
+      expect(treeDiff(before, treeState(m.root)), `host after a kill at step ${i}+${after} (${plan[i]!.title}) and recover`).toEqual([]);
     }
+  });
+
+  it('on a terminal the whole plan is on the screen before the question; "no" changes nothing (exit 130)', async () => {
+    const plan = await planOf();
+    const m = ready();
+    const before = treeState(m.root);
+    let screen = '';
+    const no = await m.run(ARGV, { tty: true, answer: (s) => ((screen = s), false) });
+    expect(no.code).toBe(130);
+    for (const s of plan) expect(screen, `step "${s.title}" shown before the question`).toContain(s.title);
+    expect(screen).toContain('+vfs: 2');
+    expect(treeDiff(before, treeState(m.root))).toEqual([]);
+  });
+
+  it('SIGINT during apply finishes the step in flight, undoes the change, and exits 130', async () => {
+    const plan = await planOf();
+    const m = ready();
+    const before = treeState(m.root);
+    let deliver: (s: string) => void = () => undefined;
+    const death: Death = { atStep: Math.floor(plan.length / 2), after: 0, dead: false, onStep: () => deliver('SIGINT') };
+    const r = await m.run([...ARGV, '--yes', '--json'], { seams: (h, e) => dying(h, e, death), signals: (d) => (deliver = d) });
+    expect(r.code).toBe(130);
+    expect(r.doc.data).toMatchObject({ changed: false, failed: true, interrupted: 'SIGINT' });
+    expect(treeDiff(before, treeState(m.root))).toEqual([]);
   });
 });
