@@ -88,6 +88,10 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
   const keys = new Set([...wanted.map((p) => normalizeKey(p.key)), ...(config.host.iommu && !iommuActive(facts) ? ['intel_iommu'] : [])]);
   const after = [...configured, ...added];
   const rebootRequired = facts.configuredParams !== null && [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(after, k));
+  if (config.host.iommu && !iommuActive(facts) && !rebootRequired) {
+    // Nothing on the command line turns it on: the firmware switch is off, or the firmware has no IOMMU.
+    problems.push(`the IOMMU is off and no kernel parameter turns it on: enable VT-d / AMD-Vi (IOMMU) in the firmware setup (\`gpuvirt doctor\` says more)`);
+  }
   const before: Record<string, unknown> = {};
   const want: Record<string, unknown> = {};
   const differences: Difference[] = [];

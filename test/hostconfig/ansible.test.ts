@@ -90,6 +90,16 @@ describe.skipIf(!ready && !inCI)(`the gpuvirt.host collection under ansible-play
     expect(again.result).toMatchObject({ changed: false, msg: 'the host already matches config vdi' });
   });
 
+  it('ansible-doc reads the module\'s documentation, and ansible-galaxy builds the collection', () => {
+    const env = { ...process.env, ANSIBLE_COLLECTIONS_PATH: COLLECTIONS, ANSIBLE_HOME: join(dir, 'home') };
+    const doc = spawnSync('ansible-doc', ['--json', 'gpuvirt.host.gpuvirt_host'], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(doc.status, doc.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(doc.stdout)['gpuvirt.host.gpuvirt_host'].doc.options).sort()).toEqual(['config', 'executable', 'file', 'force', 'root']);
+    const build = spawnSync('ansible-galaxy', ['collection', 'build', join(COLLECTIONS, 'ansible_collections/gpuvirt/host'), '--output-path', join(dir, 'galaxy')], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(build.status, build.stderr).toBe(0);
+    expect(existsSync(join(dir, 'galaxy/gpuvirt-host-0.1.0.tar.gz'))).toBe(true);
+  });
+
   it('a config gpuvirt refuses fails the task with gpuvirt\'s message', () => {
     const root = simulatedHost();
     const r = playbook(root, 'missing');

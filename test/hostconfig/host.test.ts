@@ -143,6 +143,16 @@ describe('host apply', () => {
     expect((await run(m, 'assert', BOOT, 'iommu')).doc.data.reboot_required).toBe(false);
   });
 
+  it('iommu: true on a host whose firmware has the IOMMU off is a problem that no apply can fix', async () => {
+    const m = machine('iommu-off-firmware');
+    const a = await run(m, 'assert', BOOT, 'iommu');
+    expect(a.code).toBe(1);
+    expect(a.doc.data.problems).toEqual([expect.stringContaining('the IOMMU is off and no kernel parameter turns it on: enable VT-d / AMD-Vi')]);
+    const r = await run(m, 'apply', BOOT, 'iommu', '--yes');
+    expect(r.code).toBe(7);
+    expect(m.host.writes).toEqual([]);
+  });
+
   it('refuses what cannot be applied here, changing nothing (exit 7)', async () => {
     const m = machine('intel-desktop-nvidia');
     const none = configFile(`${HEAD}  x:\n    devices:\n      - select: { address: "0000:09:00.0" }\n        driver: vfio-pci\n`);
