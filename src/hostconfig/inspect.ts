@@ -28,7 +28,10 @@ export interface Inspection {
   /** What stops the config from applying here (a selector naming nothing, no SR-IOV, no bootloader). */
   problems: string[];
   differences: Difference[];
+  /** The configured kernel command line is not the running one, for what the config asks. */
   rebootRequired: boolean;
+  /** ...and would not be once `host apply` has edited the configuration. */
+  rebootAfterApply: boolean;
   diff: { before: Record<string, unknown>; after: Record<string, unknown> };
   /** setup's change for the host-wide items, when they need one. */
   setup: ChangePlan<SetupView> | null;
@@ -87,8 +90,10 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
   // the reboot the IOMMU stays off. Without a known configuration there is nothing to compare.
   const keys = new Set([...wanted.map((p) => normalizeKey(p.key)), ...(config.host.iommu && !iommuActive(facts) ? ['intel_iommu'] : [])]);
   const after = [...configured, ...added];
-  const rebootRequired = facts.configuredParams !== null && [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(after, k));
-  if (config.host.iommu && !iommuActive(facts) && !rebootRequired) {
+  const differs = (conf: KernelParam[]) => facts.configuredParams !== null && [...keys].some((k) => paramValue(facts.cmdline.params, k) !== paramValue(conf, k));
+  const rebootRequired = differs(configured);
+  const rebootAfterApply = differs(after);
+  if (config.host.iommu && !iommuActive(facts) && !rebootAfterApply) {
     // Nothing on the command line turns it on: the firmware switch is off, or the firmware has no IOMMU.
     problems.push(`the IOMMU is off and no kernel parameter turns it on: enable VT-d / AMD-Vi (IOMMU) in the firmware setup (\`gpuvirt doctor\` says more)`);
   }
@@ -107,7 +112,7 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
   }
   // setup verifies and records even when it edits nothing: only a file or a program is a change.
   const changes = setup !== null && (setup.view.files.length > 0 || setup.steps.some((st) => st.kind === 'exec'));
-  return { setup: changes ? setup : null, rebootRequired, before, after: want, differences };
+  return { setup: changes ? setup : null, rebootRequired, rebootAfterApply, before, after: want, differences };
 }
 
 export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection> {
@@ -123,5 +128,5 @@ export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection>
     (after.devices as Record<string, unknown>)[d.now.address] = r.after;
     differences.push(...r.differences);
   }
-  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, diff: { before, after }, setup: host.setup };
+  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, rebootAfterApply: host.rebootAfterApply, diff: { before, after }, setup: host.setup };
 }

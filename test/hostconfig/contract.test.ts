@@ -65,7 +65,7 @@ describe('host apply: the change contract', { timeout: 300_000 }, () => {
       const r = await m.run([...ARGV, '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
       expect(death.faulted, `step ${i} was reached`).toBe(true);
       expect(r.code, `failure at step ${i} (${plan[i]!.title})`).toBe(1);
-      expect(r.doc.data).toMatchObject({ changed: false, failed: true, msg: expect.stringContaining('apply failed and was rolled back') });
+      expect(r.doc.data).toMatchObject({ changed: false, failed: true, reboot_required: false, msg: expect.stringContaining('apply failed and was rolled back') });
       expect(treeDiff(before, treeState(m.root)), `host after a failure at step ${i} (${plan[i]!.title})`).toEqual([]);
     }
   });

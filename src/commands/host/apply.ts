@@ -48,17 +48,16 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     const [{ runChange }, { inspect }, { planHostApply }] = await Promise.all([
       import('../../change/engine.js'), import('../../hostconfig/inspect.js'), import('../../hostconfig/plan.js'),
     ]);
-    let view = opened.result;
     const outcome = await runChange(ctx, 'host apply', opts, async () => {
       const found = await inspect(ctx, config);
-      view = withInspection(opened.result, found);
-      return planHostApply(ctx, view, found, opts.config, opts.force);
+      return planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
     }, async (d) => render(d, await ctx.style(), ctx));
     const d: HostApplyData = outcome.data;
     const applied = Boolean(d.applied?.ok);
     d.changed = applied && !d.noop;
     d.failed = !outcome.ok;
-    if (applied) d.reboot_required = (await inspect(ctx, config)).rebootRequired;
+    // After a run (applied or rolled back), or when nothing ran, the reboot is about what is configured now.
+    if (d.applied || d.blocked || d.noop) d.reboot_required = (await inspect(ctx, config)).rebootRequired;
     const stopped = d.refusals?.map((r) => r.message).join('; ');
     d.msg = d.blocked ? `refused: ${stopped}`
       : d.applied && !d.applied.ok ? `apply failed and was ${d.applied.rollback?.ok ? 'rolled back' : 'not completely rolled back (run `gpuvirt recover`)'}: ${d.applied.steps.find((x) => x.status === 'failed')?.error ?? d.interrupted ?? 'a step failed'}`

@@ -15,7 +15,7 @@ export const hostAssert: CommandDef<HostOptions, AnsibleResult> = {
   configure: configureFileOptions,
   parse: (_args, opts) => parseFileOptions(opts),
   async run(opts, ctx) {
-    const { r, valid } = await compare(opts, ctx);
+    const { r, valid } = await compare(opts, ctx, false);
     if (!valid) return { ok: false, data: r, warnings: [], exitCode: ExitCode.usage };
     r.changed = false;
     r.failed = r.differences.length > 0 || r.problems.length > 0 || r.reboot_required;

@@ -71,9 +71,12 @@ export async function openHostConfig(opts: HostOptions): Promise<Opened> {
   return { config: picked.config, result };
 }
 
-/** Fills the result from an inspection: what differs, what stops it, whether a reboot is due. */
-export function withInspection(r: AnsibleResult, i: Inspection): AnsibleResult {
-  return { ...r, diff: i.diff, differences: i.differences, problems: i.problems, reboot_required: i.rebootRequired };
+/**
+ * Fills the result from an inspection: what differs, what stops it, and whether a reboot is due
+ * now, or (`afterApply`, for diff and a plan) once apply has edited the boot configuration.
+ */
+export function withInspection(r: AnsibleResult, i: Inspection, afterApply: boolean): AnsibleResult {
+  return { ...r, diff: i.diff, differences: i.differences, problems: i.problems, reboot_required: afterApply ? i.rebootAfterApply : i.rebootRequired };
 }
 
 const value = (v: unknown) => (v === null || v === undefined ? 'none' : Array.isArray(v) ? (v.length ? v.join(' ') : '(none)') : String(v));

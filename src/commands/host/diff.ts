@@ -3,11 +3,11 @@ import { ExitCode } from '../../errors.js';
 import { configureFileOptions, openHostConfig, parseFileOptions, renderDifferences, renderInvalid, renderTail, withInspection, type AnsibleResult, type HostOptions } from './common.js';
 
 /** Shared by diff and assert: the config against this host. */
-export async function compare(opts: HostOptions, ctx: Parameters<CommandDef<HostOptions, AnsibleResult>['run']>[1]): Promise<{ r: AnsibleResult; valid: boolean }> {
+export async function compare(opts: HostOptions, ctx: Parameters<CommandDef<HostOptions, AnsibleResult>['run']>[1], afterApply: boolean): Promise<{ r: AnsibleResult; valid: boolean }> {
   const opened = await openHostConfig(opts);
   if (!opened.config) return { r: opened.result, valid: false };
   const { inspect } = await import('../../hostconfig/inspect.js');
-  const r = withInspection(opened.result, await inspect(ctx, opened.config));
+  const r = withInspection(opened.result, await inspect(ctx, opened.config), afterApply);
   return { r, valid: true };
 }
 
@@ -24,7 +24,7 @@ export const hostDiff: CommandDef<HostOptions, AnsibleResult> = {
   configure: configureFileOptions,
   parse: (_args, opts) => parseFileOptions(opts),
   async run(opts, ctx) {
-    const { r, valid } = await compare(opts, ctx);
+    const { r, valid } = await compare(opts, ctx, true);
     if (!valid) return { ok: false, data: r, warnings: [], exitCode: ExitCode.usage };
     r.changed = r.differences.length > 0;
     r.failed = r.problems.length > 0;
