@@ -74,6 +74,34 @@ describe('host diff and assert', () => {
   });
 });
 
+describe('selectors', () => {
+  const selected = async (select: string) => {
+    const m = machine('two-identical-gpus');
+    const r = await run(m, 'diff', configFile(`${HEAD}  x:\n    devices:\n      - select: ${select}\n        driver: vfio-pci\n`), 'x');
+    return { devices: Object.keys(r.doc.data.diff.after.devices ?? {}), problems: r.doc.data.problems };
+  };
+
+  it('ids take every match, index one of them in address order; the subsystem ids must match too', async () => {
+    expect(await selected('{ id: "10de:2684" }')).toEqual({ devices: ['0000:01:00.0', '0000:02:00.0'], problems: [] });
+    expect(await selected('{ id: "10de:2684", index: 1 }')).toEqual({ devices: ['0000:02:00.0'], problems: [] });
+    expect(await selected('{ id: "10de:2684:10de:167c", index: 0 }')).toEqual({ devices: ['0000:01:00.0'], problems: [] });
+    expect(await selected('{ id: "10de:2684:1043:87b3" }')).toEqual({ devices: [], problems: ['devices[0]: no device on this host matches id 10de:2684:1043:87b3'] });
+    expect(await selected('{ id: "10de:2684", index: 2 }')).toEqual({ devices: [], problems: ['devices[0]: no device on this host matches id 10de:2684, index 2'] });
+  });
+
+  it('a name glob over the pci.ids name; all takes GPUs only, not their audio functions', async () => {
+    expect((await selected('{ name: "*High Definition Audio*" }')).devices).toEqual(['0000:01:00.1', '0000:02:00.1']);
+    expect((await selected('{ name: "*RTX 4090*", index: 1 }')).devices).toEqual(['0000:02:00.0']);
+    expect((await selected('{ all: true }')).devices).toEqual(['0000:01:00.0', '0000:02:00.0']);
+  });
+
+  it('two entries that want one device differently are a problem, naming both', async () => {
+    const m = machine('two-identical-gpus');
+    const f = configFile(`${HEAD}  x:\n    devices:\n      - select: { all: true }\n        driver: vfio-pci\n      - select: { address: "0000:02:00.0" }\n        driver: pci-stub\n`);
+    expect((await run(m, 'assert', f, 'x')).doc.data.problems).toEqual(['devices[1]: 0000:02:00.0 is also selected by devices[0], which wants something else']);
+  });
+});
+
 describe('host apply', () => {
   it('passthrough: apply, then assert passes; a second apply is no change; a host changed since fails assert with the diff', async () => {
     const m = machine('intel-desktop-nvidia');
