@@ -27,6 +27,10 @@ export function exportHostConfig(host: Host, names: PciNames, configName: string
     } else if (d.sriov && d.sriov.numVfs > 0) {
       const onVfio = d.sriov.vfs.length > 0 && d.sriov.vfs.every((v) => v.driver === 'vfio-pci');
       devices.push(comment, `      - select: { address: ${q(addr)} }`, `        sriov: { vfs: ${d.sriov.numVfs}${onVfio ? ', vfDriver: vfio-pci' : ''} }`);
+      // VFs passed through one by one are named by address (they exist once the count above is set).
+      for (const vf of onVfio ? [] : d.sriov.vfs) {
+        if (vf.driver && PASSTHROUGH.has(vf.driver)) devices.push(`      - select: { address: ${q(vf.address)} }   # VF of ${addr}`, `        driver: ${vf.driver}`);
+      }
     }
   }
   // Kernel parameters the IOMMU setting leaves open (iommu=pt) are kept as they are configured.

@@ -192,6 +192,22 @@ describe('host apply', () => {
 });
 
 describe('host export', () => {
+  it('names a VF passed through on its own by address, after its PF\'s count', async () => {
+    const m = machine('server-mxgpu-sriov');
+    expect((await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--yes'])).code).toBe(0);
+    expect((await m.run(['passthrough', '0000:c1:01.1', '--yes'])).code).toBe(0);
+    const r = await m.run(['host', 'export', '-c', 'vf']);
+    expect(r.stdout).toContain('      - select: { address: "0000:c1:00.0" }\n        sriov: { vfs: 2 }\n      - select: { address: "0000:c1:01.1" }   # VF of 0000:c1:00.0\n        driver: vfio-pci\n');
+    expect(r.stdout).not.toContain('"0000:c1:01.0"');
+    const f = configFile(r.stdout);
+    expect((await run(m, 'assert', f, 'vf')).code).toBe(0);
+    expect((await m.run(['release', '0000:c1:01.1', '--yes'])).code).toBe(0);
+    const drift = await run(m, 'assert', f, 'vf');
+    expect(drift.doc.data.differences).toMatchObject([{ subject: '0000:c1:01.1', field: 'driver', after: 'vfio-pci' }]);
+    expect((await run(m, 'apply', f, 'vf', '--yes')).doc.data.changed).toBe(true);
+    expect((await run(m, 'assert', f, 'vf')).code).toBe(0);
+  });
+
   it('writes the state as a config that validates, quotes every address, and asserts on the same host', async () => {
     const m = machine('server-mxgpu-sriov');
     expect((await run(m, 'apply', SERVER, 'vdi', '--yes')).code).toBe(0);
