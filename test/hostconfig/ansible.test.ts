@@ -105,6 +105,9 @@ describe.skipIf(!ready && !inCI)(`the gpuvirt.host collection under ansible-play
     const r = playbook(root, 'missing');
     expect(r.code).not.toBe(0);
     expect(r.result).toMatchObject({ failed: true, changed: false, msg: 'refused: devices[0]: no device on this host matches address "0000:09:00.0"' });
+    const check = playbook(root, 'missing', ['--check']);
+    expect(check.code).not.toBe(0);
+    expect(check.result).toMatchObject({ failed: true, msg: 'config missing cannot be applied here: devices[0]: no device on this host matches address "0000:09:00.0"' });
   });
 
   it('the facts script prints doctor\'s JSON and exits 0 even when a check fails', () => {
