@@ -73,6 +73,15 @@ const READ_ONLY = new Set([
   'max_link_speed', 'max_link_width', 'power_state', 'ari_enabled',
 ]);
 
+/**
+ * Attributes the kernel creates write-only (0200), whatever mode a fixture file has: git keeps
+ * only 0644 and 0755, so a checked-out fixture cannot say. A driver's uevent is write-only; a
+ * device's is not.
+ */
+const WRITE_ONLY = new Set([
+  'bind', 'unbind', 'new_id', 'remove_id', 'reset', 'remove', 'rescan', 'drivers_probe', 'sriov_vf_msix_count', 'create',
+]);
+
 const DRIVER_STORES = ['bind', 'unbind', 'new_id', 'remove_id'];
 
 export class SimKernel implements Host {
@@ -99,7 +108,8 @@ export class SimKernel implements Host {
     const st = isUnder(path, simPaths.sysfs) ? this.tree.stat(path) : null;
     if (!st?.isFile()) return;
     const name = nodePath.basename(path);
-    if ((st.mode & 0o444) === 0) throw sysError('EACCES', path, 'open');
+    const driverUevent = name === 'uevent' && /^\/sys\/bus\/[^/]+\/drivers\/[^/]+$/.test(nodePath.dirname(path));
+    if ((st.mode & 0o444) === 0 || WRITE_ONLY.has(name) || driverUevent) throw sysError('EACCES', path, 'open');
     if (/^resource\d+(_wc)?$/.test(name)) throw sysError('EIO', path, 'read');
     if (name === 'rom') {
       const addr = nodePath.basename(nodePath.dirname(this.tree.canonical(path) ?? ''));
