@@ -34,6 +34,7 @@ import {
   writeNewId, writeRemoveId, writeUnbind,
 } from './drivers.js';
 import { modprobe, modprobeRemove } from './modules.js';
+import type { Param } from './modprobe-conf.js';
 import {
   chomp, consume, type DriverInfo, fail, type Hold, KernelErrno, loadState, newDriverInfo, type PciId,
   PCI_ANY_ID, saveState, type SimErrno, type SimState, storedRegex, sysError, type WriteRecord,
@@ -298,8 +299,8 @@ export class SimKernel implements Host {
     return this.withState((k) => structuredClone(k.state));
   }
 
-  modprobe(module: string): ExecResult {
-    return this.withState((k) => modprobe(k, module));
+  modprobe(module: string, params: readonly Param[] = []): ExecResult {
+    return this.withState((k) => modprobe(k, module, params));
   }
 
   modprobeRemove(module: string): ExecResult {

@@ -1,11 +1,15 @@
 // Loading and unloading kernel modules in the simulation, as kmod's modprobe and the
-// kernel's module loader do it: dependencies first, sys/module/<m> and its line in
-// /proc/modules, the driver's directory on the PCI bus, then driver_attach (bus_add_driver).
+// kernel's module loader do it: dependencies first, sys/module/<m> with its parameters (the
+// modprobe.d options, then the command line's) and its line in /proc/modules, the driver's
+// directory on the PCI bus, then driver_attach (bus_add_driver).
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { ExecResult } from '../host/exec.js';
 import { busAutoprobe, driverAttach, type Kern, unbindDevice } from './drivers.js';
-import { moduleOfDriver, newDriverInfo } from './state.js';
+import { gimDriverIds } from './gim.js';
+import { configuredOptions, type Param } from './modprobe-conf.js';
+import { KernelErrno, moduleOfDriver, newDriverInfo } from './state.js';
+import { kstrtobool } from './sriov.js';
 import { simPaths } from './tree.js';
 
 interface ModuleDef {
@@ -31,6 +35,9 @@ const MODULES: Record<string, ModuleDef> = {
   },
   pci_stub: { driver: 'pci-stub' },
   pci_pf_stub: { driver: 'pci-pf-stub' },
+  // AMD MxGPU GIM (out of tree): VFs come from vf_num at load, one value per GPU in address
+  // order (one value: every GPU); enabled_devices limits which GPUs it takes. See gim.ts.
+  gim: { driver: 'gim', params: { vf_num: ['0', 0o444], enabled_devices: ['', 0o444] } },
 };
 
 /** modprobe treats dashes and underscores alike. */
@@ -62,12 +69,36 @@ function isBuiltin(k: Kern, module: string, def: ModuleDef): boolean {
   return (def.driver !== undefined && k.tree.isLoaded(def.driver)) || k.tree.host.exists(paths.sysModule(module));
 }
 
-function insmod(k: Kern, module: string, def: ModuleDef): void {
+/**
+ * The values the module's parameters start with: defaults, then `given` in order (later wins).
+ * A parameter the module does not have is ignored, as the kernel does ("unknown parameter");
+ * a bool that kstrtobool refuses makes the load fail (EINVAL), as param_set_bool does. For a
+ * module known only from the tree, whose parameters the simulation cannot know, every one given
+ * is taken.
+ */
+function paramValues(def: ModuleDef, given: readonly Param[]): Record<string, string> | null {
+  const values = Object.fromEntries(Object.entries(def.params ?? {}).map(([p, [v]]) => [p, v]));
+  for (const [name, value] of given) {
+    const initial = values[name];
+    if (initial === undefined) {
+      if (def.params === undefined) values[name] = value;
+      continue;
+    }
+    if (initial === 'Y' || initial === 'N') {
+      const on = kstrtobool(value === '' ? 'Y' : value);
+      if (on === null) return null;
+      values[name] = on ? 'Y' : 'N';
+    } else values[name] = value;
+  }
+  return values;
+}
+
+function insmod(k: Kern, module: string, def: ModuleDef, values: Record<string, string>): void {
   const t = k.tree;
   t.put(`${paths.sysModule(module)}/initstate`, 'live\n', 0o444);
   t.put(`${paths.sysModule(module)}/refcnt`, '0\n', 0o444);
-  for (const [param, [value, mode]] of Object.entries(def.params ?? {})) {
-    t.put(paths.moduleParam(module, param), `${value}\n`, mode);
+  for (const [param, value] of Object.entries(values)) {
+    t.put(paths.moduleParam(module, param), `${value}\n`, def.params?.[param]?.[1] ?? 0o444);
   }
   const lines = readAttr(t.host, paths.procModules) ?? '';
   t.put(paths.procModules, `${lines ? `${lines}\n` : ''}${module} 16384 0 - Live 0x0000000000000000\n`, 0o444);
@@ -75,6 +106,7 @@ function insmod(k: Kern, module: string, def: ModuleDef): void {
   const driver = def.driver;
   if (driver === undefined) return;
   k.state.drivers[driver] ??= newDriverInfo(driver, module);
+  if (driver === 'gim') k.state.drivers[driver].ids = gimDriverIds(k);
   const dir = paths.pciDriver(driver);
   for (const attr of ['bind', 'unbind', 'new_id', 'remove_id', 'uevent']) t.put(`${dir}/${attr}`, '', 0o200);
   t.link(`${dir}/module`, paths.sysModule(module));
@@ -82,17 +114,23 @@ function insmod(k: Kern, module: string, def: ModuleDef): void {
   if (busAutoprobe(k)) driverAttach(k, driver);
 }
 
-/** `modprobe <module>`: no-op when loaded or built in; exit 1 when there is no such module. */
-export function modprobe(k: Kern, name: string): ExecResult {
+/**
+ * `modprobe <module> [param=value...]`: no-op when loaded or built in (the parameters are then
+ * ignored, as kmod does); exit 1 when there is no such module or a parameter is invalid.
+ */
+export function modprobe(k: Kern, name: string, params: readonly Param[] = []): ExecResult {
   const module = normalizeModule(name);
   const def = moduleDef(k, module);
   if (!def) return result(1, `modprobe: FATAL: Module ${module} not found in directory /lib/modules/${release(k)}\n`);
   if (loadedModules(k).includes(module) || isBuiltin(k, module, def)) return result(0);
+  const values = paramValues(def, [...configuredOptions(k.tree.host, module), ...params]);
+  if (values === null) return result(1, `modprobe: ERROR: could not insert '${module}': Invalid argument\n`);
   for (const dep of def.deps ?? []) {
     const depDef = moduleDef(k, dep);
-    if (depDef && !loadedModules(k).includes(dep) && !isBuiltin(k, dep, depDef)) insmod(k, dep, depDef);
+    const depValues = depDef && paramValues(depDef, configuredOptions(k.tree.host, dep));
+    if (depDef && depValues && !loadedModules(k).includes(dep) && !isBuiltin(k, dep, depDef)) insmod(k, dep, depDef, depValues);
   }
-  insmod(k, module, def);
+  insmod(k, module, def, values);
   return result(0);
 }
 
@@ -127,7 +165,13 @@ export function modprobeRemove(k: Kern, name: string): ExecResult {
   if (isBuiltin(k, module, def)) return result(1, `modprobe: FATAL: Module ${module} is builtin.\n`);
   if (!loadedModules(k).includes(module)) return result(1, `modprobe: FATAL: Module ${module} is not in kernel.\n`);
   if (inUse(k, module, def)) return result(1, `modprobe: FATAL: Module ${module} is in use.\n`);
-  rmmod(k, module, def);
+  try {
+    rmmod(k, module, def);
+  } catch (err) {
+    // A driver's remove that cannot finish (gim disabling VFs a VM holds, set to fail).
+    if (err instanceof KernelErrno) return result(1, `modprobe: FATAL: Module ${module} is in use.\n`);
+    throw err;
+  }
   for (const dep of [...(def.deps ?? [])].reverse()) {
     const depDef = moduleDef(k, dep);
     if (depDef && loadedModules(k).includes(dep) && !inUse(k, dep, depDef)) rmmod(k, dep, depDef);

@@ -63,7 +63,7 @@ export function vfAddresses(pf: string, offset: number, stride: number, count: n
   return out;
 }
 
-function enableVfs(k: Kern, pf: string, driver: string, asked: number): void {
+export function enableVfs(k: Kern, pf: string, driver: string, asked: number): void {
   const limit = k.state.drivers[driver]?.vfLimit ?? null;
   const count = limit === null ? asked : Math.min(asked, limit);
   const attr = (a: string) => k.tree.int(paths.pciAttr(pf, a));
@@ -114,7 +114,7 @@ function createVf(k: Kern, pf: string, vf: string, index: number): void {
   t.link(`${dir}/iommu_group`, simPaths.iommuGroup(group));
 }
 
-function disableVfs(k: Kern, pf: string): void {
+export function disableVfs(k: Kern, pf: string): void {
   const t = k.tree;
   const vfs = readVirtfns(t.host, pf);
   waitForRelease(k, vfs);

@@ -41,9 +41,12 @@ async function perform(a: Action, side: KernelSide, sub: (s: string) => string):
   return `exit ${r.status}: ${r.out.trim()}`;
 }
 
-function describe(a: Action): string {
-  if ('write' in a) return `write ${JSON.stringify(a.value.length > 40 ? `${a.value.slice(0, 20)}…(${a.value.length} bytes)` : a.value)} > ${a.write}`;
-  if ('read' in a) return `read ${a.read}`;
+function describe(a: Action, sub: (s: string) => string): string {
+  if ('write' in a) {
+    const v = sub(a.value);
+    return `write ${JSON.stringify(v.length > 40 ? `${v.slice(0, 20)}…(${v.length} bytes)` : v)} > ${sub(a.write)}`;
+  }
+  if ('read' in a) return `read ${sub(a.read)}`;
   return 'modprobe' in a ? `modprobe ${a.modprobe}` : `modprobe -r ${a.rmmod}`;
 }
 
@@ -77,10 +80,10 @@ export async function runRow(row: Row, side: KernelSide, roles: Readonly<Record<
   try {
     for (const a of row.setup ?? []) {
       const r = await perform(a, side, sub);
-      if (r !== 'ok') throw new Error(`setup: ${describe(a)} → ${r}`);
+      if (r !== 'ok') throw new Error(`setup: ${describe(a, sub)} → ${r}`);
     }
     answer = await perform(row.op, side, sub);
-    if (answer !== row.expect) problems.push(`${describe(row.op)} → ${answer}, the table says ${row.expect}`);
+    if (answer !== row.expect) problems.push(`${describe(row.op, sub)} → ${answer}, the table says ${row.expect}`);
     for (const e of row.then ?? []) {
       const wrong = effectHolds(e, side, sub);
       if (wrong) problems.push(wrong);
@@ -90,6 +93,6 @@ export async function runRow(row: Row, side: KernelSide, roles: Readonly<Record<
   } finally {
     for (const a of row.cleanup ?? []) await perform(a, side, sub).catch(() => 'cleanup threw');
   }
-  const said = `${describe(row.op)} → ${answer}`;
+  const said = `${describe(row.op, sub)} → ${answer}`;
   return problems.length ? { pass: false, detail: [...problems, `(${said}; source: ${row.source})`].join('\n') } : { pass: true, detail: said };
 }

@@ -82,7 +82,12 @@ describe('SimExec: modprobe', () => {
 describe('SimExec: strictness, injection and the call log', () => {
   it('throws for any argv it does not simulate', async () => {
     const { exec } = machine();
-    await expect(exec.run(['update-grub'])).rejects.toThrow(/no simulation for `update-grub`/);
+    await expect(exec.run(['update-grub', '--force'])).rejects.toThrow(/no simulation for `update-grub --force`/);
+    await expect(exec.run(['lspci'])).rejects.toThrow(/no simulation for `lspci`/);
+    await expect(exec.run(['grubby', '--update-kernel=ALL'])).rejects.toThrow(/no simulation/);
+    await expect(exec.run(['dracut'])).rejects.toThrow(/no simulation/);
+    await expect(exec.run(['systemctl', 'start', 'x.service'])).rejects.toThrow(/no simulation/);
+    await expect(exec.run(['modprobe', 'vfio-pci', 'nointxmask'])).rejects.toThrow(/no simulation/);
     await expect(exec.run(['modprobe', '-q', 'vfio-pci'])).rejects.toThrow(/no simulation/);
     await expect(exec.run(['modprobe', '../x'])).rejects.toThrow(/no simulation/);
   });
