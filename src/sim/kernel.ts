@@ -11,8 +11,8 @@
  * sriov_numvfs, sriov_drivers_autoprobe, VF creation and removal with their groups;
  * reset_method, reset, rom enabling, bool module parameters; zero-length writes (no-op,
  * as sysfs_kf_write); EACCES for missing or read-only attributes, and reading write-only
- * ones; EIO reading resourceN; EINVAL reading a ROM not enabled. Module loading is in
- * modules.ts (driven by SimExec).
+ * ones; EIO reading resourceN; EINVAL reading a ROM not enabled; mediated devices (mdev.ts:
+ * create, remove). Module loading is in modules.ts (driven by SimExec).
  *
  * What the tree cannot hold (which driver claims which device, dynamic ids, what each PF
  * driver does with SR-IOV, devices held open, injected failures, the logs) lives in the
@@ -33,6 +33,7 @@ import {
   type Kern, writeBind, writeBusAutoprobe, writeDriverOverride, writeDriversProbe,
   writeNewId, writeRemoveId, writeUnbind,
 } from './drivers.js';
+import { mdevOfRemove, mdevTypeOfCreate, writeMdevCreate, writeMdevRemove } from './mdev.js';
 import { modprobe, modprobeRemove } from './modules.js';
 import type { Param } from './modprobe-conf.js';
 import {
@@ -227,12 +228,16 @@ export class SimKernel implements Host {
       }[name];
       if (op) return op(k, addr, value);
     }
+    const mdevType = mdevTypeOfCreate(file);
+    if (mdevType !== null) return writeMdevCreate(k, mdevType, value);
+    const mdev = mdevOfRemove(k, file);
+    if (mdev !== null) return writeMdevRemove(k, mdev, value);
     const current = this.tree.host.readText(file);
     const isParam = nodePath.basename(dir) === 'parameters' && nodePath.dirname(parent) === simPaths.sysModules;
     if (isParam && (current === 'Y\n' || current === 'N\n')) {
       return writeBoolParam(k, file, value);
     }
-    if ((mode & 0o444) === 0) throw new Error(`sim-kernel: writing ${file} is not simulated`);
+    if ((mode & 0o444) === 0 || WRITE_ONLY.has(name)) throw new Error(`sim-kernel: writing ${file} is not simulated`);
     this.tree.rewrite(file, value.endsWith('\n') ? value : `${value}\n`);
   }
 

@@ -13,7 +13,7 @@ export const SIDECAR = '.sim-kernel.json';
 
 export type SimErrno =
   | 'ENODEV' | 'EBUSY' | 'EINVAL' | 'ERANGE' | 'ENOENT' | 'EEXIST' | 'EACCES' | 'ENOMEM'
-  | 'EIO' | 'EINTR' | 'ENOTTY' | 'EISDIR' | 'EPERM';
+  | 'EIO' | 'EINTR' | 'ENOTTY' | 'EISDIR' | 'EPERM' | 'ENOSPC' | 'EUSERS';
 
 /** A kernel error inside the simulation; SimKernel turns it into a Node-style fs error. */
 export class KernelErrno extends Error {
@@ -28,7 +28,7 @@ export function fail(code: SimErrno): never {
 
 const ERRNO: Record<SimErrno, number> = {
   ENOENT: 2, EINTR: 4, EIO: 5, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17,
-  ENODEV: 19, EISDIR: 21, EINVAL: 22, ENOTTY: 25, ERANGE: 34, EPERM: 1,
+  ENODEV: 19, EISDIR: 21, EINVAL: 22, ENOTTY: 25, ERANGE: 34, EPERM: 1, ENOSPC: 28, EUSERS: 87,
 };
 
 /** An Error shaped like the ones node:fs throws: code, errno (negative), syscall, path. */

@@ -1,0 +1,86 @@
+// Mediated devices (drivers/vfio/mdev/mdev_core.c and mdev_sysfs.c, Linux 6.1). A parent
+// device has mdev_supported_types/<type>/{create, available_instances, name, device_api,
+// devices/} and a /sys/class/mdev_bus/<parent> link. Writing a UUID to `create` makes the
+// device under its parent, linked from /sys/bus/mdev/devices and the type's devices/, with an
+// mdev_type link, a `remove` attribute and an IOMMU group of its own (vfio's emulated IOMMU,
+// hence /dev/vfio/<group>); writing a non-zero number to `remove` destroys it.
+//
+// Errors: create_store takes 36 or 37 bytes (a UUID, maybe a newline) and guid_parse must
+// accept them (EINVAL); a UUID that exists anywhere is EEXIST; no instances left is EUSERS from
+// the core (parents without get_available) and ENOSPC from i915's GVT-g (its alloc_resource).
+// remove_store: kstrtoul fails → EINVAL, 0 → nothing. Removing a device a VM holds open blocks
+// in vfio until it is closed (a Hold: a delay, or an errno to fail with), as for vfio-pci.
+// Simplified: each type counts its own instances (GVT-g types really share the aperture).
+import * as nodePath from 'node:path';
+import { paths } from '../host/paths.js';
+import { type Kern, waitForRelease } from './drivers.js';
+import { fail } from './state.js';
+import { kstrtoul } from './sriov.js';
+import { simPaths } from './tree.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The type directory when `file` is a type's `create`, else null. */
+export function mdevTypeOfCreate(file: string): string | null {
+  const dir = nodePath.dirname(file);
+  return nodePath.basename(file) === 'create' && nodePath.basename(nodePath.dirname(dir)) === 'mdev_supported_types' ? dir : null;
+}
+
+/** The device directory when `file` is a mediated device's `remove`, else null. */
+export function mdevOfRemove(k: Kern, file: string): string | null {
+  const dir = nodePath.dirname(file);
+  return nodePath.basename(file) === 'remove' && UUID.test(nodePath.basename(dir)) && k.tree.host.readLink(`${dir}/mdev_type`) !== null
+    ? dir : null;
+}
+
+function parentDriver(k: Kern, parentDir: string): string | null {
+  const target = k.tree.host.readLink(`${parentDir}/driver`);
+  return target === null ? null : nodePath.basename(target);
+}
+
+export function writeMdevCreate(k: Kern, typeDir: string, value: string): void {
+  const t = k.tree;
+  if (value.length < 36 || value.length > 37 || !UUID.test(value.slice(0, 36))) fail('EINVAL');
+  const uuid = value.slice(0, 36).toLowerCase(); // the device is named %pUl
+  if ((t.host.list(paths.mdevDevices) ?? []).includes(uuid)) fail('EEXIST');
+  const parentDir = nodePath.dirname(nodePath.dirname(typeDir));
+  const available = t.int(`${typeDir}/available_instances`);
+  if (available <= 0) fail(parentDriver(k, parentDir) === 'i915' ? 'ENOSPC' : 'EUSERS');
+  const dir = `${parentDir}/${uuid}`;
+  t.mkdir(dir);
+  t.link(`${dir}/mdev_type`, typeDir);
+  t.put(`${dir}/remove`, '', 0o200);
+  t.put(`${dir}/uevent`, `MDEV_TYPE=${nodePath.basename(typeDir)}\n`);
+  t.link(`${dir}/subsystem`, '/sys/bus/mdev');
+  t.link(`${paths.mdevDevices}/${uuid}`, dir);
+  t.link(`${typeDir}/devices/${uuid}`, dir);
+  const group = t.freeGroup();
+  t.put(`${simPaths.iommuGroup(group)}/type`, 'unknown\n', 0o444);
+  t.put(`${simPaths.iommuGroup(group)}/reserved_regions`, '', 0o444);
+  t.link(`${paths.iommuGroupDevices(group)}/${uuid}`, dir);
+  t.link(`${dir}/iommu_group`, simPaths.iommuGroup(group));
+  t.put(paths.devVfioGroup(group), '', 0o600);
+  t.rewrite(`${typeDir}/available_instances`, `${available - 1}\n`);
+}
+
+export function writeMdevRemove(k: Kern, dir: string, value: string): void {
+  const n = kstrtoul(value);
+  if (n === null) fail('EINVAL');
+  if (n === 0) return;
+  const t = k.tree;
+  const uuid = nodePath.basename(dir);
+  waitForRelease(k, [uuid]);
+  const typeDir = t.canonical(`${dir}/mdev_type`);
+  const groupLink = t.host.readLink(`${dir}/iommu_group`);
+  const group = groupLink === null ? null : Number(nodePath.basename(groupLink));
+  if (group !== null) {
+    t.remove(simPaths.iommuGroup(group));
+    t.remove(paths.devVfioGroup(group));
+  }
+  t.remove(`${paths.mdevDevices}/${uuid}`);
+  t.remove(dir);
+  if (typeDir !== null) {
+    t.remove(`${typeDir}/devices/${uuid}`);
+    t.rewrite(`${typeDir}/available_instances`, `${t.int(`${typeDir}/available_instances`) + 1}\n`);
+  }
+}
