@@ -4,8 +4,9 @@
 // entries; proxmox-boot-tool copies /etc/kernel/cmdline (and the initrds) to each ESP;
 // kernelstub edits its configuration and the ESP's entry.
 // Left out: grub.d scripts other than 10_linux's main and recovery entries, GRUB_ENABLE_BLSCFG,
-// grubenv kernelopts, os-prober, signed-image and ESP mounting details. A proxmox-boot-tool ESP
-// stays "mounted" at /var/tmp/espmounts/<UUID> so tests can read what was copied there.
+// grubenv kernelopts, os-prober, signed images. The ESPs proxmox-boot-tool writes are other
+// filesystems, mounted only while it runs: they live in the sidecar (SimKernel.espFiles), and
+// the root's files stay as they were.
 import * as nodePath from 'node:path';
 import type { ExecResult } from '../host/exec.js';
 import { paths } from '../host/paths.js';
@@ -106,10 +107,8 @@ export function grubby(t: SimTree, add: string[], remove: string[]): ExecResult 
   return ok();
 }
 
-export const ESP_MOUNTS = '/var/tmp/espmounts';
-
 /** `proxmox-boot-tool refresh`: every ESP gets a loader entry per kernel with /etc/kernel/cmdline. */
-export function proxmoxBootToolRefresh(t: SimTree): ExecResult {
+export function proxmoxBootToolRefresh(t: SimTree, esps: Record<string, Record<string, string>>): ExecResult {
   if (!t.host.exists(paths.proxmoxBootUuids)) return failed(`E: ${paths.proxmoxBootUuids} does not exist.\n`, 2);
   const uuids = cmdlineWords(text(t, paths.proxmoxBootUuids) ?? '');
   const configured = text(t, paths.etcKernelCmdline);
@@ -118,13 +117,13 @@ export function proxmoxBootToolRefresh(t: SimTree): ExecResult {
     : cmdlineWords(text(t, paths.procCmdline) ?? '').filter((w) => !/^(BOOT_IMAGE|initrd)=/.test(w)).join(' ');
   let out = 'Running hook script \'proxmox-auto-removal\'..\nRunning hook script \'zz-proxmox-boot\'..\n';
   for (const uuid of uuids) {
-    const esp = `${ESP_MOUNTS}/${uuid}`;
+    const esp: Record<string, string> = (esps[uuid] = {});
     out += `Copying and configuring kernels on /dev/disk/by-uuid/${uuid}\n`;
     for (const v of kernelVersions(t)) {
       const initrd = text(t, `/boot/initrd.img-${v}`);
-      if (initrd !== null) save(t, `${esp}/EFI/proxmox/${v}/initrd.img-${v}`, initrd);
-      save(t, `${esp}/loader/entries/proxmox-${v}.conf`, `title    Proxmox Virtual Environment\nversion  ${v}\noptions  ${cmdline}\n` +
-        `linux    /EFI/proxmox/${v}/vmlinuz-${v}\ninitrd   /EFI/proxmox/${v}/initrd.img-${v}\n`);
+      if (initrd !== null) esp[`/EFI/proxmox/${v}/initrd.img-${v}`] = initrd;
+      esp[`/loader/entries/proxmox-${v}.conf`] = `title    Proxmox Virtual Environment\nversion  ${v}\noptions  ${cmdline}\n` +
+        `linux    /EFI/proxmox/${v}/vmlinuz-${v}\ninitrd   /EFI/proxmox/${v}/initrd.img-${v}\n`;
     }
   }
   return ok(out);

@@ -82,7 +82,7 @@ export class SimExec implements Exec {
       case 'grubby':
         return this.grubby(args);
       case 'proxmox-boot-tool':
-        return args.length === 1 && a === 'refresh' ? this.files(proxmoxBootToolRefresh) : null;
+        return args.length === 1 && a === 'refresh' ? this.kernel.withState((k) => proxmoxBootToolRefresh(k.tree, (k.state.esps ??= {}))) : null;
       case 'kernelstub':
         return args.length === 2 && (a === '-a' || a === '-d') ? this.files((t) => kernelstub(t, a, b!)) : null;
       case 'update-initramfs':

@@ -12,7 +12,9 @@
  * reset_method, reset, rom enabling, bool module parameters; zero-length writes (no-op,
  * as sysfs_kf_write); EACCES for missing or read-only attributes, and reading write-only
  * ones; EIO reading resourceN; EINVAL reading a ROM not enabled; mediated devices (mdev.ts:
- * create, remove). Module loading is in modules.ts (driven by SimExec).
+ * create, remove); AMD GIM's probe and remove (gim.ts). Module loading is in modules.ts, the
+ * programs the commands run in exec.ts (SimExec). test/ground-truth/kernel-writes.ts holds
+ * what Linux answers, checked against this simulation and against Linux under QEMU.
  *
  * What the tree cannot hold (which driver claims which device, dynamic ids, what each PF
  * driver does with SR-IOV, devices held open, injected failures, the logs) lives in the
@@ -21,7 +23,8 @@
  * root in place: give it a copy (makeSimHost in host.ts).
  *
  * Left out: device remove/rescan, bus rescan, enable, resourceN_resize, iommu group `type`
- * writes, the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
+ * writes, an mdev parent's types going away with its driver, GVT-g types sharing one aperture,
+ * the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
  * uevents (beyond VF autoprobe), the time the kernel takes (except devices held open,
  * which block for a configured delay or fail with a configured errno), and any locking
  * between processes sharing the sidecar: they must take turns.
@@ -297,6 +300,11 @@ export class SimKernel implements Host {
 
   clearWrites(): void {
     this.withState((k) => void (k.state.writes = []));
+  }
+
+  /** What proxmox-boot-tool last wrote to each ESP: UUID → path on the ESP → content. */
+  espFiles(): Record<string, Record<string, string>> {
+    return this.withState((k) => structuredClone(k.state.esps ?? {}));
   }
 
   /** A copy of the sidecar state, for assertions and debugging. */

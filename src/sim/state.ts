@@ -111,6 +111,8 @@ export interface SimState {
   execFailures: ExecFailure[];
   writes: WriteRecord[];
   execs: ExecRecord[];
+  /** Files on the EFI system partitions proxmox-boot-tool keeps (not mounted on the root): ESP UUID → path → content. */
+  esps?: Record<string, Record<string, string>>;
 }
 
 /** Drivers without .sriov_configure (vfio-pci depends on its enable_sriov parameter). */
