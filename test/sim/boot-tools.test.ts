@@ -4,6 +4,7 @@ import { paths } from '../../src/host/paths.js';
 import { makeSimHost, type SimHost } from '../../src/sim/host.js';
 import { FIXTURES } from '../helpers/sim.js';
 import { track } from '../helpers/sysfs-builder.js';
+import { hostState } from '../helpers/host-state.js';
 import { treeDiff, treeState } from '../helpers/tree-state.js';
 
 const sims: SimHost[] = [];
@@ -169,5 +170,18 @@ describe('failure injection covers every program', () => {
     }
     expect(host.readText('/boot/grub/grub.cfg')).toBe(before);
     expect(host.exists('/boot/initrd.img-6.1.0-18-amd64')).toBe(false);
+  });
+});
+
+describe('hostState', () => {
+  it('sees what proxmox-boot-tool wrote to the ESPs, which treeState cannot', async () => {
+    const sim = machine('server-mxgpu-sriov');
+    const before = hostState(sim);
+    await sim.exec.run(['proxmox-boot-tool', 'refresh']);
+    const after = hostState(sim);
+    expect(treeDiff(before, after).map((d) => d.split(':').slice(0, 2).join(':'))).toEqual([
+      'esp:4A1B-2C3D/loader/entries/proxmox-6.8.12-4-pve.conf', 'esp:5E6F-7A8B/loader/entries/proxmox-6.8.12-4-pve.conf',
+    ]);
+    expect(after['esp:4A1B-2C3D/loader/entries/proxmox-6.8.12-4-pve.conf']).toContain('options  root=ZFS=rpool/ROOT/pve-1 boot=zfs iommu=pt\n');
   });
 });
