@@ -29,6 +29,7 @@ export function simSide(sim: SimHost): KernelSide {
       return { status: r.exitCode, out: `${r.stdout}${r.stderr}` };
     },
     exists: (path) => sim.host.exists(path),
+    writeFile: (path, content) => (content === null ? sim.host.removeFile(path) : sim.host.writeFile(path, content)),
     linkName: (path) => linkName(sim.host, path),
   };
 }

@@ -27,6 +27,13 @@ const real: KernelSide = {
   },
   exec: (argv) => sh(argv),
   exists: (file) => fs.existsSync(file),
+  writeFile(file, content) {
+    if (content === null) fs.rmSync(file, { force: true });
+    else {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, content);
+    }
+  },
   linkName(file) {
     try {
       return path.basename(fs.readlinkSync(file));
