@@ -36,6 +36,7 @@ import {
   type Kern, writeBind, writeBusAutoprobe, writeDriverOverride, writeDriversProbe,
   writeNewId, writeRemoveId, writeUnbind,
 } from './drivers.js';
+import { isWriteOnly, READ_ONLY } from './attrs.js';
 import { mdevOfRemove, mdevTypeOfCreate, writeMdevCreate, writeMdevRemove } from './mdev.js';
 import { modprobe, modprobeRemove } from './modules.js';
 import type { Param } from './modprobe-conf.js';
@@ -70,23 +71,6 @@ export interface DriverConfig {
   vfLimit?: number | null;
 }
 
-/** Device attributes the kernel creates read-only (0444), whatever mode a fixture file has. */
-const READ_ONLY = new Set([
-  'vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'modalias', 'irq',
-  'boot_vga', 'sriov_totalvfs', 'sriov_offset', 'sriov_stride', 'sriov_vf_device', 'sriov_vf_total_msix',
-  'local_cpus', 'local_cpulist', 'resource', 'current_link_speed', 'current_link_width',
-  'max_link_speed', 'max_link_width', 'power_state', 'ari_enabled',
-]);
-
-/**
- * Attributes the kernel creates write-only (0200), whatever mode a fixture file has: git keeps
- * only 0644 and 0755, so a checked-out fixture cannot say. A driver's uevent is write-only; a
- * device's is not.
- */
-const WRITE_ONLY = new Set([
-  'bind', 'unbind', 'new_id', 'remove_id', 'reset', 'remove', 'rescan', 'drivers_probe', 'sriov_vf_msix_count', 'create',
-]);
-
 const DRIVER_STORES = ['bind', 'unbind', 'new_id', 'remove_id'];
 
 export class SimKernel implements Host {
@@ -113,8 +97,7 @@ export class SimKernel implements Host {
     const st = isUnder(path, simPaths.sysfs) ? this.tree.stat(path) : null;
     if (!st?.isFile()) return;
     const name = nodePath.basename(path);
-    const driverUevent = name === 'uevent' && /^\/sys\/bus\/[^/]+\/drivers\/[^/]+$/.test(nodePath.dirname(path));
-    if ((st.mode & 0o444) === 0 || WRITE_ONLY.has(name) || driverUevent) throw sysError('EACCES', path, 'open');
+    if ((st.mode & 0o444) === 0 || isWriteOnly(path)) throw sysError('EACCES', path, 'open');
     if (/^resource\d+(_wc)?$/.test(name)) throw sysError('EIO', path, 'read');
     if (name === 'rom') {
       const addr = nodePath.basename(nodePath.dirname(this.tree.canonical(path) ?? ''));
@@ -240,7 +223,7 @@ export class SimKernel implements Host {
     if (isParam && (current === 'Y\n' || current === 'N\n')) {
       return writeBoolParam(k, file, value);
     }
-    if ((mode & 0o444) === 0 || WRITE_ONLY.has(name)) throw new Error(`sim-kernel: writing ${file} is not simulated`);
+    if ((mode & 0o444) === 0 || isWriteOnly(file)) throw new Error(`sim-kernel: writing ${file} is not simulated`);
     this.tree.rewrite(file, value.endsWith('\n') ? value : `${value}\n`);
   }
 
