@@ -3,6 +3,7 @@
 // stores. Every function takes the tree and the sidecar state and throws KernelErrno.
 import { paths } from '../host/paths.js';
 import { GIM, gimBound, gimProbe, gimRemove } from './gim.js';
+import { mdevParentBound, mdevParentUnbound } from './mdev.js';
 import {
   consume, fail, type Hold, newDriverInfo, type PciId, PCI_ANY_ID, type SimErrno, type SimState,
 } from './state.js';
@@ -60,6 +61,7 @@ export function attachDriver(k: Kern, addr: string, driver: string): SimErrno | 
   if (err !== null) return err;
   k.tree.attach(addr, driver);
   if (driver === GIM) gimBound(k, addr);
+  mdevParentBound(k, addr, k.tree.deviceDir(addr), driver);
   return null;
 }
 
@@ -100,7 +102,9 @@ export function waitForRelease(k: Kern, addrs: string[]): void {
 
 export function unbindDevice(k: Kern, addr: string): void {
   waitForRelease(k, [addr]);
-  if (k.tree.driverOf(addr) === GIM) gimRemove(k, addr);
+  const driver = k.tree.driverOf(addr);
+  if (driver === GIM) gimRemove(k, addr);
+  if (driver !== null) mdevParentUnbound(k, addr, k.tree.deviceDir(addr), driver);
   k.tree.detach(addr);
 }
 

@@ -23,7 +23,7 @@
  * root in place: give it a copy (makeSimHost in host.ts).
  *
  * Left out: device remove/rescan, bus rescan, enable, resourceN_resize, iommu group `type`
- * writes, an mdev parent's types going away with its driver, GVT-g types sharing one aperture,
+ * writes, GVT-g types sharing one aperture,
  * the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
  * uevents (beyond VF autoprobe), the time the kernel takes (except devices held open,
  * which block for a configured delay or fail with a configured errno), and any locking

@@ -10,6 +10,8 @@
 // the core (parents without get_available) and ENOSPC from i915's GVT-g (its alloc_resource).
 // remove_store: kstrtoul fails → EINVAL, 0 → nothing. Removing a device a VM holds open blocks
 // in vfio until it is closed (a Hold: a delay, or an errno to fail with), as for vfio-pci.
+// When the parent's driver goes, its mediated devices and types go with it, and come back
+// (types only, every instance free) when that driver binds again.
 // Simplified: each type counts its own instances (GVT-g types really share the aperture).
 import * as nodePath from 'node:path';
 import { paths } from '../host/paths.js';
@@ -83,4 +85,52 @@ export function writeMdevRemove(k: Kern, dir: string, value: string): void {
     t.remove(`${typeDir}/devices/${uuid}`);
     t.rewrite(`${typeDir}/available_instances`, `${t.int(`${typeDir}/available_instances`) + 1}\n`);
   }
+}
+
+/** What a parent's driver registers (mdev_register_parent), kept while the driver is unbound. */
+export interface MdevParentRecord {
+  driver: string;
+  types: Record<string, { files: Record<string, string>; total: number }>;
+}
+
+/**
+ * The parent's driver goes (unbind, rmmod): mdev_unregister_parent removes every mediated device
+ * of the parent (waiting for those a VM holds) and the types; they come back with the driver.
+ */
+export function mdevParentUnbound(k: Kern, addr: string, parentDir: string, driver: string): void {
+  const t = k.tree;
+  const typesDir = `${parentDir}/mdev_supported_types`;
+  const ids = t.host.list(typesDir);
+  if (ids === null) return;
+  const uuids = ids.flatMap((id) => t.host.list(`${typesDir}/${id}/devices`) ?? []);
+  waitForRelease(k, uuids);
+  const record: MdevParentRecord = { driver, types: {} };
+  for (const id of ids) {
+    const dir = `${typesDir}/${id}`;
+    const files: Record<string, string> = {};
+    for (const f of ['name', 'device_api', 'description']) {
+      const v = t.host.readText(`${dir}/${f}`);
+      if (v !== null) files[f] = v;
+    }
+    record.types[id] = { files, total: t.int(`${dir}/available_instances`) + (t.host.list(`${dir}/devices`) ?? []).length };
+  }
+  for (const uuid of uuids) writeMdevRemove(k, `${parentDir}/${uuid}`, '1');
+  t.remove(typesDir);
+  t.remove(`${paths.mdevBus}/${addr}`);
+  (k.state.mdevParents ??= {})[addr] = record;
+}
+
+/** The driver that registered the parent is bound again: its types are back, every instance free. */
+export function mdevParentBound(k: Kern, addr: string, parentDir: string, driver: string): void {
+  const record = k.state.mdevParents?.[addr];
+  if (!record || record.driver !== driver) return;
+  const t = k.tree;
+  for (const [id, type] of Object.entries(record.types)) {
+    const dir = `${parentDir}/mdev_supported_types/${id}`;
+    for (const [f, v] of Object.entries(type.files)) t.put(`${dir}/${f}`, v, 0o444);
+    t.put(`${dir}/available_instances`, `${type.total}\n`, 0o444);
+    t.put(`${dir}/create`, '', 0o200);
+  }
+  t.link(`${paths.mdevBus}/${addr}`, parentDir);
+  delete k.state.mdevParents![addr];
 }

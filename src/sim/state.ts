@@ -8,6 +8,7 @@ import { getSystemErrorMap } from 'node:util';
 import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { listAddresses } from '../detect/pci.js';
+import type { MdevParentRecord } from './mdev.js';
 
 export const SIDECAR = '.sim-kernel.json';
 
@@ -113,6 +114,8 @@ export interface SimState {
   execs: ExecRecord[];
   /** Files on the EFI system partitions proxmox-boot-tool keeps (not mounted on the root): ESP UUID → path → content. */
   esps?: Record<string, Record<string, string>>;
+  /** mdev parents whose driver is unbound: what it registers again when it binds. */
+  mdevParents?: Record<string, MdevParentRecord>;
 }
 
 /** Drivers without .sriov_configure (vfio-pci depends on its enable_sriov parameter). */

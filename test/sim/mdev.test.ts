@@ -87,6 +87,33 @@ describe('mdev: remove', () => {
   });
 });
 
+describe('mdev: the parent\'s driver', () => {
+  it('unbinding it removes the mediated devices and the types; binding it again brings the types back, all free', () => {
+    const { host } = gvt();
+    host.writeAttr(`${typeDir()}/create`, UUID);
+    const group = Number(host.readLink(`${dev(UUID)}/iommu_group`)!.split('/').pop());
+    host.writeAttr(paths.pciDriverAttr('i915', 'unbind'), PARENT);
+    expect(host.exists(dev(UUID))).toBe(false);
+    expect(host.exists(paths.devVfioGroup(group))).toBe(false);
+    expect(host.exists(`${paths.mdevBus}/${PARENT}`)).toBe(false);
+    expect(host.exists(`/sys/devices/pci0000:00/${PARENT}/mdev_supported_types`)).toBe(false);
+    host.writeAttr(paths.pciDriversProbe, PARENT);
+    expect(host.readText(`${typeDir()}/available_instances`)).toBe('2\n');
+    expect(host.readText(`${typeDir()}/name`)).toBe('GVTg_V5_4\n');
+    expect(host.list(`${paths.mdevBus}/${PARENT}/mdev_supported_types`)).toHaveLength(4);
+    expect(write(host, `${typeDir()}/create`, UUID)).toBe('ok');
+  });
+
+  it('a mediated device a VM holds keeps the parent bound (the unbind fails with the configured errno)', () => {
+    const { host } = gvt();
+    host.writeAttr(`${typeDir()}/create`, UUID);
+    host.holdOpen(UUID, { errno: 'EINTR' });
+    expect(write(host, paths.pciDriverAttr('i915', 'unbind'), PARENT)).toBe('EINTR');
+    expect(host.exists(dev(UUID))).toBe(true);
+    expect(host.readLink(`/sys/bus/pci/devices/${PARENT}/driver`)).toBe('../../../bus/pci/drivers/i915');
+  });
+});
+
 describe('mdev commands on the simulated kernel', () => {
   it('gpuvirt mdev types, create and remove', async () => {
     const m = machine('intel-gvtg-desktop');
