@@ -12,6 +12,8 @@
 // in vfio until it is closed (a Hold: a delay, or an errno to fail with), as for vfio-pci.
 // When the parent's driver goes, its mediated devices and types go with it, and come back
 // (types only, every instance free) when that driver binds again.
+// A VF parent (NVIDIA vGPU on SR-IOV boards before 6.8) hosts one mediated device: once it has
+// one, none of its types has an instance left, until it is removed.
 // Simplified: each type counts its own instances (GVT-g types really share the aperture).
 import * as nodePath from 'node:path';
 import { paths } from '../host/paths.js';
@@ -49,6 +51,8 @@ export function writeMdevCreate(k: Kern, typeDir: string, value: string): void {
   const available = t.int(`${typeDir}/available_instances`);
   if (available <= 0) fail(parentDriver(k, parentDir) === 'i915' ? 'ENOSPC' : 'EUSERS');
   const dir = `${parentDir}/${uuid}`;
+  if (t.host.readLink(`${parentDir}/physfn`) !== null) takeVfParent(k, parentDir);
+  else t.rewrite(`${typeDir}/available_instances`, `${available - 1}\n`);
   t.mkdir(dir);
   t.link(`${dir}/mdev_type`, typeDir);
   t.put(`${dir}/remove`, '', 0o200);
@@ -62,7 +66,34 @@ export function writeMdevCreate(k: Kern, typeDir: string, value: string): void {
   t.link(`${paths.iommuGroupDevices(group)}/${uuid}`, dir);
   t.link(`${dir}/iommu_group`, simPaths.iommuGroup(group));
   t.put(paths.devVfioGroup(group), '', 0o600);
-  t.rewrite(`${typeDir}/available_instances`, `${available - 1}\n`);
+}
+
+const typeDirs = (k: Kern, parentDir: string) =>
+  (k.tree.host.list(`${parentDir}/mdev_supported_types`) ?? []).map((id) => `${parentDir}/mdev_supported_types/${id}`);
+
+/** A VF parent's one vGPU is taken: every type shows 0, and what they showed is kept for the removal. */
+function takeVfParent(k: Kern, parentDir: string): void {
+  const free: Record<string, number> = {};
+  for (const d of typeDirs(k, parentDir)) {
+    free[nodePath.basename(d)] = k.tree.int(`${d}/available_instances`);
+    k.tree.rewrite(`${d}/available_instances`, '0\n');
+  }
+  (k.state.mdevVfFree ??= {})[parentDir] = free;
+}
+
+/** A VF parent's vGPU is gone: its types show what they showed before, or what a free sibling VF shows. */
+function freeVfParent(k: Kern, parentDir: string): void {
+  const t = k.tree;
+  let free = k.state.mdevVfFree?.[parentDir];
+  if (!free) {
+    const pf = t.canonical(`${parentDir}/physfn`);
+    const siblings = (t.host.list(pf ?? '') ?? []).filter((n) => /^virtfn\d+$/.test(n)).map((n) => t.canonical(`${pf}/${n}`))
+      .filter((d): d is string => d !== null && d !== parentDir);
+    const idle = siblings.find((d) => typeDirs(k, d).every((td) => (t.host.list(`${td}/devices`) ?? []).length === 0));
+    free = Object.fromEntries(typeDirs(k, idle ?? parentDir).map((d) => [nodePath.basename(d), idle ? t.int(`${d}/available_instances`) : 1]));
+  }
+  for (const d of typeDirs(k, parentDir)) t.rewrite(`${d}/available_instances`, `${free[nodePath.basename(d)] ?? 1}\n`);
+  delete k.state.mdevVfFree?.[parentDir];
 }
 
 export function writeMdevRemove(k: Kern, dir: string, value: string): void {
@@ -83,7 +114,9 @@ export function writeMdevRemove(k: Kern, dir: string, value: string): void {
   t.remove(dir);
   if (typeDir !== null) {
     t.remove(`${typeDir}/devices/${uuid}`);
-    t.rewrite(`${typeDir}/available_instances`, `${t.int(`${typeDir}/available_instances`) + 1}\n`);
+    const parentDir = nodePath.dirname(nodePath.dirname(typeDir));
+    if (t.host.readLink(`${parentDir}/physfn`) !== null) freeVfParent(k, parentDir);
+    else t.rewrite(`${typeDir}/available_instances`, `${t.int(`${typeDir}/available_instances`) + 1}\n`);
   }
 }
 
@@ -104,6 +137,8 @@ export function mdevParentUnbound(k: Kern, addr: string, parentDir: string, driv
   if (ids === null) return;
   const uuids = ids.flatMap((id) => t.host.list(`${typesDir}/${id}/devices`) ?? []);
   waitForRelease(k, uuids);
+  // Removing the devices first gives every instance back; what is left is the full count.
+  for (const uuid of uuids) writeMdevRemove(k, `${parentDir}/${uuid}`, '1');
   const record: MdevParentRecord = { driver, types: {} };
   for (const id of ids) {
     const dir = `${typesDir}/${id}`;
@@ -112,9 +147,8 @@ export function mdevParentUnbound(k: Kern, addr: string, parentDir: string, driv
       const v = t.host.readText(`${dir}/${f}`);
       if (v !== null) files[f] = v;
     }
-    record.types[id] = { files, total: t.int(`${dir}/available_instances`) + (t.host.list(`${dir}/devices`) ?? []).length };
+    record.types[id] = { files, total: t.int(`${dir}/available_instances`) };
   }
-  for (const uuid of uuids) writeMdevRemove(k, `${parentDir}/${uuid}`, '1');
   t.remove(typesDir);
   t.remove(`${paths.mdevBus}/${addr}`);
   (k.state.mdevParents ??= {})[addr] = record;

@@ -116,6 +116,8 @@ export interface SimState {
   esps?: Record<string, Record<string, string>>;
   /** mdev parents whose driver is unbound: what it registers again when it binds. */
   mdevParents?: Record<string, MdevParentRecord>;
+  /** VF mdev parents holding their one vGPU: type → available_instances before it was taken. */
+  mdevVfFree?: Record<string, Record<string, number>>;
 }
 
 /** Drivers without .sriov_configure (vfio-pci depends on its enable_sriov parameter). */

@@ -87,6 +87,29 @@ describe('mdev: remove', () => {
   });
 });
 
+describe('mdev: a VF parent hosts one vGPU (NVIDIA vGPU on SR-IOV boards before 6.8)', () => {
+  const VF0 = '0000:41:00.4';
+  const VF1 = '0000:41:00.5';
+  const types = (host: SimHost['host'], vf: string) => Object.fromEntries(['nvidia-557', 'nvidia-558', 'nvidia-559']
+    .map((t) => [t, host.readText(`${paths.mdevBus}/${vf}/mdev_supported_types/${t}/available_instances`)]));
+  const all = (n: string) => ({ 'nvidia-557': n, 'nvidia-558': n, 'nvidia-559': n });
+
+  it('one create takes every type of that VF; a second fails EUSERS; the removal frees them all', () => {
+    const { host } = track(sims, makeSimHost(`${FIXTURES}nvidia-a40-mdev`));
+    const create = (vf: string, type: string, uuid: string) => write(host, `${paths.mdevBus}/${vf}/mdev_supported_types/${type}/create`, uuid);
+    expect(types(host, VF1)).toEqual(all('1\n'));
+    expect(create(VF1, 'nvidia-558', UUID)).toBe('ok');
+    expect(types(host, VF1)).toEqual(all('0\n'));
+    expect(create(VF1, 'nvidia-559', UUID2)).toBe('EUSERS');
+    expect(types(host, '0000:41:00.6')).toEqual(all('1\n')); // other VFs keep theirs
+    host.writeAttr(`${dev(UUID)}/remove`, '1');
+    expect(types(host, VF1)).toEqual(all('1\n'));
+    // The fixture's own vGPU on VF0: freed as its idle siblings show.
+    host.writeAttr(`${dev('5b6a7c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d')}/remove`, '1');
+    expect(types(host, VF0)).toEqual(all('1\n'));
+  });
+});
+
 describe('mdev: the parent\'s driver', () => {
   it('unbinding it removes the mediated devices and the types; binding it again brings the types back, all free', () => {
     const { host } = gvt();
