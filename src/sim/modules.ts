@@ -5,7 +5,7 @@
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { ExecResult } from '../host/exec.js';
-import { busAutoprobe, driverAttach, type Kern, unbindDevice } from './drivers.js';
+import { busAutoprobe, driverAttach, type Kern, unbindDevice, writeNewId } from './drivers.js';
 import { gimDriverIds } from './gim.js';
 import { configuredOptions, type Param } from './modprobe-conf.js';
 import { KernelErrno, moduleOfDriver, newDriverInfo } from './state.js';
@@ -31,6 +31,8 @@ const MODULES: Record<string, ModuleDef> = {
     params: {
       enable_sriov: ['N', 0o644], disable_vga: ['N', 0o444], disable_idle_d3: ['N', 0o644],
       nointxmask: ['N', 0o644], disable_denylist: ['N', 0o444],
+      // Mode 0: not in sysfs. vfio_pci_fill_ids adds each vvvv:dddd[:...] as a dynamic id at load.
+      ids: ['', 0],
     },
   },
   pci_stub: { driver: 'pci-stub' },
@@ -99,7 +101,8 @@ function insmod(k: Kern, module: string, def: ModuleDef, values: Record<string, 
   t.put(`${paths.sysModule(module)}/initstate`, 'live\n', 0o444);
   t.put(`${paths.sysModule(module)}/refcnt`, '0\n', 0o444);
   for (const [param, value] of Object.entries(values)) {
-    t.put(paths.moduleParam(module, param), `${value}\n`, def.params?.[param]?.[1] ?? 0o444);
+    const mode = def.params?.[param]?.[1] ?? 0o444;
+    if (mode !== 0) t.put(paths.moduleParam(module, param), `${value}\n`, mode);
   }
   const lines = readAttr(t.host, paths.procModules) ?? '';
   t.put(paths.procModules, `${lines ? `${lines}\n` : ''}${module} 16384 0 - Live 0x0000000000000000\n`, 0o444);
@@ -113,6 +116,18 @@ function insmod(k: Kern, module: string, def: ModuleDef, values: Record<string, 
   t.link(`${dir}/module`, paths.sysModule(module));
   t.link(simPaths.moduleDriverLink(module, driver), dir);
   if (busAutoprobe(k)) driverAttach(k, driver);
+  if (module === 'vfio_pci') fillIds(k, driver, values.ids ?? '');
+}
+
+/** vfio_pci_fill_ids: each id of the `ids` option as if written to new_id (which binds); a bad one is skipped. */
+function fillIds(k: Kern, driver: string, ids: string): void {
+  for (const id of ids.split(',').filter(Boolean)) {
+    try {
+      writeNewId(k, driver, id.split(':').join(' '));
+    } catch (err) {
+      if (!(err instanceof KernelErrno)) throw err;
+    }
+  }
 }
 
 /**

@@ -379,6 +379,13 @@ const modprobeRows: Row[] = [
     cleanup: [{ file: TEST_CONF, content: null }, { write: ENABLE_SRIOV, value: 'N' }], source: KMOD,
   },
   {
+    id: 'modprobe vfio-pci ids=1234:11e8 binds every unbound device with that id',
+    machines: IOMMU, setup: [{ rmmod: 'vfio-pci' }], op: { run: ['modprobe', 'vfio-pci', 'ids=1234:11e8'] }, expect: 'ok',
+    then: [{ driver: '{edu}', is: 'vfio-pci' }, { driver: '{bridgedEdu}', is: 'vfio-pci' }, { driver: '{nic}', is: 'e1000e' },
+      { exists: '/sys/module/vfio_pci/parameters/ids', is: false }],
+    cleanup: [{ rmmod: 'vfio-pci' }], source: 'drivers/vfio/pci/vfio_pci.c vfio_pci_fill_ids',
+  },
+  {
     id: 'modprobe -r vfio-pci with a device bound (not open): unloads, the device is left without a driver',
     machines: IOMMU,
     setup: [{ modprobe: 'vfio-pci' }, { write: dev('edu', 'driver_override'), value: 'vfio-pci' }, { write: PROBE, value: '{edu}' }],
