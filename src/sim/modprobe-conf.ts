@@ -34,16 +34,26 @@ function configFiles(host: Host): string[] {
   return [...chosen.keys()].sort().map((n) => chosen.get(n)!);
 }
 
-/** The `options` for `module` in every modprobe.d file, in the order modprobe applies them. */
-export function configuredOptions(host: Host, module: string): Param[] {
-  const out: Param[] = [];
+/** Every `<keyword> <module> <rest>` line of the modprobe.d files, in the order modprobe reads them. */
+function directives(host: Host, keyword: string, module: string): string[] {
+  const out: string[] = [];
   for (const file of configFiles(host)) {
     const text = (host.readText(file) ?? '').replace(/\\\n/g, ' ');
     for (const raw of text.split('\n')) {
       const line = raw.replace(/#.*$/, '').trim();
-      const m = /^options\s+(\S+)\s+(.*)$/.exec(line);
-      if (m && underscores(m[1]!) === module) out.push(...splitParams(m[2]!));
+      const m = /^(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+      if (m && m[1] === keyword && underscores(m[2]!) === module) out.push(m[3]!);
     }
   }
   return out;
+}
+
+/** The `options` for `module` in every modprobe.d file, in the order modprobe applies them. */
+export function configuredOptions(host: Host, module: string): Param[] {
+  return directives(host, 'options', module).flatMap(splitParams);
+}
+
+/** The `install` command that replaces loading `module` (the first one wins), or null. */
+export function installCommand(host: Host, module: string): string | null {
+  return directives(host, 'install', module)[0] ?? null;
 }

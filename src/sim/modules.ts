@@ -7,7 +7,7 @@ import { paths } from '../host/paths.js';
 import type { ExecResult } from '../host/exec.js';
 import { busAutoprobe, driverAttach, type Kern, unbindDevice, writeNewId } from './drivers.js';
 import { gimDriverIds } from './gim.js';
-import { configuredOptions, type Param } from './modprobe-conf.js';
+import { configuredOptions, installCommand, type Param } from './modprobe-conf.js';
 import { KernelErrno, moduleOfDriver, newDriverInfo } from './state.js';
 import { kstrtobool } from './sriov.js';
 import { simPaths } from './tree.js';
@@ -131,6 +131,20 @@ function fillIds(k: Kern, driver: string, ids: string): void {
 }
 
 /**
+ * An `install` command runs instead of the load (the way the QEMU suite injects a failing load):
+ * /bin/true and /bin/false are simulated; `modprobe --ignore-install <module>` is the load itself.
+ */
+function runInstall(module: string, command: string): ExecResult {
+  if (/^(\/usr)?(\/bin\/)?true$/.test(command)) return result(0);
+  if (/^(\/usr)?(\/bin\/)?false$/.test(command)) {
+    // Word for word what Debian 12's kmod 30 prints (checked under QEMU), source location included.
+    return result(1, `modprobe: ERROR: ../libkmod/libkmod-module.c:1047 command_do() Error running install command '${command}' for module ${module}: retcode 1\n` +
+      `modprobe: ERROR: could not insert '${module}': Invalid argument\n`);
+  }
+  throw new Error(`sim-exec: no simulation for the install command \`${command}\` of ${module}`);
+}
+
+/**
  * `modprobe <module> [param=value...]`: no-op when loaded or built in (the parameters are then
  * ignored, as kmod does); exit 1 when there is no such module or a parameter is invalid.
  */
@@ -139,6 +153,10 @@ export function modprobe(k: Kern, name: string, params: readonly Param[] = []): 
   const def = moduleDef(k, module);
   if (!def) return result(1, `modprobe: FATAL: Module ${module} not found in directory /lib/modules/${release(k)}\n`);
   if (loadedModules(k).includes(module) || isBuiltin(k, module, def)) return result(0);
+  const install = installCommand(k.tree.host, module);
+  if (install !== null && !new RegExp(`^(/s?bin/)?modprobe\\s+--ignore-install\\s+${module}$`).test(install)) {
+    return runInstall(module, install);
+  }
   const values = paramValues(def, [...configuredOptions(k.tree.host, module), ...params]);
   if (values === null) return result(1, `modprobe: ERROR: could not insert '${module}': Invalid argument\n`);
   for (const dep of def.deps ?? []) {

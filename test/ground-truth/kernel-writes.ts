@@ -379,6 +379,19 @@ const modprobeRows: Row[] = [
     cleanup: [{ file: TEST_CONF, content: null }, { write: ENABLE_SRIOV, value: 'N' }], source: KMOD,
   },
   {
+    id: 'an install command in modprobe.d runs instead of the load: /bin/false fails it',
+    machines: ANY, setup: [{ rmmod: 'pci-stub' }, { file: TEST_CONF, content: 'install pci_stub /bin/false\n' }],
+    op: { run: ['modprobe', 'pci-stub'] },
+    expect: "exit 1: modprobe: ERROR: ../libkmod/libkmod-module.c:1047 command_do() Error running install command '/bin/false' for module pci_stub: retcode 1\nmodprobe: ERROR: could not insert 'pci_stub': Invalid argument",
+    then: [{ exists: `${PCI}/drivers/pci-stub`, is: false }], cleanup: [{ file: TEST_CONF, content: null }], source: KMOD,
+  },
+  {
+    id: 'an install command "modprobe --ignore-install" loads the module itself',
+    machines: ANY, setup: [{ rmmod: 'pci-stub' }, { file: TEST_CONF, content: 'install pci_stub /sbin/modprobe --ignore-install pci_stub\n' }],
+    op: { run: ['modprobe', 'pci-stub'] }, expect: 'ok',
+    then: [{ exists: `${PCI}/drivers/pci-stub`, is: true }], cleanup: [{ file: TEST_CONF, content: null }], source: KMOD,
+  },
+  {
     id: 'modprobe vfio-pci ids=1234:11e8 binds every unbound device with that id',
     machines: IOMMU, setup: [{ rmmod: 'vfio-pci' }], op: { run: ['modprobe', 'vfio-pci', 'ids=1234:11e8'] }, expect: 'ok',
     then: [{ driver: '{edu}', is: 'vfio-pci' }, { driver: '{bridgedEdu}', is: 'vfio-pci' }, { driver: '{nic}', is: 'e1000e' },

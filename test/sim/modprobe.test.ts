@@ -38,6 +38,15 @@ describe('modprobe with parameters', () => {
     expect(host.readText(paths.moduleParam('vfio_pci', 'enable_sriov'))).toBe('N\n');
   });
 
+  it('an install command replaces the load: /bin/false fails it, /bin/true skips it, anything else is not simulated', async () => {
+    const { host, exec } = q35();
+    host.writeFile('/etc/modprobe.d/fault.conf', 'install pci_stub /bin/false\ninstall pci_pf_stub /bin/true\ninstall vfio_pci echo hi\n');
+    expect(await exec.run(['modprobe', 'pci-stub'])).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/could not insert 'pci_stub'/) });
+    expect(await exec.run(['modprobe', 'pci-pf-stub'])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
+    expect([host.exists(paths.pciDriver('pci-stub')), host.exists(paths.pciDriver('pci-pf-stub'))]).toEqual([false, false]);
+    await expect(exec.run(['modprobe', 'vfio-pci'])).rejects.toThrow(/install command `echo hi`/);
+  });
+
   it('modprobe -r of a module that is not loaded succeeds quietly, as kmod does without --first-time', async () => {
     const { exec } = q35();
     expect(await exec.run(['modprobe', '-r', 'pci_stub'])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
