@@ -7,7 +7,9 @@ import { KERNEL_WRITES, type Machine } from '../../../../ground-truth/kernel-wri
 import { runRow, type KernelSide } from '../../../../ground-truth/runner.js';
 import { DEV } from '../../topology.js';
 import type { Scenario } from '../framework.js';
-import { forceState, sh, snapshot, waitFor } from '../sysfs.js';
+import { driverLoaded, forceState, sh, snapshot, waitFor } from '../sysfs.js';
+
+const MODULES = ['vfio-pci', 'pci-stub', 'pci-pf-stub'];
 
 const real: KernelSide = {
   write(file, value) {
@@ -50,6 +52,11 @@ function groundTruth(machine: Machine): Scenario {
     machines: [machine],
     checks: rows.map((r) => r.id),
     async run(t) {
+      // Rows load and unload these; the scenarios after this one find them as they were.
+      const loaded = Object.fromEntries(MODULES.map((m) => [m, driverLoaded(m)]));
+      t.cleanup(() => {
+        for (const m of MODULES) if (driverLoaded(m) !== loaded[m]) sh(loaded[m] ? ['modprobe', m] : ['modprobe', '-r', m]);
+      });
       for (const row of rows) {
         const before = snapshot();
         const r = await runRow(row, real, DEV);
