@@ -2,6 +2,8 @@
 // 6.1): matching, probing, and the bind/unbind/new_id/remove_id/drivers_probe/driver_override
 // stores. Every function takes the tree and the sidecar state and throws KernelErrno.
 import { paths } from '../host/paths.js';
+import { GIM, gimBound, gimProbe, gimRemove } from './gim.js';
+import { mdevParentBound, mdevParentUnbound } from './mdev.js';
 import {
   consume, fail, type Hold, newDriverInfo, type PciId, PCI_ANY_ID, type SimErrno, type SimState,
 } from './state.js';
@@ -48,6 +50,7 @@ function probe(k: Kern, addr: string, driver: string): SimErrno | null {
     if (cls === 0x0604 || cls === 0x0609 || cls === 0x0607) return 'EINVAL';
     if (k.tree.groupOf(addr) === null) return 'EINVAL';
   }
+  if (driver === GIM) return gimProbe(k, addr);
   return null;
 }
 
@@ -55,8 +58,11 @@ function probe(k: Kern, addr: string, driver: string): SimErrno | null {
 export function attachDriver(k: Kern, addr: string, driver: string): SimErrno | null {
   if (k.tree.driverOf(addr) !== null) return 'EBUSY';
   const err = probe(k, addr, driver);
-  if (err === null) k.tree.attach(addr, driver);
-  return err;
+  if (err !== null) return err;
+  k.tree.attach(addr, driver);
+  if (driver === GIM) gimBound(k, addr);
+  mdevParentBound(k, addr, k.tree.deviceDir(addr), driver);
+  return null;
 }
 
 /** device_attach: the first loaded driver that matches and probes successfully. */
@@ -96,6 +102,9 @@ export function waitForRelease(k: Kern, addrs: string[]): void {
 
 export function unbindDevice(k: Kern, addr: string): void {
   waitForRelease(k, [addr]);
+  const driver = k.tree.driverOf(addr);
+  if (driver === GIM) gimRemove(k, addr);
+  if (driver !== null) mdevParentUnbound(k, addr, k.tree.deviceDir(addr), driver);
   k.tree.detach(addr);
 }
 

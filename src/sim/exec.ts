@@ -1,10 +1,25 @@
-// The exec seam for a simulated machine. Strict, like a test stub: it runs only the programs
-// it models (`modprobe <module>`, `modprobe -r <module>`) against the SimKernel, and throws for
-// any other argv so an unexpected command fails the test instead of passing silently.
-// Calls and injected failures live in the kernel's sidecar, shared with a spawned CLI.
+// The exec seam for a simulated machine. Strict, like a test stub: it runs only the programs,
+// and only the argv shapes, it models, each with its effect on the root and the exit status and
+// stderr the real program gives on misuse; any other argv throws, so an unexpected command fails
+// the test instead of passing silently. Calls and injected failures live in the kernel's
+// sidecar, shared with a spawned CLI.
+//
+//   modprobe MODULE [PARAM=VALUE...]     modprobe -r MODULE             (modules.ts, gim.ts)
+//   /usr/lib/nvidia/sriov-manage -e|-d PF|ALL
+//   update-grub   grub-mkconfig -o FILE   grub2-mkconfig -o FILE         (boot-tools.ts)
+//   grubby --update-kernel=ALL [--args=ARGS] [--remove-args=ARGS]
+//   proxmox-boot-tool refresh            kernelstub -a|-d OPTIONS
+//   update-initramfs -u -k all|VERSION   dracut -f|--force [--regenerate-all]   mkinitcpio -P
+//   systemctl daemon-reload              systemctl enable|disable UNIT  (system-tools.ts)
 import type { Exec, ExecResult } from '../host/exec.js';
+import { paths } from '../host/paths.js';
+import { grubby, grubMkconfig, kernelstub, proxmoxBootToolRefresh } from './boot-tools.js';
 import type { SimKernel } from './kernel.js';
+import { splitParams } from './modprobe-conf.js';
+import { sriovManage } from './sriov-manage.js';
 import { consume, type ExecRecord, storedRegex } from './state.js';
+import { dracut, mkinitcpio, systemctl, updateInitramfs } from './system-tools.js';
+import type { SimTree } from './tree.js';
 
 export interface ExecFailureRule {
   /** The exact argv, or a pattern tested against argv joined with spaces. */
@@ -15,6 +30,10 @@ export interface ExecFailureRule {
   /** How many calls fail; every matching call when absent. */
   times?: number;
 }
+
+const MODULE = /^[A-Za-z0-9_-]+$/;
+const PARAM = /^[A-Za-z0-9_-]+=/;
+const UNIT = /^[A-Za-z0-9_.@:-]+\.(service|target|timer|socket|path|mount)$/;
 
 export class SimExec implements Exec {
   constructor(readonly kernel: SimKernel) {}
@@ -31,14 +50,71 @@ export class SimExec implements Exec {
     return result;
   }
 
+  private files<T>(fn: (t: SimTree) => T): T {
+    return this.kernel.withState((k) => fn(k.tree));
+  }
+
   private simulate(argv: readonly string[]): ExecResult {
     const [file, ...args] = argv;
-    const valid = (m: string | undefined): m is string => m !== undefined && /^[A-Za-z0-9_-]+$/.test(m);
-    if (file === 'modprobe' && args.length === 1 && valid(args[0])) return this.kernel.modprobe(args[0]);
-    if (file === 'modprobe' && args.length === 2 && args[0] === '-r' && valid(args[1])) {
-      return this.kernel.modprobeRemove(args[1]);
+    const result = this.program(file ?? '', args);
+    if (result === null) throw new Error(`sim-exec: no simulation for \`${argv.join(' ')}\``);
+    return result;
+  }
+
+  /** The program's answer, or null when this argv is not one the simulation models. */
+  private program(file: string, args: string[]): ExecResult | null {
+    const [a, b, c] = args;
+    switch (file) {
+      case 'modprobe':
+        if (a === '-r' && args.length === 2 && MODULE.test(b!)) return this.kernel.modprobeRemove(b!);
+        if (a !== undefined && MODULE.test(a) && args.slice(1).every((p) => PARAM.test(p))) {
+          return this.kernel.modprobe(a, splitParams(args.slice(1).join(' ')));
+        }
+        return null;
+      case paths.nvidiaSriovManage:
+        return args.length === 2 && (a === '-e' || a === '-d') ? sriovManage(this.kernel, a, b!) : null;
+      case 'update-grub':
+      case 'update-grub2':
+        return args.length === 0 ? this.files((t) => grubMkconfig(t, paths.grubCfg[0]!, 'grub-mkconfig')) : null;
+      case 'grub-mkconfig':
+      case 'grub2-mkconfig':
+        return args.length === 2 && a === '-o' ? this.files((t) => grubMkconfig(t, b!, file)) : null;
+      case 'grubby':
+        return this.grubby(args);
+      case 'proxmox-boot-tool':
+        return args.length === 1 && a === 'refresh' ? this.kernel.withState((k) => proxmoxBootToolRefresh(k.tree, (k.state.esps ??= {}))) : null;
+      case 'kernelstub':
+        return args.length === 2 && (a === '-a' || a === '-d') ? this.files((t) => kernelstub(t, a, b!)) : null;
+      case 'update-initramfs':
+        return args.length === 3 && a === '-u' && b === '-k' ? this.files((t) => updateInitramfs(t, c!)) : null;
+      case 'dracut': {
+        const force = args.filter((x) => x === '-f' || x === '--force').length === 1;
+        const all = args.includes('--regenerate-all');
+        const known = args.every((x) => ['-f', '--force', '--regenerate-all'].includes(x));
+        return force && known && args.length === (all ? 2 : 1) ? this.files((t) => dracut(t, all)) : null;
+      }
+      case 'mkinitcpio':
+        return args.length === 1 && a === '-P' ? this.files(mkinitcpio) : null;
+      case 'systemctl':
+        if (args.length === 1 && a === 'daemon-reload') return this.files((t) => systemctl(t, 'daemon-reload'));
+        if (args.length === 2 && (a === 'enable' || a === 'disable') && UNIT.test(b!)) return this.files((t) => systemctl(t, a, b));
+        return null;
+      default:
+        return null;
     }
-    throw new Error(`sim-exec: no simulation for \`${argv.join(' ')}\``);
+  }
+
+  private grubby(args: string[]): ExecResult | null {
+    const [first, ...rest] = args;
+    if (first !== '--update-kernel=ALL' || rest.length === 0 || rest.length > 2) return null;
+    const add: string[] = [];
+    const remove: string[] = [];
+    for (const opt of rest) {
+      const m = /^--(args|remove-args)=(.*)$/.exec(opt);
+      if (!m) return null;
+      (m[1] === 'args' ? add : remove).push(...m[2]!.split(/\s+/).filter(Boolean));
+    }
+    return this.files((t) => grubby(t, add, remove));
   }
 
   /** Makes matching calls return this result instead of running. */

@@ -12,8 +12,10 @@
  * reset_method, reset, rom enabling, bool module parameters; NVIDIA's nvidia/current_vgpu_type
  * (vgpu.ts); zero-length writes (no-op,
  * as sysfs_kf_write); EACCES for missing or read-only attributes, and reading write-only
- * ones; EIO reading resourceN; EINVAL reading a ROM not enabled. Module loading is in
- * modules.ts (driven by SimExec).
+ * ones; EIO reading resourceN; EINVAL reading a ROM not enabled; mediated devices (mdev.ts:
+ * create, remove); AMD GIM's probe and remove (gim.ts). Module loading is in modules.ts, the
+ * programs the commands run in exec.ts (SimExec). test/ground-truth/kernel-writes.ts holds
+ * what Linux answers, checked against this simulation and against Linux under QEMU.
  *
  * What the tree cannot hold (which driver claims which device, dynamic ids, what each PF
  * driver does with SR-IOV, devices held open, injected failures, the logs) lives in the
@@ -22,7 +24,8 @@
  * root in place: give it a copy (makeSimHost in host.ts).
  *
  * Left out: device remove/rescan, bus rescan, enable, resourceN_resize, iommu group `type`
- * writes, the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
+ * writes, GVT-g types sharing one aperture,
+ * the 5.19+ DMA-ownership EBUSY for kernel drivers in a group opened by VFIO,
  * uevents (beyond VF autoprobe), the time the kernel takes (except devices held open,
  * which block for a configured delay or fail with a configured errno), and any locking
  * between processes sharing the sidecar: they must take turns.
@@ -34,7 +37,10 @@ import {
   type Kern, writeBind, writeBusAutoprobe, writeDriverOverride, writeDriversProbe,
   writeNewId, writeRemoveId, writeUnbind,
 } from './drivers.js';
+import { isWriteOnly, READ_ONLY } from './attrs.js';
+import { mdevOfRemove, mdevTypeOfCreate, writeMdevCreate, writeMdevRemove } from './mdev.js';
 import { modprobe, modprobeRemove } from './modules.js';
+import type { Param } from './modprobe-conf.js';
 import {
   chomp, consume, type DriverInfo, fail, type Hold, KernelErrno, loadState, newDriverInfo, type PciId,
   PCI_ANY_ID, saveState, type SimErrno, type SimState, storedRegex, sysError, type WriteRecord,
@@ -67,14 +73,6 @@ export interface DriverConfig {
   vfLimit?: number | null;
 }
 
-/** Device attributes the kernel creates read-only (0444), whatever mode a fixture file has. */
-const READ_ONLY = new Set([
-  'vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'revision', 'modalias', 'irq',
-  'boot_vga', 'sriov_totalvfs', 'sriov_offset', 'sriov_stride', 'sriov_vf_device', 'sriov_vf_total_msix',
-  'local_cpus', 'local_cpulist', 'resource', 'current_link_speed', 'current_link_width',
-  'max_link_speed', 'max_link_width', 'power_state', 'ari_enabled',
-]);
-
 const DRIVER_STORES = ['bind', 'unbind', 'new_id', 'remove_id'];
 
 export class SimKernel implements Host {
@@ -101,7 +99,7 @@ export class SimKernel implements Host {
     const st = isUnder(path, simPaths.sysfs) ? this.tree.stat(path) : null;
     if (!st?.isFile()) return;
     const name = nodePath.basename(path);
-    if ((st.mode & 0o444) === 0) throw sysError('EACCES', path, 'open');
+    if ((st.mode & 0o444) === 0 || isWriteOnly(path)) throw sysError('EACCES', path, 'open');
     if (/^resource\d+(_wc)?$/.test(name)) throw sysError('EIO', path, 'read');
     if (name === 'rom') {
       const addr = nodePath.basename(nodePath.dirname(this.tree.canonical(path) ?? ''));
@@ -219,12 +217,16 @@ export class SimKernel implements Host {
       }[name];
       if (op) return op(k, addr, value);
     }
+    const mdevType = mdevTypeOfCreate(file);
+    if (mdevType !== null) return writeMdevCreate(k, mdevType, value);
+    const mdev = mdevOfRemove(k, file);
+    if (mdev !== null) return writeMdevRemove(k, mdev, value);
     const current = this.tree.host.readText(file);
     const isParam = nodePath.basename(dir) === 'parameters' && nodePath.dirname(parent) === simPaths.sysModules;
     if (isParam && (current === 'Y\n' || current === 'N\n')) {
       return writeBoolParam(k, file, value);
     }
-    if ((mode & 0o444) === 0) throw new Error(`sim-kernel: writing ${file} is not simulated`);
+    if ((mode & 0o444) === 0 || isWriteOnly(file)) throw new Error(`sim-kernel: writing ${file} is not simulated`);
     this.tree.rewrite(file, value.endsWith('\n') ? value : `${value}\n`);
   }
 
@@ -286,13 +288,18 @@ export class SimKernel implements Host {
     this.withState((k) => void (k.state.writes = []));
   }
 
+  /** What proxmox-boot-tool last wrote to each ESP: UUID → path on the ESP → content. */
+  espFiles(): Record<string, Record<string, string>> {
+    return this.withState((k) => structuredClone(k.state.esps ?? {}));
+  }
+
   /** A copy of the sidecar state, for assertions and debugging. */
   kernelState(): SimState {
     return this.withState((k) => structuredClone(k.state));
   }
 
-  modprobe(module: string): ExecResult {
-    return this.withState((k) => modprobe(k, module));
+  modprobe(module: string, params: readonly Param[] = []): ExecResult {
+    return this.withState((k) => modprobe(k, module, params));
   }
 
   modprobeRemove(module: string): ExecResult {

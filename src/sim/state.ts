@@ -8,12 +8,13 @@ import { getSystemErrorMap } from 'node:util';
 import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { listAddresses } from '../detect/pci.js';
+import type { MdevParentRecord } from './mdev.js';
 
 export const SIDECAR = '.sim-kernel.json';
 
 export type SimErrno =
   | 'ENODEV' | 'EBUSY' | 'EINVAL' | 'ERANGE' | 'ENOENT' | 'EEXIST' | 'EACCES' | 'ENOMEM'
-  | 'EIO' | 'EINTR' | 'ENOTTY' | 'EISDIR' | 'EPERM' | 'ENOSPC';
+  | 'EIO' | 'EINTR' | 'ENOTTY' | 'EISDIR' | 'EPERM' | 'ENOSPC' | 'EUSERS';
 
 /** A kernel error inside the simulation; SimKernel turns it into a Node-style fs error. */
 export class KernelErrno extends Error {
@@ -28,7 +29,7 @@ export function fail(code: SimErrno): never {
 
 const ERRNO: Record<SimErrno, number> = {
   ENOENT: 2, EINTR: 4, EIO: 5, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17,
-  ENODEV: 19, EISDIR: 21, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, ERANGE: 34, EPERM: 1,
+  ENODEV: 19, EISDIR: 21, EINVAL: 22, ENOTTY: 25, ERANGE: 34, EPERM: 1, ENOSPC: 28, EUSERS: 87,
 };
 
 /** An Error shaped like the ones node:fs throws: code, errno (negative), syscall, path. */
@@ -111,6 +112,12 @@ export interface SimState {
   execFailures: ExecFailure[];
   writes: WriteRecord[];
   execs: ExecRecord[];
+  /** Files on the EFI system partitions proxmox-boot-tool keeps (not mounted on the root): ESP UUID → path → content. */
+  esps?: Record<string, Record<string, string>>;
+  /** mdev parents whose driver is unbound: what it registers again when it binds. */
+  mdevParents?: Record<string, MdevParentRecord>;
+  /** VF mdev parents holding their one vGPU: type → available_instances before it was taken. */
+  mdevVfFree?: Record<string, Record<string, number>>;
 }
 
 /** Drivers without .sriov_configure (vfio-pci depends on its enable_sriov parameter). */

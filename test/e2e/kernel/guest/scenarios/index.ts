@@ -2,6 +2,7 @@
 // must leave the devices as it found them (checked by the framework after each).
 import type { MachineName } from '../../topology.js';
 import type { Scenario } from '../framework.js';
+import { groundTruthIntel, groundTruthNone } from './ground-truth.js';
 import { faultMidPlan, faultRelease, foreignOverride } from './faults.js';
 import { boot, doctor, list } from './inspect.js';
 import { bootVga, bridged, gpuSlot, noIommu, pciStub } from './passthrough.js';
@@ -15,6 +16,8 @@ export const SCENARIOS: readonly Scenario[] = [
   gpuSlot, bridged, pciStub,
   faultRelease, foreignOverride,
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
+  // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
+  groundTruthIntel, groundTruthNone,
   killSweep,
 ];
 
