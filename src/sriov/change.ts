@@ -81,7 +81,8 @@ const withUndo = (steps: readonly Step[], undo: Undo[]): Step[] => steps.map((s)
 
 function countFacts(pf: PfInfo, adapter: Adapter, numVfs: number, bind: string | null): { fact: Fact; value: string | null }[] {
   const out: { fact: Fact; value: string | null }[] = [{ fact: { kind: 'attr', path: paths.pciAttr(pf.address, 'sriov_numvfs') }, value: String(numVfs) }];
-  if (adapter.id === 'amd-gim') out.push({ fact: GIM_VF_NUM, value: String(numVfs) });
+  // GIM is unloaded to have no VFs (its VFs exist while it is loaded), and reloaded with vf_num for some.
+  if (adapter.id === 'amd-gim') out.push({ fact: GIM_VF_NUM, value: numVfs === 0 ? null : String(numVfs) });
   if (bind) for (const vf of vfAddresses(pf, numVfs)) out.push({ fact: { kind: 'driver', address: vf }, value: bind });
   return out;
 }
