@@ -5,7 +5,7 @@ import type { PassthroughDriver } from '../state.js';
 import type { Member, PassSet } from './resolve.js';
 
 export interface Refusal {
-  code: 'no-iommu' | 'shared-group' | 'boot-vga' | 'root-filesystem' | 'mounted-storage' | 'network' | 'in-use' | 'sriov-pf';
+  code: 'no-iommu' | 'shared-group' | 'boot-vga' | 'root-filesystem' | 'mounted-storage' | 'network' | 'in-use' | 'sriov-pf' | 'mdev-parent';
   address: string;
   message: string;
   /** What --force would do, or null when --force cannot override it. */
@@ -53,6 +53,11 @@ function memberRefusals(m: Member, target: PassthroughDriver): Refusal[] {
     out.push({ code: 'sriov-pf', address: m.address,
       message: `${m.address} is an SR-IOV PF with ${m.sriovVfs} VFs: unbinding it removes every VF (a VM using one loses it)`,
       force: `unbind it anyway: its ${m.sriovVfs} VFs disappear (\`gpuvirt sriov disable\` removes them first, with its own checks)` });
+  }
+  if (m.mdevs > 0 && m.driver !== target) {
+    out.push({ code: 'mdev-parent', address: m.address,
+      message: `${m.address} is the parent of ${m.mdevs} mediated device(s) (vGPUs): unbinding it destroys them, and a VM using one loses it`,
+      force: `unbind it anyway: its ${m.mdevs} mediated device(s) are destroyed (\`gpuvirt mdev remove\` removes them first, one by one)` });
   }
   if (m.bootVga && m.driver && m.driver !== target) {
     out.push({ code: 'boot-vga', address: m.address,

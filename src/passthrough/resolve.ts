@@ -14,6 +14,8 @@ export interface Member extends PciFunction {
   driverModule: string | null;
   /** VFs it has now (an SR-IOV PF: unbinding it removes them). */
   sriovVfs: number;
+  /** Mediated devices (vGPUs) it is the parent of now: unbinding it destroys them. */
+  mdevs: number;
   /** Why it is in the set: named by the user, a function of a named slot, or a group peer. */
   reason: 'requested' | 'slot' | 'group';
 }
@@ -30,7 +32,9 @@ export function readMember(host: Host, addr: string, reason: Member['reason']): 
   const fn = readFunction(host, addr);
   const details = readDetails(host, addr);
   const module = fn.driver ? linkName(host, `${paths.pciDriver(fn.driver)}/module`) : null;
-  return { ...fn, driverOverride: details.driverOverride, bootVga: details.bootVga, driverModule: module, sriovVfs: details.sriov?.numVfs ?? 0, reason };
+  const types = `${paths.pciDevice(addr)}/mdev_supported_types`;
+  const mdevs = (host.list(types) ?? []).reduce((n, t) => n + (host.list(`${types}/${t}/devices`) ?? []).length, 0);
+  return { ...fn, driverOverride: details.driverOverride, bootVga: details.bootVga, driverModule: module, sriovVfs: details.sriov?.numVfs ?? 0, mdevs, reason };
 }
 
 export function assertDevicesExist(host: Host, addresses: readonly string[]): void {

@@ -33,6 +33,14 @@ describe('passthrough and release of devices in use', () => {
     expect(r.stdout).toContain('--force would unbind it anyway');
   });
 
+  it('refuses to unbind the parent of a live mediated device, saying it is destroyed; --force goes', async () => {
+    const m = machine('intel-gvtg-desktop');
+    expect((await m.run(['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--yes'])).code).toBe(0);
+    const r = await m.run(['passthrough', '00:02.0', '--dry-run', '--json']);
+    expect(r.code).toBe(7);
+    expect(r.doc.data.refusals).toContainEqual(expect.objectContaining({ code: 'mdev-parent', address: '0000:00:02.0' }));
+  });
+
   it('release refuses a device whose VFIO group a VM holds open, even with --yes, and writes nothing', async () => {
     const m = machine('intel-desktop-nvidia');
     expect((await m.run(['passthrough', '01:00.0', '--yes'])).code).toBe(0);

@@ -6,7 +6,7 @@ import type { DeviceUsage } from '../../src/detect/usage.js';
 function member(address: string, over: Partial<Member> = {}): Member {
   return {
     address, vendorId: '10de', deviceId: '2204', subsystemVendorId: null, subsystemDeviceId: null, classId: '030000',
-    driver: 'nvidia', iommuGroup: 14, physfn: null, driverOverride: null, bootVga: false, driverModule: 'nvidia', sriovVfs: 0, reason: 'requested', ...over,
+    driver: 'nvidia', iommuGroup: 14, physfn: null, driverOverride: null, bootVga: false, driverModule: 'nvidia', sriovVfs: 0, mdevs: 0, reason: 'requested', ...over,
   };
 }
 const idle = (address: string): DeviceUsage => ({ address, blockDevices: [], mounts: [], swaps: [], net: [], holders: [] });
