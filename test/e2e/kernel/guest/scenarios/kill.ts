@@ -49,9 +49,11 @@ function mutatingSteps(t: Test, argv: string[]): number[] {
  * For each mutating step: `prepare`, kill the run there, `recover`, and compare the devices with
  * how they were after `prepare`. Returns a line per step for the check's detail.
  */
-async function sweep(t: Test, argv: string[], addrs: () => string[], prepare: () => void, undo: () => void): Promise<string> {
+async function sweep(t: Test, argv: string[], addrs: () => string[], prepare: () => void, undo: () => void, sample = false): Promise<string> {
   prepare();
-  const steps = mutatingSteps(t, argv);
+  const all = mutatingSteps(t, argv);
+  // A sampled sweep (first, middle, last) for a run whose every iteration costs two more runs.
+  const steps = sample ? [...new Set([all[0]!, all[Math.floor(all.length / 2)]!, all[all.length - 1]!])] : all;
   undo();
   assert.ok(steps.length > 0, 'the plan changes something');
   const lines: string[] = [];
@@ -88,7 +90,7 @@ export const killSweep: Scenario = {
   machines: ['intel'],
   checks: [
     'passthrough killed at every step: recover puts both functions back',
-    'release killed at every step: recover leaves the slot on vfio-pci as before',
+    'release killed at its first, middle and last step: recover leaves the slot on vfio-pci as before',
     'sriov enable --bind vfio-pci killed at every step: recover leaves the PF with no VFs',
   ],
   async run(t) {
@@ -97,8 +99,8 @@ export const killSweep: Scenario = {
     const bind = () => void t.gpuvirt('passthrough', DEV.gpu, '--yes');
     await t.checkAsync('passthrough killed at every step: recover puts both functions back', () =>
       sweep(t, ['passthrough', DEV.gpu], () => SLOT, noop, release));
-    await t.checkAsync('release killed at every step: recover leaves the slot on vfio-pci as before', () =>
-      sweep(t, ['release', DEV.gpu], () => SLOT, bind, noop).finally(release));
+    await t.checkAsync('release killed at its first, middle and last step: recover leaves the slot on vfio-pci as before', () =>
+      sweep(t, ['release', DEV.gpu], () => SLOT, bind, noop, true).finally(release));
     const boot = sriovOf(DEV.nvme);
     await t.checkAsync('sriov enable --bind vfio-pci killed at every step: recover leaves the PF with no VFs', async () => {
       const detail = await sweep(t, ['sriov', 'enable', DEV.nvme, '--vfs', '2', '--bind', 'vfio-pci'], () => [DEV.nvme], noop,
