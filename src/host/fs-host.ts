@@ -1,148 +1,290 @@
 // The real Host: node:fs, synchronous on purpose (a sysfs walk over thousands of devices
-// was several times slower with fs/promises), every path joined under `root`.
+// was several times slower with fs/promises). Every path goes through the Jail (jail.ts):
+// inside the root or refused. Reads take regular files only, up to a size per kind of file;
+// writes create directories and files without following links, and open the final component
+// with O_NOFOLLOW.
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
-import type { Host, HostStat } from './host.js';
+import type { Host, HostStat, WriteOptions } from './host.js';
+import { Jail, showPath, UnsafePathError } from './jail.js';
 
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
+const { O_RDONLY, O_WRONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
-/** An options object, not the string 'utf8', which node 20 turns into a new object on every call
- * (measured: ~15% of reading a sysfs attribute). */
-const UTF8 = { encoding: 'utf8' } as const;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/**
+ * The most gpuvirt reads of one file, by where it is. A sysfs attribute is at most a page
+ * (64 KiB on arm64); /proc/interrupts of a 512-CPU host is a few MB; modules.dep and a kernel
+ * config are a few MB at most. Beyond that the file is not what it claims to be.
+ */
+const LIMITS: [prefix: string, bytes: number][] = [
+  ['/sys/', 64 * KiB],
+  ['/proc/cmdline', 64 * KiB],
+  ['/proc/', 16 * MiB],
+  ['/etc/', 4 * MiB],
+  ['/var/lib/gpuvirt/', 16 * MiB],
+];
+const DEFAULT_LIMIT = 64 * MiB;
+
+export function readLimit(path: string): number {
+  for (const [prefix, bytes] of LIMITS) if (path.startsWith(prefix)) return bytes;
+  return DEFAULT_LIMIT;
+}
 
 function isAbsent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
-/** Up to `length` bytes of a file from `position`, in as many read(2)s as that takes. */
-function readAt(file: string, position: number, length: number): Uint8Array {
-  const buf = Buffer.allocUnsafe(length);
-  const fd = fs.openSync(file, 'r');
-  try {
-    let got = 0;
-    while (got < length) {
-      const n = fs.readSync(fd, buf, got, length - got, position + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    fs.closeSync(fd);
-  }
+function kindOf(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device node';
+  if (st.isSocket()) return 'a socket';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a regular file';
 }
 
 export class FsHost implements Host {
   readonly root: string;
+  readonly jail: Jail;
   constructor(root: string) {
-    this.root = nodePath.resolve(root);
+    this.jail = new Jail(root);
+    this.root = this.jail.root;
   }
 
+  /** The real path of a host path, every link resolved inside the root. */
   resolve(path: string): string {
-    if (!path.startsWith('/')) throw new Error(`host path must be absolute: ${path}`);
-    return this.root === '/' ? path : this.root + path;
+    return this.jail.resolve(path);
+  }
+
+  /**
+   * Opens a host path for reading: a regular file inside the root, or an UnsafePathError. The
+   * final component is tried with O_NOFOLLOW first (sysfs attributes are files, so the hot
+   * path costs no lstat), and resolved only when it is a link. O_NONBLOCK: a FIFO must not
+   * hang the open; it is refused by the fstat after.
+   */
+  private openRead(path: string): { fd: number; size: number } {
+    const { dir, name } = this.jail.parent(path);
+    let fd: number;
+    try {
+      fd = fs.openSync(`${dir}/${name}`, READ_FLAGS);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+      fd = fs.openSync(this.jail.resolve(path), READ_FLAGS);
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt reads a regular file`);
+    }
+    return { fd, size: st.size };
+  }
+
+  /** Up to `length` bytes from `position`, in as many read(2)s as that takes. */
+  private readAt(path: string, position: number, length: number): Buffer {
+    const { fd } = this.openRead(path);
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = fs.readSync(fd, buf, got, length - got, position + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** A whole file, refused beyond its limit: procfs and sysfs report size 0 or 4096, so read and count. */
+  private readBounded(path: string): Buffer {
+    const limit = readLimit(path);
+    const { fd, size } = this.openRead(path);
+    try {
+      let buf = Buffer.allocUnsafe(Math.min(Math.max(size + 1, 4096), limit + 1));
+      let got = 0;
+      for (;;) {
+        if (got === buf.length) {
+          if (got > limit) throw new UnsafePathError(showPath(path), `larger than the ${limit} bytes gpuvirt reads of such a file`);
+          const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, limit + 1));
+          buf.copy(bigger, 0, 0, got);
+          buf = bigger;
+        }
+        const n = fs.readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   readText(path: string): string | null {
     try {
-      return fs.readFileSync(this.resolve(path), UTF8);
+      return this.readBounded(path).toString('utf8');
     } catch (err) {
       if (isAbsent(err)) return null;
-      throw err;
+      throw this.explain(err, path);
     }
   }
 
   readChunk(path: string, position: number, length: number): Uint8Array | null {
     try {
-      return readAt(this.resolve(path), position, length);
+      return this.readAt(path, position, length);
     } catch (err) {
       if (isAbsent(err)) return null;
-      throw err;
+      throw this.explain(err, path);
     }
   }
 
   readLink(path: string): string | null {
     try {
-      return fs.readlinkSync(this.resolve(path));
+      const { dir, name } = this.jail.parent(path);
+      return fs.readlinkSync(`${dir}/${name}`);
     } catch (err) {
       if (isAbsent(err) || (err as NodeJS.ErrnoException).code === 'EINVAL') return null;
-      throw err;
+      throw this.explain(err, path);
     }
   }
 
   list(path: string): string[] | null {
     try {
-      return fs.readdirSync(this.resolve(path)).sort();
+      return fs.readdirSync(this.jail.resolve(path)).sort();
     } catch (err) {
       if (isAbsent(err)) return null;
-      throw err;
+      throw this.explain(err, path);
     }
   }
 
   exists(path: string): boolean {
-    return fs.existsSync(this.resolve(path));
+    try {
+      return fs.existsSync(this.jail.resolve(path));
+    } catch (err) {
+      if (isAbsent(err)) return false;
+      throw this.explain(err, path);
+    }
   }
 
   isDirectory(path: string): boolean {
     try {
-      return fs.statSync(this.resolve(path)).isDirectory();
-    } catch {
+      return fs.statSync(this.jail.resolve(path)).isDirectory();
+    } catch (err) {
+      if (err instanceof UnsafePathError) throw err;
       return false;
     }
   }
 
   stat(path: string, head?: number): HostStat | null {
-    const real = this.resolve(path);
     let st: fs.Stats;
     try {
-      st = fs.lstatSync(real);
+      const { dir, name } = this.jail.parent(path);
+      st = fs.lstatSync(`${dir}/${name}`);
     } catch (err) {
       if (isAbsent(err)) return null;
-      throw err;
+      throw this.explain(err, path);
     }
     const kind = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
-    const result: HostStat = { kind, mode: st.mode & 0o7777 };
-    if (head !== undefined && kind === 'file') result.head = readAt(real, 0, head);
+    const result: HostStat = { kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    if (head !== undefined && kind === 'file') result.head = this.readAt(path, 0, head);
     return result;
   }
 
   writeAttr(path: string, value: string): void {
     // No O_CREAT: a missing attribute must fail as it does in sysfs, not appear as a new file.
-    const fd = fs.openSync(this.resolve(path), fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    // O_NOFOLLOW: an attribute is a file; a link in its place (in a snapshot) is not followed.
+    let fd: number;
     try {
+      const { dir, name } = this.jail.parent(path);
+      fd = fs.openSync(`${dir}/${name}`, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      throw this.explain(err, path);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt writes an attribute`);
       fs.writeSync(fd, value);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  writeFile(path: string, content: string, mode = 0o644): void {
-    const target = this.resolve(path);
-    fs.mkdirSync(nodePath.dirname(target), { recursive: true });
-    const tmp = `${target}.gpuvirt-tmp-${process.pid}`;
-    const fd = fs.openSync(tmp, 'w', mode);
+  /**
+   * The real file a rewrite of `path` replaces: a link (an /etc/kernel/cmdline kept elsewhere)
+   * is edited at its target, which must be inside the root; only a regular file is replaced.
+   */
+  private writeTarget(path: string, dirMode?: number): { real: string; st: fs.Stats | null } {
+    const { dir, name } = this.jail.parent(path, { create: true, dirMode });
+    let real = `${dir}/${name}`;
+    let st = lstatOrNull(real);
+    if (st?.isSymbolicLink()) {
+      real = this.jail.resolve(path);
+      st = lstatOrNull(real);
+    }
+    if (st !== null && !st.isFile()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt writes a regular file`);
+    return { real, st };
+  }
+
+  writeFile(path: string, content: string, mode?: number, opts: WriteOptions = {}): void {
+    let target: { real: string; st: fs.Stats | null };
+    try {
+      target = this.writeTarget(path, opts.dirMode);
+    } catch (err) {
+      throw this.explain(err, path);
+    }
+    const { real, st } = target;
+    // An existing file keeps its mode and owner; a new one takes those of `like` (a backup of
+    // that file), else `mode`.
+    const like = st ?? (opts.like === undefined ? null : this.statFollow(opts.like));
+    const finalMode = like ? like.mode & 0o7777 : (mode ?? 0o644);
+    const slash = real.lastIndexOf('/');
+    const tmp = `${real.slice(0, slash)}/.${real.slice(slash + 1)}.gpuvirt-tmp-${process.pid}`;
+    fs.rmSync(tmp, { force: true });
+    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
       fs.writeSync(fd, content);
+      if (like && (like.uid !== process.geteuid?.() || like.gid !== process.getegid?.())) {
+        try {
+          fs.fchownSync(fd, like.uid, like.gid);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err; // not root: it cannot be theirs
+        }
+      }
+      fs.fchmodSync(fd, finalMode);
       fs.fsyncSync(fd);
-    } finally {
+    } catch (err) {
       fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
+    fs.closeSync(fd);
     try {
-      fs.renameSync(tmp, target);
+      fs.renameSync(tmp, real);
     } catch (err) {
       fs.rmSync(tmp, { force: true });
       throw err;
     }
   }
 
+  /** stat(2) of a host path, links resolved inside the root; null when absent. */
+  statFollow(path: string): fs.Stats | null {
+    try {
+      return fs.statSync(this.jail.resolve(path));
+    } catch (err) {
+      if (isAbsent(err)) return null;
+      throw this.explain(err, path);
+    }
+  }
+
   createExclusive(path: string, content: string): boolean {
-    const target = this.resolve(path);
-    fs.mkdirSync(nodePath.dirname(target), { recursive: true });
     let fd: number;
     try {
-      fd = fs.openSync(target, 'wx', 0o644);
+      const { dir, name } = this.jail.parent(path, { create: true });
+      fd = fs.openSync(`${dir}/${name}`, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
+      throw this.explain(err, path);
     }
     try {
       fs.writeSync(fd, content);
@@ -153,23 +295,86 @@ export class FsHost implements Host {
   }
 
   removeFile(path: string): void {
-    fs.rmSync(this.resolve(path), { force: true });
+    try {
+      const { dir, name } = this.jail.parent(path);
+      fs.unlinkSync(`${dir}/${name}`); // unlink(2) removes a link itself, never its target
+    } catch (err) {
+      if (isAbsent(err)) return;
+      throw this.explain(err, path);
+    }
   }
 
   removeEmptyDir(path: string): boolean {
     try {
-      fs.rmdirSync(this.resolve(path));
+      const { dir, name } = this.jail.parent(path);
+      fs.rmdirSync(`${dir}/${name}`); // rmdir(2) never follows a link: ENOTDIR
+      this.jail.forget();
       return true;
-    } catch {
+    } catch (err) {
+      if (err instanceof UnsafePathError) throw err;
       return false;
     }
   }
 
-  mkdirp(path: string): void {
-    fs.mkdirSync(this.resolve(path), { recursive: true });
+  mkdirp(path: string, mode?: number): void {
+    try {
+      const real = this.jail.resolve(path, { create: true, dirMode: mode });
+      const st = fs.statSync(real);
+      if (!st.isDirectory()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt makes a directory`);
+      if (mode !== undefined && (st.mode & 0o7777) !== mode) fs.chmodSync(real, mode);
+    } catch (err) {
+      throw this.explain(err, path);
+    }
   }
 
   isPrivileged(): boolean {
     return typeof process.geteuid === 'function' && process.geteuid() === 0;
+  }
+
+  // ---- For the simulated kernel (src/sim), which changes the tree as the kernel would. ----
+
+  /** Creates or replaces a regular file with exactly this mode (not atomic; umask does not apply). */
+  putFile(path: string, content: string, mode: number): void {
+    const { dir, name } = this.jail.parent(path, { create: true });
+    const real = `${dir}/${name}`;
+    fs.rmSync(real, { force: true });
+    const fd = fs.openSync(real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    try {
+      fs.writeSync(fd, content);
+      fs.fchmodSync(fd, mode);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Creates or replaces a symlink; `target` is stored as given. */
+  symlink(path: string, target: string): void {
+    const { dir, name } = this.jail.parent(path, { create: true });
+    fs.rmSync(`${dir}/${name}`, { force: true });
+    fs.symlinkSync(target, `${dir}/${name}`);
+    this.jail.forget();
+  }
+
+  /** Removes a file, a link or a whole directory (never what a link points to). */
+  removeTree(path: string): void {
+    const { dir, name } = this.jail.parent(path);
+    fs.rmSync(`${dir}/${name}`, { recursive: true, force: true });
+    this.jail.forget();
+  }
+
+  /** A host path's errors as gpuvirt errors: a loop is refused cleanly, not reported as a bug. */
+  private explain(err: unknown, path: string): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return new UnsafePathError(showPath(path), 'a symbolic link where gpuvirt does not follow one, or a loop');
+    return err;
+  }
+}
+
+function lstatOrNull(real: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(real);
+  } catch (err) {
+    if (isAbsent(err)) return null;
+    throw err;
   }
 }

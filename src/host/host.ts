@@ -1,5 +1,8 @@
 // The one abstraction through which gpuvirt reads and writes the host. Paths are absolute
-// host paths (see paths.ts); an implementation resolves them under its root.
+// host paths (see paths.ts); an implementation resolves them under its root, through the
+// Jail (jail.ts): a path that leaves the root throws UnsafePathError, which the helpers
+// below pass on rather than counting as "absent".
+import { isUnsafePath } from './jail.js';
 
 /** What lstat(2) says about a path; see Host.stat. */
 export interface HostStat {
@@ -8,6 +11,16 @@ export interface HostStat {
   mode: number;
   /** With `head`: up to that many raw bytes from the start of a regular file. */
   head?: Uint8Array;
+  uid?: number;
+  gid?: number;
+}
+
+/** How Host.writeFile makes a file that does not exist yet. */
+export interface WriteOptions {
+  /** A host path whose mode and owner the new file takes (a backup keeps its original's). */
+  like?: string;
+  /** The mode of directories it creates on the way (backups: 0700). */
+  dirMode?: number;
 }
 
 export interface Host {
@@ -39,14 +52,16 @@ export interface Host {
   /**
    * Creates or replaces a regular file atomically: written to a temporary file beside it,
    * flushed, then renamed over the target, so a reader sees the old or the new file, never half.
-   * Parent directories are created.
+   * Parent directories are created. An existing file keeps its mode and owner, and a link is
+   * edited at its target (inside the root); `mode` is for a new file.
    */
-  writeFile(path: string, content: string, mode?: number): void;
+  writeFile(path: string, content: string, mode?: number, opts?: WriteOptions): void;
   /** Creates the file only if it does not exist yet (O_EXCL); false when it already existed. */
   createExclusive(path: string, content: string): boolean;
   /** Removes a file; no error when it is already gone. */
   removeFile(path: string): void;
-  mkdirp(path: string): void;
+  /** With `mode`, the final directory gets exactly that mode (created or not). */
+  mkdirp(path: string, mode?: number): void;
   /** Removes a directory if it is empty; false when it is not (or is not there). */
   removeEmptyDir?(path: string): boolean;
   /** True when gpuvirt runs with root privileges. */
@@ -66,7 +81,8 @@ export function readAttr(host: Host, path: string): string | null {
   try {
     const text = host.readText(path);
     return text === null ? null : text.trim();
-  } catch {
+  } catch (err) {
+    if (isUnsafePath(err)) throw err;
     return null;
   }
 }
@@ -75,7 +91,8 @@ export function readAttr(host: Host, path: string): string | null {
 export function listIfReadable(host: Host, path: string): string[] | null {
   try {
     return host.list(path);
-  } catch {
+  } catch (err) {
+    if (isUnsafePath(err)) throw err;
     return null;
   }
 }
@@ -84,7 +101,8 @@ export function listIfReadable(host: Host, path: string): string[] | null {
 export function readIfReadable(host: Host, path: string): string | null {
   try {
     return host.readText(path);
-  } catch {
+  } catch (err) {
+    if (isUnsafePath(err)) throw err;
     return null;
   }
 }

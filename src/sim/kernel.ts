@@ -32,7 +32,7 @@
  */
 import * as nodePath from 'node:path';
 import type { ExecResult } from '../host/exec.js';
-import type { Host, HostStat } from '../host/host.js';
+import type { Host, HostStat, WriteOptions } from '../host/host.js';
 import {
   type Kern, writeBind, writeBusAutoprobe, writeDriverOverride, writeDriversProbe,
   writeNewId, writeRemoveId, writeUnbind,
@@ -51,6 +51,7 @@ import {
 import { isUnder, SimTree, simPaths } from './tree.js';
 import { isVgpuTypeStore, writeCurrentVgpuType } from './vgpu.js';
 import { paths } from '../host/paths.js';
+import { normalizeHostPath } from '../host/jail.js';
 
 export type { Hold, SimErrno, SimState, WriteRecord } from './state.js';
 
@@ -86,16 +87,17 @@ export class SimKernel implements Host {
 
   /** Runs `fn` on the sidecar state and saves it, so other processes see the change. */
   withState<T>(fn: (k: Kern) => T): T {
-    const k: Kern = { tree: this.tree, state: loadState(this.root, this.tree.host) };
+    const k: Kern = { tree: this.tree, state: loadState(this.tree.host) };
     try {
       return fn(k);
     } finally {
-      saveState(this.root, k.state);
+      saveState(this.tree.host, k.state);
     }
   }
 
   /** The errors sysfs gives a reader before any content: no show(), BARs, a ROM not enabled. */
-  private checkRead(path: string): void {
+  private checkRead(raw: string): void {
+    const path = normalizeHostPath(raw);
     const st = isUnder(path, simPaths.sysfs) ? this.tree.stat(path) : null;
     if (!st?.isFile()) return;
     const name = nodePath.basename(path);
@@ -134,12 +136,13 @@ export class SimKernel implements Host {
   }
 
   /** sysfs and procfs refuse to create, rename or remove files. */
-  private refuseKernelFs(path: string, syscall: string): void {
+  private refuseKernelFs(raw: string, syscall: string): void {
+    const path = normalizeHostPath(raw);
     if (isUnder(path, simPaths.sysfs) || isUnder(path, simPaths.procfs)) throw sysError('EACCES', path, syscall);
   }
-  writeFile(path: string, content: string, mode?: number): void {
+  writeFile(path: string, content: string, mode?: number, opts?: WriteOptions): void {
     this.refuseKernelFs(path, 'open');
-    this.tree.host.writeFile(path, content, mode);
+    this.tree.host.writeFile(path, content, mode, opts);
   }
   createExclusive(path: string, content: string): boolean {
     this.refuseKernelFs(path, 'open');
@@ -149,16 +152,17 @@ export class SimKernel implements Host {
     this.refuseKernelFs(path, 'unlink');
     this.tree.host.removeFile(path);
   }
-  mkdirp(path: string): void {
+  mkdirp(path: string, mode?: number): void {
     this.refuseKernelFs(path, 'mkdir');
-    this.tree.host.mkdirp(path);
+    this.tree.host.mkdirp(path, mode);
   }
   removeEmptyDir(path: string): boolean {
     this.refuseKernelFs(path, 'rmdir');
     return this.tree.host.removeEmptyDir(path);
   }
 
-  writeAttr(path: string, value: string): void {
+  writeAttr(raw: string, value: string): void {
+    const path = normalizeHostPath(raw);
     this.withState((k) => {
       let result: WriteRecord['result'] = 'ok';
       try {

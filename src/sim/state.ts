@@ -2,7 +2,6 @@
 // which device, dynamic ids, what each PF driver does with SR-IOV, devices held open by a VM,
 // injected failures and the logs. It lives in a JSON sidecar inside the root so that several
 // processes (a test and the CLI it spawns) drive one simulated machine, one after the other.
-import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { type Host, linkName, readAttr } from '../host/host.js';
@@ -172,26 +171,17 @@ export function scanTree(host: Host): SimState {
   return state;
 }
 
-export function sidecarPath(root: string): string {
-  return nodePath.join(root, SIDECAR);
+/** The sidecar is a file of the tree like any other, read and written through the host's resolver. */
+export function loadState(host: Host): SimState {
+  const text = host.readText(`/${SIDECAR}`);
+  if (text !== null) return JSON.parse(text) as SimState;
+  const state = scanTree(host);
+  saveState(host, state);
+  return state;
 }
 
-export function loadState(root: string, host: Host): SimState {
-  try {
-    return JSON.parse(fs.readFileSync(sidecarPath(root), 'utf8')) as SimState;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    const state = scanTree(host);
-    saveState(root, state);
-    return state;
-  }
-}
-
-export function saveState(root: string, state: SimState): void {
-  const file = sidecarPath(root);
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(state, null, 1)}\n`);
-  fs.renameSync(tmp, file);
+export function saveState(host: Host, state: SimState): void {
+  host.writeFile(`/${SIDECAR}`, `${JSON.stringify(state, null, 1)}\n`);
 }
 
 /** Takes one use of the first rule `pick` accepts; rules with no uses left are dropped. */

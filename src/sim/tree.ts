@@ -1,7 +1,7 @@
 // Low-level edits of a simulated sysfs tree, laid out as the kernel lays it out: device
 // directories under sys/devices/pci0000:00/..., relative links from sys/bus/pci/devices,
 // the driver directory and the IOMMU group to the device and back.
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { FsHost } from '../host/fs-host.js';
 import { linkName, readAttr } from '../host/host.js';
@@ -50,26 +50,20 @@ export class SimTree {
     this.host = new FsHost(root);
   }
 
-  real(path: string): string {
-    return this.host.resolve(path);
-  }
-
   /** The host path with every symlink resolved, or null when it is missing or leaves the root. */
   canonical(path: string): string | null {
-    let real: string;
     try {
-      real = fs.realpathSync(this.real(path));
+      const comps = this.host.jail.resolveComps(path);
+      return this.host.statFollow(`/${comps.join('/')}`) === null ? null : `/${comps.join('/')}`;
     } catch {
       return null;
     }
-    const rel = nodePath.relative(this.host.root, real);
-    if (rel.startsWith('..') || nodePath.isAbsolute(rel)) return null;
-    return `/${rel}`;
   }
 
+  /** stat(2), links followed inside the root; null when absent or outside. */
   stat(path: string): fs.Stats | null {
     try {
-      return fs.statSync(this.real(path));
+      return this.host.statFollow(path);
     } catch {
       return null;
     }
@@ -129,11 +123,7 @@ export class SimTree {
 
   /** Creates or replaces a regular file with exactly this mode (umask does not apply). */
   put(path: string, content: string, mode = 0o644): void {
-    const file = this.real(path);
-    fs.mkdirSync(nodePath.dirname(file), { recursive: true });
-    fs.rmSync(file, { force: true });
-    fs.writeFileSync(file, content, { mode });
-    fs.chmodSync(file, mode);
+    this.host.putFile(path, content, mode);
   }
 
   /** Replaces a file's content and keeps its mode. */
@@ -143,18 +133,15 @@ export class SimTree {
 
   /** A symlink whose target is relative, as the kernel's are. */
   link(path: string, target: string): void {
-    const file = this.real(path);
-    fs.mkdirSync(nodePath.dirname(file), { recursive: true });
-    fs.rmSync(file, { force: true });
-    fs.symlinkSync(nodePath.relative(nodePath.dirname(path), target), file);
+    this.host.symlink(path, nodePath.relative(nodePath.dirname(path), target));
   }
 
   remove(path: string): void {
-    fs.rmSync(this.real(path), { recursive: true, force: true });
+    this.host.removeTree(path);
   }
 
   mkdir(path: string): void {
-    fs.mkdirSync(this.real(path), { recursive: true });
+    this.host.mkdirp(path);
   }
 
   /** The driver core's side of a successful probe: the two links, and VFIO's group node. */
