@@ -61,7 +61,7 @@ export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[],
 function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefined {
   if (deps.makeHost || deps.makeExec || env.GPUVIRT_SIMULATE !== '1') return undefined;
   return async (root) => {
-    if (root === '/') return openHost(deps)(root);
+    if (root === '/') throw new Error('unreachable: run.ts refuses GPUVIRT_SIMULATE=1 at the root /');
     const [{ SimKernel }, { SimExec }] = await Promise.all([import('./sim/kernel.js'), import('./sim/exec.js')]);
     const kernel = new SimKernel(root, { privileged: env.GPUVIRT_SIMULATE_USER !== 'nonroot' });
     return { host: kernel, exec: new SimExec(kernel) };

@@ -10,6 +10,7 @@ import { inquirerPrompter } from './mutate/guard.js';
 import { RealExec, RefusingExec, type Exec } from './host/exec.js';
 import { FsHost } from './host/fs-host.js';
 import type { Host } from './host/host.js';
+import { ReadOnlyHost } from './host/read-only.js';
 import { jsonDocument, jsonError, makeStyle } from './output.js';
 import { PciNames } from './pci/names.js';
 
@@ -101,7 +102,15 @@ function resolveRoot(opt: unknown, env: Deps['env']): string {
     throw usageError(`--root ${root}: no such directory`);
   }
   if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
-  return root;
+  // `/.`, `//`, a link to `/`: the real machine, with the rules of the real machine.
+  return fs.realpathSync(root) === '/' ? '/' : root;
+}
+
+/** GPUVIRT_SIMULATE=1 acts on a tree, never on this machine: without a root it is refused. */
+function checkSimulation(root: string, env: Deps['env']): void {
+  if (env.GPUVIRT_SIMULATE === '1' && root === '/') {
+    throw usageError('GPUVIRT_SIMULATE=1 needs --root DIR (a tree other than /): the simulated kernel never acts on this machine');
+  }
 }
 
 /** Any error as a GpuvirtError: one that is not is a bug, reported as such. */
@@ -147,7 +156,8 @@ export function openHost(deps: Partial<Deps>): OpenHost {
     if (deps.makeHost || deps.makeExec) {
       return { host: deps.makeHost ? deps.makeHost(root) : new FsHost(root), exec: deps.makeExec ? deps.makeExec(root) : new RefusingExec(root) };
     }
-    return { host: new FsHost(root), exec: root === '/' ? new RealExec() : new RefusingExec(root) };
+    if (root === '/') return { host: new FsHost(root), exec: new RealExec() };
+    return { host: new ReadOnlyHost(new FsHost(root), root), exec: new RefusingExec(root) };
   };
 }
 
@@ -157,6 +167,7 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
   const { io, env } = deps;
   try {
     const root = resolveRoot(opts.root, env);
+    checkSimulation(root, env);
     const platform = deps.platform ?? process.platform;
     if (def.linuxOnly && platform !== 'linux' && root === '/') {
       throw new GpuvirtError('E_NOT_LINUX', `gpuvirt ${def.name} needs a Linux host (this is ${platform})`, {

@@ -215,13 +215,14 @@ describe.runIf(built)('bin/gpuvirt', () => {
     }
   });
 
-  it.runIf(process.geteuid?.() === 0)('without GPUVIRT_SIMULATE a fixture root never runs a program on this machine', () => {
+  it.runIf(process.geteuid?.() === 0)('without GPUVIRT_SIMULATE a fixture root is read-only: nothing is written, no program runs', () => {
     const root = join(scratch, 'amd');
     copyTree(FIXTURES + 'amd-desktop-shared', root);
-    // vfio-pci is not loaded here, so the plan starts with modprobe: refused under --root.
     const r = gpuvirt(['passthrough', '09:00.0', '--yes', '--force', '--root', root]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toContain('will not run `modprobe vfio-pci` on this machine');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--root ${root} is read-only`);
+    expect(r.stdout).not.toContain('modprobe');
+    expect(existsSync(join(root, 'run'))).toBe(false);
   });
 });
 
