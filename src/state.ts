@@ -4,6 +4,7 @@ import type { Host } from './host/host.js';
 import { paths } from './host/paths.js';
 import { ExitCode, GpuvirtError } from './errors.js';
 import type { Step } from './mutate/steps.js';
+import { checkAddress, checkInt, checkLine, checkName, checkOneOf } from './validate.js';
 
 export type PassthroughDriver = 'vfio-pci' | 'pci-stub';
 
@@ -62,15 +63,62 @@ export function readState(host: Host): GpuvirtState {
   const text = host.readText(paths.stateFile);
   if (text === null) return { version: 1, devices: {} };
   try {
-    const parsed = JSON.parse(text) as GpuvirtState;
-    if (parsed.version !== 1 || typeof parsed.devices !== 'object' || parsed.devices === null) throw new Error('unknown layout');
-    return parsed;
+    return checkState(JSON.parse(text));
   } catch (err) {
     throw new GpuvirtError('E_STATE', `${paths.stateFile} is not readable gpuvirt state: ${(err as Error).message}`, {
       exitCode: ExitCode.failed,
       hint: 'move it aside to start over; devices it recorded keep their current drivers',
     });
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const STATUSES = ['applying', 'bound', 'released'] as const;
+const ADAPTERS = ['generic', 'intel', 'amd-gim', 'nvidia'] as const;
+
+function checkDevice(key: string, d: unknown): ManagedDevice {
+  if (!isObject(d)) throw new Error(`devices.${key} is not a record`);
+  const f = (name: string) => `devices.${key}.${name}`;
+  checkAddress(key, 'a devices key');
+  if (d.address !== key) throw new Error(`${f('address')} is not its key`);
+  checkOneOf(d.target, f('target'), ['vfio-pci', 'pci-stub'] as const);
+  if (d.originalDriver !== null) checkName(d.originalDriver, f('originalDriver'));
+  if (d.originalModule !== null) checkName(d.originalModule, f('originalModule'));
+  if (d.originalOverride !== null) checkName(d.originalOverride, f('originalOverride'));
+  if (d.originalKnown !== undefined) checkOneOf(d.originalKnown as never, f('originalKnown'), [true, false] as never[]);
+  if (!Array.isArray(d.set)) throw new Error(`${f('set')} is not a list`);
+  d.set.forEach((a, i) => checkAddress(a, `${f('set')}[${i}]`));
+  checkOneOf(d.persisted as never, f('persisted'), [true, false] as never[]);
+  checkOneOf(d.status, f('status'), STATUSES);
+  checkLine(d.since, f('since'));
+  return d as unknown as ManagedDevice;
+}
+
+function checkSriov(key: string, r: unknown): SriovRecord {
+  if (!isObject(r)) throw new Error(`sriov.${key} is not a record`);
+  const f = (name: string) => `sriov.${key}.${name}`;
+  checkAddress(key, 'an sriov key');
+  if (r.pf !== key) throw new Error(`${f('pf')} is not its key`);
+  checkInt(r.numVfs, f('numVfs'), 0, 65535);
+  checkInt(r.originalNumVfs, f('originalNumVfs'), 0, 65535);
+  checkOneOf(r.bind, f('bind'), ['vfio-pci', null] as const);
+  checkOneOf(r.adapter, f('adapter'), ADAPTERS);
+  checkOneOf(r.persisted as never, f('persisted'), [true, false] as never[]);
+  checkOneOf(r.originalAutoprobe as never, f('originalAutoprobe'), [true, false, null] as never[]);
+  checkOneOf(r.status, f('status'), ['applying', 'done'] as const);
+  checkLine(r.since, f('since'));
+  return r as unknown as SriovRecord;
+}
+
+/** state.json as gpuvirt wrote it, or an error naming the first field that is not. */
+export function checkState(parsed: unknown): GpuvirtState {
+  if (!isObject(parsed) || parsed.version !== 1 || !isObject(parsed.devices)) throw new Error('unknown layout');
+  for (const [k, d] of Object.entries(parsed.devices)) checkDevice(k, d);
+  if (parsed.sriov !== undefined) {
+    if (!isObject(parsed.sriov)) throw new Error('sriov is not a record');
+    for (const [k, r] of Object.entries(parsed.sriov)) checkSriov(k, r);
+  }
+  return parsed as unknown as GpuvirtState;
 }
 
 export function persistedDevices(state: GpuvirtState): ManagedDevice[] {

@@ -12,6 +12,7 @@ import { diskPath, displayBackend, hex, placeDevices, vmDir, type Placement } fr
 
 const stateDir = (p: Profile) => p.targets.qemu?.dir ?? vmDir(p);
 import { qemuValue, shellQuote } from './quote.js';
+import { unsafeValue } from '../validate.js';
 
 export interface QemuOutput {
   argv: string[];
@@ -144,6 +145,8 @@ export function qemuArgv(profile: Profile, devices: readonly ResolvedDevice[], e
   const hugepages = profile.hugepages !== false;
   const f = vmFeatures(profile);
   const machine = [profile.machine === 'q35' ? 'q35' : 'pc', 'accel=kvm', ...(hugepages ? ['memory-backend=mem0'] : [])];
+  // `exec -c …` would be an option of exec itself (bash): a binary is a path or a command name.
+  if (q?.binary !== undefined && (q.binary === '' || q.binary.startsWith('-'))) throw unsafeValue('targets.qemu.binary', q.binary, 'a program (a path or a command name, not an option)', 'the QEMU script');
   const argv: string[] = [q?.binary ?? 'qemu-system-x86_64', '-name', `guest=${qemuValue(profile.name)}`, '-nodefaults', '-machine', ''];
   argv.push('-cpu', f.hyperv ? `host,${HYPERV}` : 'host');
   const { sockets, cores, threads } = profile.cpu;

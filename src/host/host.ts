@@ -2,7 +2,7 @@
 // host paths (see paths.ts); an implementation resolves them under its root, through the
 // Jail (jail.ts): a path that leaves the root throws UnsafePathError, which the helpers
 // below pass on rather than counting as "absent".
-import { isUnsafePath } from './jail.js';
+import { isUnsafePath, showPath, UnsafePathError } from './jail.js';
 
 /** What lstat(2) says about a path; see Host.stat. */
 export interface HostStat {
@@ -68,12 +68,21 @@ export interface Host {
   isPrivileged(): boolean;
 }
 
-/** Last path component of a symlink target: the kernel's links end in the name that matters. */
+/** What ends the kernel's own links: a driver, module, group, device address. */
+const KERNEL_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * Last path component of a symlink target: the kernel's links end in the name that matters.
+ * A name the kernel would never use (newlines, quotes, spaces: a hostile snapshot) is refused,
+ * since it would flow into state and generated files.
+ */
 export function linkName(host: Host, path: string): string | null {
   const target = host.readLink(path);
   if (target === null) return null;
   const i = target.lastIndexOf('/');
-  return i < 0 ? target : target.slice(i + 1);
+  const name = i < 0 ? target : target.slice(i + 1);
+  if (!KERNEL_NAME.test(name)) throw new UnsafePathError(showPath(path), `links to ${showPath(name.slice(0, 64))}, not a name the kernel uses`);
+  return name;
 }
 
 /** Reads an attribute and trims the trailing newline; null when absent or unreadable. */

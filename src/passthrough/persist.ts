@@ -9,6 +9,7 @@ import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
 import type { Initramfs } from '../boot/initramfs.js';
 import type { PassthroughDriver } from '../state.js';
+import { checkAddress, checkName, checkOneOf } from '../validate.js';
 
 export interface PersistedDevice {
   address: string;
@@ -21,6 +22,7 @@ const HEADER = '# Written by gpuvirt (gpuvirt passthrough --persist); `gpuvirt r
 const VFIO_MODULES = ['vfio', 'vfio_iommu_type1', 'vfio_pci'];
 
 function modulesFor(devices: readonly PersistedDevice[]): string[] {
+  for (const d of devices) checkOneOf(d.target, 'the passthrough driver', ['vfio-pci', 'pci-stub'] as const);
   const mods = devices.some((d) => d.target === 'vfio-pci') ? [...VFIO_MODULES] : [];
   if (devices.some((d) => d.target === 'pci-stub')) mods.push('pci_stub');
   return mods;
@@ -33,6 +35,8 @@ function modulesFor(devices: readonly PersistedDevice[]): string[] {
  * honours the override. `%k` is the device; `$$` is a literal `$` for the shell.
  */
 function ruleLine(d: PersistedDevice): string {
+  checkAddress(d.address, 'the device address', paths.persist.udevRule);
+  checkOneOf(d.target, 'the passthrough driver', ['vfio-pci', 'pci-stub'] as const, paths.persist.udevRule);
   const dev = `${paths.pciDevices}/%k`;
   const fix = `[ -e ${dev}/driver ] || exit 0; case $$(readlink ${dev}/driver) in */${d.target}) exit 0;; esac; ` +
     `echo %k > ${dev}/driver/unbind; echo %k > ${paths.pciDriversProbe}`;
@@ -47,6 +51,7 @@ export function modprobeConf(devices: readonly PersistedDevice[]): string {
   const pairs = new Map<string, Set<string>>();
   for (const d of devices) {
     if (!d.originalModule || d.originalModule === d.target.replace('-', '_')) continue;
+    checkName(d.originalModule, `the module of ${d.address}'s driver`, paths.persist.modprobe);
     const pre = pairs.get(d.originalModule) ?? new Set<string>();
     pre.add(d.target === 'vfio-pci' ? 'vfio-pci' : 'pci-stub');
     pairs.set(d.originalModule, pre);

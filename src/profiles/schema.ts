@@ -121,7 +121,7 @@ const targetsSchema = z
   .strictObject({
     qemu: z
       .strictObject({
-        binary: z.string().min(1).regex(PRINTABLE).default('qemu-system-x86_64'),
+        binary: z.string().min(1).regex(PRINTABLE).regex(/^[^-]/, 'a program, not an option: a path or a command name').default('qemu-system-x86_64'),
         firmwareFile: absPath.optional().describe('OVMF code image (default: chosen from the firmware descriptors)'),
         hugepagesPath: absPath.optional().describe('hugetlbfs mount (default /dev/hugepages)'),
         extraArgs: z.array(z.string().regex(PRINTABLE)).default([]).describe('appended to the command line, each one argument'),

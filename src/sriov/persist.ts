@@ -6,6 +6,7 @@ import { paths } from '../host/paths.js';
 import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
 import type { SriovRecord } from '../state.js';
+import { checkAddress, checkInt, checkOneOf } from '../validate.js';
 
 const HEADER = '# Written by gpuvirt (gpuvirt sriov enable --persist); `gpuvirt sriov disable --persist` removes it.\n';
 
@@ -14,7 +15,16 @@ export interface PersistedPf extends Pick<SriovRecord, 'pf' | 'numVfs' | 'bind' 
   vfs: string[];
 }
 
+/** Every value of a record checked for the boot file it goes into (udev, modprobe.d, a unit). */
+function checkPf(p: PersistedPf, file: string): void {
+  checkAddress(p.pf, 'the PF address', file);
+  checkInt(p.numVfs, `the VF count of ${p.pf}`, 0, 65535, file);
+  checkOneOf(p.bind, `the VF driver of ${p.pf}`, ['vfio-pci', null] as const, file);
+  p.vfs.forEach((vf) => checkAddress(vf, `a VF address of ${p.pf}`, file));
+}
+
 function pfRules(p: PersistedPf): string[] {
+  checkPf(p, paths.sriovPersist.udevRule);
   const attrs = [p.bind ? 'ATTR{sriov_drivers_autoprobe}="0"' : null, `ATTR{sriov_numvfs}="${p.numVfs}"`].filter(Boolean).join(', ');
   const lines = [`# ${p.pf}: ${p.numVfs} VFs${p.bind ? ` on ${p.bind}` : ''}`, `ACTION=="bind", SUBSYSTEM=="pci", KERNEL=="${p.pf}", ${attrs}`];
   if (p.bind) {
@@ -25,6 +35,7 @@ function pfRules(p: PersistedPf): string[] {
 }
 
 function nvidiaUnit(pfs: readonly PersistedPf[]): string {
+  for (const p of pfs) checkPf(p, paths.sriovPersist.nvidiaUnit);
   return [
     HEADER.trimEnd(),
     '[Unit]',
@@ -51,7 +62,7 @@ export function planSriovPersist(host: Host, pfs: readonly PersistedPf[]): Step[
   const wanted: [string, string | null][] = [
     [paths.sriovPersist.udevRule, sysfsPfs.length ? `${HEADER}${sysfsPfs.flatMap(pfRules).join('\n')}\n` : null],
     // GIM takes one vf_num per GPU, in the order it enumerates them (by address).
-    [paths.sriovPersist.gimOptions, gim.length ? `${HEADER}options gim vf_num=${gim.map((p) => p.numVfs).join(',')}\n` : null],
+    [paths.sriovPersist.gimOptions, gim.length ? `${HEADER}options gim vf_num=${gim.map((p) => (checkPf(p, paths.sriovPersist.gimOptions), p.numVfs)).join(',')}\n` : null],
     [paths.sriovPersist.nvidiaUnit, nvidia.length ? nvidiaUnit(nvidia) : null],
   ];
   const steps: Step[] = [];
