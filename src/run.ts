@@ -13,6 +13,7 @@ import type { Host } from './host/host.js';
 import { ReadOnlyHost } from './host/read-only.js';
 import { jsonDocument, jsonError, makeStyle } from './output.js';
 import { PciNames } from './pci/names.js';
+import { escapeControls, escapeField } from './validate.js';
 
 export interface Deps {
   io: IO;
@@ -113,6 +114,24 @@ function checkSimulation(root: string, env: Deps['env']): void {
   }
 }
 
+/**
+ * A command's data for the text renderers, every string with its terminal control characters
+ * escaped: names from pci.ids and strings from sysfs are the host's, and a snapshot's may
+ * carry escape sequences. JSON output escapes them itself.
+ */
+export function escapeData<T>(value: T): T {
+  if (typeof value === 'string') return escapeControls(value) as T;
+  if (Array.isArray(value)) return value.map(escapeData) as T;
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = escapeData(v);
+    return out as T;
+  }
+  return value;
+}
+
 /** Any error as a GpuvirtError: one that is not is a bug, reported as such. */
 export function asGpuvirtError(err: unknown): GpuvirtError {
   if (err instanceof GpuvirtError) return err;
@@ -140,8 +159,8 @@ export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; en
     }
   }
   if (onStderr && !how.shown) {
-    io.err(`gpuvirt: ${err.message}\n`);
-    if (err.hint) io.err(`  hint: ${err.hint}\n`);
+    io.err(`gpuvirt: ${escapeField(err.message)}\n`);
+    if (err.hint) io.err(`  hint: ${escapeField(err.hint)}\n`);
   }
   if (how.env.GPUVIRT_DEBUG && raw instanceof Error) io.err(`${raw.stack}\n`);
   return err.exitCode;
@@ -187,8 +206,9 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
     if (json) io.out(jsonDocument(def.name, outcome));
     else {
       const style = await ctx.style();
-      io.out(def.render(outcome.data, style, ctx));
-      for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${w}\n`);
+      io.out(def.render(escapeData(outcome.data), style, ctx));
+      for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${escapeControls(w)}
+`);
     }
     return outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
   } catch (raw) {
