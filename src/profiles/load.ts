@@ -1,7 +1,7 @@
 // Reading a profile: YAML parsed with source positions (the yaml package's CST keeps every
 // node's offsets), checked by the zod schema and the cross-field rules, every problem mapped
 // back to file:line:col. Never throws on bad input: everything wrong comes back as problems.
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { problem, sortProblems, type Path, type Problem } from './problems.js';
 import { profileRules, type RuleInput } from './rules.js';
@@ -16,13 +16,28 @@ export interface LoadedProfile {
 
 type Doc = Document.Parsed;
 
+/** Each map's pairs by key, built once: placing one problem per key of a 40k-key map stays linear. */
+const pairIndex = new WeakMap<object, Map<string, { key: unknown; value: unknown }>>();
+
+function pairOf(map: { items: unknown[] }, step: string | number): { key: unknown; value: unknown } | undefined {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const it of map.items) {
+      if (isPair(it) && isScalar(it.key) && !index.has(String(it.key.value))) index.set(String(it.key.value), it);
+    }
+    pairIndex.set(map, index);
+  }
+  return index.get(String(step));
+}
+
 /** The node at `path`, or null; `key` gives the map key's node instead of its value. */
 function nodeAt(doc: Doc, path: Path, key = false): YamlNode | null {
   let node: unknown = doc.contents;
   for (const [i, step] of path.entries()) {
     if (isAlias(node)) node = node.resolve(doc);
     if (isMap(node)) {
-      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(step));
+      const pair = pairOf(node, step);
       if (!pair) return null;
       node = key && i === path.length - 1 ? pair.key : pair.value;
     } else if (isSeq(node) && typeof step === 'number') {
@@ -50,11 +65,16 @@ function place(p: Problem, doc: Doc, lc: LineCounter, key = false): Problem {
   return { ...p, line: start.line, col: start.col, endLine: end.line, endCol: end.col };
 }
 
+/** A value quoted for a message, never more than 60 characters of it: a 20 MB value is not echoed. */
+function shortText(v: string): string {
+  return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+}
+
 function kindOf(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return typeof v === 'string' ? `the text ${JSON.stringify(v)}` : `${typeof v} ${String(v)}`;
+  return typeof v === 'string' ? `the text ${shortText(v)}` : `${typeof v} ${shortText(String(v)).slice(1, -1)}`;
 }
 
 /** Keys an object schema allows at `path` (through optional, default, arrays and unions). */
@@ -90,6 +110,7 @@ function allowedKeys(path: Path, value: unknown): string[] {
 }
 
 function closeMatch(word: string, options: readonly string[]): string | null {
+  if (word.length > 64) return null; // no key is that long, and the distance table would be huge
   const lower = word.toLowerCase();
   const dist = (a: string, b: string) => {
     const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -123,7 +144,7 @@ function issueProblems(issue: z.core.$ZodIssue, data: unknown, doc: Doc, lc: Lin
       const allowed = allowedKeys(path, data);
       return issue.keys.map((k) => {
         const near = closeMatch(k, allowed);
-        const msg = `unknown key "${k}"${near ? ` (did you mean "${near}"?)` : allowed.length ? ` (allowed here: ${allowed.join(', ')})` : ''}`;
+        const msg = `unknown key ${shortText(k)}${near ? ` (did you mean "${near}"?)` : allowed.length ? ` (allowed here: ${allowed.join(', ')})` : ''}`;
         return place(problem('error', [...path, k], msg), doc, lc, true);
       });
     }
@@ -192,11 +213,36 @@ function wellFormedParts(data: Record<string, unknown>): RuleInput {
   return { ...out, devices };
 }
 
+/** "Map keys must be unique", as yaml words it, at each repeated scalar key: one pass with a set per map. */
+function duplicateKeys(doc: Doc, lc: LineCounter): Problem[] {
+  const out: Problem[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const it of map.items) {
+        if (!isScalar(it.key)) continue;
+        const k = `${typeof it.key.value}:${String(it.key.value)}`;
+        if (!seen.has(k)) {
+          seen.add(k);
+          continue;
+        }
+        const at = it.key.range?.[0] ?? 0;
+        const start = lc.linePos(at);
+        const end = lc.linePos(at + 1);
+        out.push({ severity: 'error', path: [], message: 'YAML: Map keys must be unique', line: start.line, col: start.col, endLine: end.line, endCol: end.col });
+      }
+    },
+  });
+  return out;
+}
+
 /** Parses and checks profile text; `extra` adds checks on a well-formed profile (against a host). */
 export function loadProfileText(source: string, extra?: (p: Profile) => Problem[]): LoadedProfile {
   const lc = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const problems: Problem[] = [];
+  // Duplicate keys are found here, by duplicateKeys: yaml's own check compares each key with
+  // every earlier one (10k keys took seconds).
+  const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, strict: true });
+  const problems: Problem[] = duplicateKeys(doc, lc);
   for (const e of [...doc.errors, ...doc.warnings]) {
     const start = lc.linePos(e.pos[0]);
     const end = lc.linePos(e.pos[1]);
