@@ -125,8 +125,11 @@ export function escapeData<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) return value;
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = escapeData(v);
+    // Descriptors, not entries: some data carries non-enumerable fields for the renderer only.
+    const out = Object.create(proto) as Record<string, unknown>;
+    for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(value))) {
+      Object.defineProperty(out, k, 'value' in d ? { ...d, value: escapeData(d.value) } : d);
+    }
     return out as T;
   }
   return value;
