@@ -62,7 +62,7 @@ export async function runStep(step: Step, env: StepEnv): Promise<void> {
     }
     case 'file':
     case 'remove-file':
-      if (step.kind === 'file') host.writeFile(step.path, step.content, step.mode);
+      if (step.kind === 'file') host.writeFile(step.path, step.content, step.mode, { like: step.like, dirMode: step.dirMode });
       else host.removeFile(step.path);
       return;
     case 'verify-driver': {

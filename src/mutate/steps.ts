@@ -17,7 +17,13 @@ type StepBody =
   /** A program run through the exec seam; a non-zero exit fails the step. */
   | { kind: 'exec'; argv: string[]; title: string }
   /** A configuration file created or replaced atomically, the old one kept as a backup. */
-  | { kind: 'file'; path: string; content: string; mode?: number; title: string }
+  | {
+    kind: 'file'; path: string; content: string; mode?: number; title: string;
+    /** A new file takes this file's mode and owner (a backup keeps its original's). */
+    like?: string;
+    /** The mode of directories made on the way (backups: 0700, only root reads them). */
+    dirMode?: number;
+  }
   /** A configuration file removed (its content kept as a backup). */
   | { kind: 'remove-file'; path: string; title: string }
   /** Read back that a device is bound to `driver` (null: to no driver), or to anything but `not`. */

@@ -79,7 +79,7 @@ function refusals(req: SetupRequest, configured: readonly KernelParam[]): { refu
 }
 
 function fileSteps(changes: readonly FileChange[], runId: string): Step[] {
-  const backups: Step[] = changes.flatMap((c) => (c.before === null ? [] : [{ kind: 'file', path: backupPath(runId, c.path), content: c.before, mode: 0o600, title: `keep a copy of ${c.path} for \`setup --undo\`` } as Step]));
+  const backups: Step[] = changes.flatMap((c) => (c.before === null ? [] : [{ kind: 'file', path: backupPath(runId, c.path), content: c.before, mode: 0o600, like: c.path, dirMode: 0o700, title: `keep a copy of ${c.path} for \`setup --undo\`` } as Step]));
   return [...backups, ...changes.map((c): Step => ({ kind: 'file', path: c.path, content: c.after, title: `${c.before === null ? 'create' : 'edit'} ${c.path}` }))];
 }
 
@@ -111,7 +111,7 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
     files: changes.map((c) => ({ path: c.path, existed: c.before !== null, afterSha256: sha256(c.after) })),
     commands: [...edit.commands, ...rebuild].flatMap((s) => (s.kind === 'exec' ? [s.argv] : [])), initramfsRebuilt: rebuild.length > 0,
   };
-  if (steps.length) steps.push({ kind: 'file', path: manifestPath(runId), content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o600, title: 'record this setup for `setup --undo`' });
+  if (steps.length) steps.push({ kind: 'file', path: manifestPath(runId), content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o600, dirMode: 0o700, title: 'record this setup for `setup --undo`' });
   const notes = [...(chosen ? rec.notes.filter((n) => !n.startsWith('vfio') || vfioModules) : rec.notes), ...asked.notes];
   return {
     view: {
