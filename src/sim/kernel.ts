@@ -51,7 +51,7 @@ import {
 import { isUnder, SimTree, simPaths } from './tree.js';
 import { isVgpuTypeStore, writeCurrentVgpuType } from './vgpu.js';
 import { paths } from '../host/paths.js';
-import { normalizeHostPath } from '../host/jail.js';
+import { normalizeHostPath, showPath, UnsafePathError } from '../host/jail.js';
 
 export type { Hold, SimErrno, SimState, WriteRecord } from './state.js';
 
@@ -186,6 +186,8 @@ export class SimKernel implements Host {
     if (injected) fail(injected.errno);
     if (!isUnder(path, simPaths.sysfs)) return this.tree.host.writeAttr(path, value);
     if (dir === null || file === null) fail('ENOENT');
+    // An attribute is a file: a link in its place (a hostile snapshot) is never written through.
+    if (this.tree.host.stat(file)?.kind === 'link') throw new UnsafePathError(showPath(path), 'a symbolic link where gpuvirt writes an attribute');
     const st = this.tree.stat(file);
     if (st === null) fail('EACCES'); // kernfs refuses O_CREAT
     if (st.isDirectory()) fail('EISDIR');
