@@ -8,7 +8,7 @@ import { ExitCode, GpuvirtError } from './errors.js';
 /** A full PCI address as sysfs spells it. */
 export const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 /** Driver and module names: what the kernel's own names use (`vfio-pci`, `nvidia_vgpu_vfio`). */
-export const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+export const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 /** A setup run's id: a directory name under the backups, nothing that climbs. */
 export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 
