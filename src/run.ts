@@ -120,20 +120,36 @@ function checkSimulation(root: string, env: Deps['env']): void {
  * carry escape sequences. JSON output escapes them itself.
  */
 export function escapeData<T>(value: T): T {
-  if (typeof value === 'string') return escapeControls(value) as T;
-  if (Array.isArray(value)) return value.map(escapeData) as T;
+  if (typeof value === 'string') return (CONTROL.test(value) ? escapeControls(value) : value) as T;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v = escapeData(value[i]);
+      if (v !== value[i]) (out ??= value.slice())[i] = v;
+    }
+    return (out ?? value) as T;
+  }
   if (value !== null && typeof value === 'object') {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) return value;
-    // Descriptors, not entries: some data carries non-enumerable fields for the renderer only.
-    const out = Object.create(proto) as Record<string, unknown>;
-    for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(value))) {
-      Object.defineProperty(out, k, 'value' in d ? { ...d, value: escapeData(d.value) } : d);
+    // Copied only when something changes; descriptors, not entries, since some data carries
+    // non-enumerable fields for the renderer only.
+    const descriptors = Object.getOwnPropertyDescriptors(value);
+    let out: Record<string, unknown> | null = null;
+    for (const [k, d] of Object.entries(descriptors)) {
+      if (!('value' in d)) continue;
+      const v = escapeData(d.value);
+      if (v === d.value) continue;
+      out ??= Object.defineProperties(Object.create(proto), descriptors) as Record<string, unknown>;
+      Object.defineProperty(out, k, { ...d, value: v });
     }
-    return out as T;
+    return (out ?? value) as T;
   }
   return value;
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 /** Any error as a GpuvirtError: one that is not is a bug, reported as such. */
 export function asGpuvirtError(err: unknown): GpuvirtError {

@@ -32,6 +32,10 @@ export function readLimit(path: string): number {
   return DEFAULT_LIMIT;
 }
 
+/** One buffer for every small read (a sysfs attribute), reused: no allocation per file. */
+let scratchBuf: Buffer | null = null;
+const scratch = () => (scratchBuf ??= Buffer.allocUnsafe(16 * KiB));
+
 function isAbsent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
 }
@@ -47,8 +51,8 @@ function kindOf(st: fs.Stats): string {
 export class FsHost implements Host {
   readonly root: string;
   readonly jail: Jail;
-  constructor(root: string) {
-    this.jail = new Jail(root);
+  constructor(root: string, opts: { cache?: boolean } = {}) {
+    this.jail = new Jail(root, opts);
     this.root = this.jail.root;
   }
 
@@ -58,31 +62,41 @@ export class FsHost implements Host {
   }
 
   /**
-   * Opens a host path for reading: a regular file inside the root, or an UnsafePathError. The
-   * final component is tried with O_NOFOLLOW first (sysfs attributes are files, so the hot
-   * path costs no lstat), and resolved only when it is a link. O_NONBLOCK: a FIFO must not
-   * hang the open; it is refused by the fstat after.
+   * Opens a host path for reading, inside the root. The final component is tried with
+   * O_NOFOLLOW first (sysfs attributes are files, so the hot path costs no lstat), and resolved
+   * only when it is a link. O_NONBLOCK: opening a FIFO must not wait for a writer.
    */
-  private openRead(path: string): { fd: number; size: number } {
+  private open(path: string): number {
     const { dir, name } = this.jail.parent(path);
-    let fd: number;
     try {
-      fd = fs.openSync(`${dir}/${name}`, READ_FLAGS);
+      return fs.openSync(`${dir}/${name}`, READ_FLAGS);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
-      fd = fs.openSync(this.jail.resolve(path), READ_FLAGS);
+      return fs.openSync(this.jail.resolve(path), READ_FLAGS);
     }
+  }
+
+  /** Refuses what is not a regular file, naming it: a FIFO, a device node, a socket. */
+  private checkRegular(fd: number, path: string): void {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) {
+    if (!st.isFile()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt reads a regular file`);
+  }
+
+  /** Opened and checked to be a regular file (for reads that do not end at EOF on their own). */
+  private openRead(path: string): number {
+    const fd = this.open(path);
+    try {
+      this.checkRegular(fd, path);
+    } catch (err) {
       fs.closeSync(fd);
-      throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt reads a regular file`);
+      throw err;
     }
-    return { fd, size: st.size };
+    return fd;
   }
 
   /** Up to `length` bytes from `position`, in as many read(2)s as that takes. */
   private readAt(path: string, position: number, length: number): Buffer {
-    const { fd } = this.openRead(path);
+    const fd = this.openRead(path);
     try {
       const buf = Buffer.allocUnsafe(length);
       let got = 0;
@@ -97,25 +111,44 @@ export class FsHost implements Host {
     }
   }
 
-  /** A whole file, refused beyond its limit: procfs and sysfs report size 0 or 4096, so read and count. */
-  private readBounded(path: string): Buffer {
+  /**
+   * A whole file as text, refused beyond its limit (procfs and sysfs report sizes 0 and 4096,
+   * so the reading counts). The kind of file is checked only when the content says something
+   * is off (nothing at all, or too much): a FIFO or /dev/null reads as empty at once under
+   * O_NONBLOCK, /dev/zero as endless; an fstat per read cost a tenth of doctor's sysfs walk.
+   */
+  private readBounded(path: string): string {
     const limit = readLimit(path);
-    const { fd, size } = this.openRead(path);
+    // sysfs returns an attribute in one read(2), and a regular file reads short only at its
+    // end: one short read of a /sys path is the whole of it (procfs's seq_files are not so).
+    const oneRead = path.startsWith('/sys/');
+    const fd = this.open(path);
     try {
-      let buf = Buffer.allocUnsafe(Math.min(Math.max(size + 1, 4096), limit + 1));
+      let buf = scratch();
       let got = 0;
       for (;;) {
         if (got === buf.length) {
-          if (got > limit) throw new UnsafePathError(showPath(path), `larger than the ${limit} bytes gpuvirt reads of such a file`);
-          const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, limit + 1));
+          if (got > limit) {
+            this.checkRegular(fd, path);
+            throw new UnsafePathError(showPath(path), `larger than the ${limit} bytes gpuvirt reads of such a file`);
+          }
+          const bigger = Buffer.allocUnsafe(Math.min(buf.length * 4, limit + 1));
           buf.copy(bigger, 0, 0, got);
           buf = bigger;
         }
-        const n = fs.readSync(fd, buf, got, buf.length - got, null);
+        let n: number;
+        try {
+          n = fs.readSync(fd, buf, got, buf.length - got, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') this.checkRegular(fd, path);
+          throw err;
+        }
         if (n === 0) break;
         got += n;
+        if (oneRead && got < buf.length) break;
       }
-      return buf.subarray(0, got);
+      if (got === 0) this.checkRegular(fd, path);
+      return buf.toString('utf8', 0, got);
     } finally {
       fs.closeSync(fd);
     }
@@ -123,7 +156,7 @@ export class FsHost implements Host {
 
   readText(path: string): string | null {
     try {
-      return this.readBounded(path).toString('utf8');
+      return this.readBounded(path);
     } catch (err) {
       if (isAbsent(err)) return null;
       throw this.explain(err, path);
@@ -151,7 +184,11 @@ export class FsHost implements Host {
 
   list(path: string): string[] | null {
     try {
-      return fs.readdirSync(this.jail.resolve(path)).sort();
+      const real = this.jail.resolve(path);
+      if (this.jail.isHostRoot) return fs.readdirSync(real).sort();
+      const entries = fs.readdirSync(real, { withFileTypes: true });
+      this.jail.learn(real, entries);
+      return entries.map((e) => e.name).sort();
     } catch (err) {
       if (isAbsent(err)) return null;
       throw this.explain(err, path);
@@ -298,6 +335,7 @@ export class FsHost implements Host {
     try {
       const { dir, name } = this.jail.parent(path);
       fs.unlinkSync(`${dir}/${name}`); // unlink(2) removes a link itself, never its target
+      this.jail.forget();
     } catch (err) {
       if (isAbsent(err)) return;
       throw this.explain(err, path);

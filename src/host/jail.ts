@@ -50,10 +50,24 @@ export function normalizeHostPath(path: string): string {
   return `/${hostComponents(path).join('/')}`;
 }
 
+const KNOWN_LINK = { isSymbolicLink: () => true, isDirectory: () => false };
+
 function errnoError(code: string, path: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`${code}: ${path}`);
   err.code = code;
   return err;
+}
+
+interface ResolveOptions {
+  followFinal?: boolean;
+  create?: boolean;
+  dirMode?: number;
+}
+
+/** A resolved path: its host components (no links among them) and its real path. */
+interface Resolved {
+  comps: string[];
+  real: string;
 }
 
 export class Jail {
@@ -61,9 +75,21 @@ export class Jail {
   readonly root: string;
   /** Real paths already seen to be directories, not links: the hot sysfs walk stats each once. */
   private readonly dirs = new Set<string>();
+  /** Real paths a directory listing showed to be links (d_type): read with readlink, no lstat first. */
+  private readonly links = new Set<string>();
+  /**
+   * Directories already resolved, by host path: doctor reads a dozen attributes of each device
+   * through its `devices/<addr>` link, which is then read once. Off for a tree that changes
+   * under gpuvirt while it runs (the simulated kernel's, shared with other processes).
+   */
+  private readonly resolved: Map<string, Resolved> | null;
+  /** The same, by the directory part of a path exactly as given: no split and join per read. */
+  private readonly rawDirs: Map<string, string> | null;
 
-  constructor(root: string) {
+  constructor(root: string, opts: { cache?: boolean } = {}) {
     this.root = fs.realpathSync(root);
+    this.resolved = opts.cache === false ? null : new Map();
+    this.rawDirs = opts.cache === false ? null : new Map();
   }
 
   get isHostRoot(): boolean {
@@ -78,6 +104,9 @@ export class Jail {
   /** Forget what was learnt about the tree: after gpuvirt itself changed it. */
   forget(): void {
     this.dirs.clear();
+    this.links.clear();
+    this.resolved?.clear();
+    this.rawDirs?.clear();
   }
 
   /**
@@ -86,19 +115,37 @@ export class Jail {
    * appended as given, and opening it fails with ENOENT. With `create`, missing directories
    * are made (never through a link) on the way, mode 0755 unless told.
    */
-  resolve(path: string, opts: { followFinal?: boolean; create?: boolean; dirMode?: number } = {}): string {
-    return this.real(this.resolveComps(path, opts));
+  resolve(path: string, opts: ResolveOptions = {}): string {
+    return this.resolveGiven(path, hostComponents(path), opts).real;
   }
 
   /** As resolve, but the host components of the result (for the simulated kernel's canonical paths). */
-  resolveComps(path: string, opts: { followFinal?: boolean; create?: boolean; dirMode?: number } = {}): string[] {
-    const given = hostComponents(path);
-    if (this.isHostRoot && !opts.create) return given;
+  resolveComps(path: string, opts: ResolveOptions = {}): string[] {
+    return this.resolveGiven(path, hostComponents(path), opts).comps.slice();
+  }
+
+  private resolveGiven(path: string, given: string[], opts: ResolveOptions): Resolved {
+    if (this.isHostRoot && !opts.create) return { comps: given, real: `/${given.join('/')}` };
+    const cacheable = this.resolved !== null && !opts.create && opts.followFinal !== false;
+    const key = cacheable ? given.join('/') : '';
+    const hit = cacheable ? this.resolved!.get(key) : undefined;
+    if (hit) return hit;
+    const { done, complete } = this.walk(path, given, opts);
+    const result = { comps: done, real: this.real(done) };
+    if (cacheable && complete) this.resolved!.set(key, result);
+    return result;
+  }
+
+  private walk(path: string, given: readonly string[], opts: ResolveOptions): { done: string[]; complete: boolean } {
     const followFinal = opts.followFinal ?? true;
-    const todo = given.reverse(); // a stack: the next component is at the end
+    const todo = given.slice().reverse(); // a stack: the next component is at the end
     const done: string[] = [];
     let links = 0;
     let missing = false;
+    // `cur` is the real path of `done`, kept as a string: joining at every step cost more than the stat.
+    const base = this.root === '/' ? '' : this.root;
+    let cur = base;
+    const rebuild = () => (cur = done.length ? `${base}/${done.join('/')}` : base);
     while (todo.length > 0) {
       const name = todo.pop()!;
       if (name === '' || name === '.') continue;
@@ -107,22 +154,24 @@ export class Jail {
         if (missing) throw errnoError('ENOENT', path);
         if (done.length === 0) throw new UnsafePathError(showPath(path), 'a link in it points outside the root');
         done.pop();
+        rebuild();
+        continue;
+      }
+      if (!missing && this.skipKnown(name, todo, done, cur, followFinal)) {
+        cur = `${base}/${done.join('/')}`;
         continue;
       }
       const last = todo.length === 0;
-      if (missing || (last && !followFinal)) {
-        done.push(name);
-        continue;
-      }
       done.push(name);
-      const real = this.real(done);
+      cur = `${cur}/${name}`;
+      if (missing || (last && !followFinal)) continue;
+      const real = cur;
       if (this.dirs.has(real)) continue;
-      let st: fs.Stats | undefined;
+      let st: { isSymbolicLink(): boolean; isDirectory(): boolean } | undefined = this.links.has(real) ? KNOWN_LINK : undefined;
       try {
-        st = fs.lstatSync(real);
+        st ??= fs.lstatSync(real, { throwIfNoEntry: false });
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
       }
       if (st === undefined && opts.create) {
         fs.mkdirSync(real, { mode: opts.dirMode ?? 0o755 });
@@ -139,6 +188,7 @@ export class Jail {
         const target = fs.readlinkSync(real);
         done.pop();
         if (target.startsWith('/')) done.length = 0; // absolute: from this host's `/`, the root
+        rebuild();
         const parts = target.split('/');
         for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
         continue;
@@ -148,15 +198,65 @@ export class Jail {
         missing = true; // a file in the middle: ENOTDIR when opened
       }
     }
-    return done;
+    // Only a path that exists all the way is remembered: a missing part may appear as a link.
+    return { done, complete: !missing };
+  }
+
+  /**
+   * The longest run of plain names starting with `name` whose real path is a directory already
+   * checked (each of its prefixes was checked before it was added): taken in one step, moved
+   * from `todo` to `done`. A device's attribute walks through ten known directories; checking
+   * each prefix on the way cost more than the lstat of the one new directory.
+   */
+  private skipKnown(name: string, todo: string[], done: string[], cur: string, followFinal: boolean): boolean {
+    const run = [name];
+    for (let i = todo.length - 1; i >= 0; i--) {
+      const n = todo[i]!;
+      if (n === '' || n === '.' || n === '..') break;
+      run.push(n);
+    }
+    let max = run.length;
+    if (!followFinal && max === todo.length + 1) max--; // the final component is not followed: not ours to check
+    for (let k = max; k >= 1; k--) {
+      const candidate = `${cur}/${run.slice(0, k).join('/')}`;
+      if (!this.dirs.has(candidate)) continue;
+      done.push(...run.slice(0, k));
+      todo.length -= k - 1;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * What a listing of the real directory `dir` showed (d_type): its subdirectories and links
+   * need no lstat when a walk passes through them. /sys/bus/pci/devices is 4000 links on a
+   * large host, listed anyway before each is read.
+   */
+  learn(dir: string, entries: readonly fs.Dirent[]): void {
+    if (this.resolved === null) return; // a tree that changes while gpuvirt runs: nothing is remembered
+    for (const e of entries) {
+      if (e.isDirectory()) this.dirs.add(`${dir}/${e.name}`);
+      else if (e.isSymbolicLink()) this.links.add(`${dir}/${e.name}`);
+    }
   }
 
   /** The real directory holding `path` (resolved) and the final name, not followed. */
   parent(path: string, opts: { create?: boolean; dirMode?: number } = {}): { dir: string; name: string } {
+    // The hot path: a directory string seen before, resolved whole, and a plain final name.
+    const slash = path.lastIndexOf('/');
+    const rawDir = path.slice(0, slash);
+    const name = path.slice(slash + 1);
+    const plain = slash > 0 && name !== '' && name !== '.' && name !== '..' && !name.includes('\0');
+    if (plain && !opts.create) {
+      const hit = this.rawDirs?.get(rawDir);
+      if (hit !== undefined) return { dir: hit, name };
+    }
     const comps = hostComponents(path);
-    const name = comps.pop();
-    if (name === undefined) throw new UnsafePathError('/', 'the root itself is not a file');
-    const dir = this.resolve(`/${comps.join('/')}`, { create: opts.create, dirMode: opts.dirMode });
-    return { dir, name };
+    const last = comps.pop();
+    if (last === undefined) throw new UnsafePathError('/', 'the root itself is not a file');
+    const key = comps.join('/');
+    const dir = this.resolveGiven(path, comps, opts).real;
+    if (plain && this.resolved?.has(key)) this.rawDirs!.set(rawDir, dir);
+    return { dir, name: last };
   }
 }

@@ -47,7 +47,7 @@ export function idMatches(id: PciId, dev: DeviceIdentity): boolean {
 export class SimTree {
   readonly host: FsHost;
   constructor(readonly root: string) {
-    this.host = new FsHost(root);
+    this.host = new FsHost(root, { cache: false }); // the tree changes as the kernel runs
   }
 
   /** The host path with every symlink resolved, or null when it is missing or leaves the root. */
