@@ -13,7 +13,7 @@ import type { Host } from './host/host.js';
 import { ReadOnlyHost } from './host/read-only.js';
 import { jsonDocument, jsonError, makeStyle } from './output.js';
 import { PciNames } from './pci/names.js';
-import { escapeControls, escapeField } from './validate.js';
+import { escapeControls, escapeData, escapeField } from './validate.js';
 
 export interface Deps {
   io: IO;
@@ -113,43 +113,6 @@ function checkSimulation(root: string, env: Deps['env']): void {
     throw usageError('GPUVIRT_SIMULATE=1 needs --root DIR (a tree other than /): the simulated kernel never acts on this machine');
   }
 }
-
-/**
- * A command's data for the text renderers, every string with its terminal control characters
- * escaped: names from pci.ids and strings from sysfs are the host's, and a snapshot's may
- * carry escape sequences. JSON output escapes them itself.
- */
-export function escapeData<T>(value: T): T {
-  if (typeof value === 'string') return (CONTROL.test(value) ? escapeControls(value) : value) as T;
-  if (Array.isArray(value)) {
-    let out: unknown[] | null = null;
-    for (let i = 0; i < value.length; i++) {
-      const v = escapeData(value[i]);
-      if (v !== value[i]) (out ??= value.slice())[i] = v;
-    }
-    return (out ?? value) as T;
-  }
-  if (value !== null && typeof value === 'object') {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return value;
-    // Copied only when something changes; descriptors, not entries, since some data carries
-    // non-enumerable fields for the renderer only.
-    const descriptors = Object.getOwnPropertyDescriptors(value);
-    let out: Record<string, unknown> | null = null;
-    for (const [k, d] of Object.entries(descriptors)) {
-      if (!('value' in d)) continue;
-      const v = escapeData(d.value);
-      if (v === d.value) continue;
-      out ??= Object.defineProperties(Object.create(proto), descriptors) as Record<string, unknown>;
-      Object.defineProperty(out, k, { ...d, value: v });
-    }
-    return (out ?? value) as T;
-  }
-  return value;
-}
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 /** Any error as a GpuvirtError: one that is not is a bug, reported as such. */
 export function asGpuvirtError(err: unknown): GpuvirtError {

@@ -77,3 +77,40 @@ export function escapeField(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/**
+ * A command's data for the text renderers, every string with its terminal control characters
+ * escaped: names from pci.ids and strings from sysfs are the host's, and a snapshot's may
+ * carry escape sequences. JSON output escapes them itself.
+ */
+export function escapeData<T>(value: T): T {
+  if (typeof value === 'string') return (CONTROL.test(value) ? escapeControls(value) : value) as T;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v = escapeData(value[i]);
+      if (v !== value[i]) (out ??= value.slice())[i] = v;
+    }
+    return (out ?? value) as T;
+  }
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return value;
+    // Copied only when something changes; descriptors, not entries, since some data carries
+    // non-enumerable fields for the renderer only.
+    const descriptors = Object.getOwnPropertyDescriptors(value);
+    let out: Record<string, unknown> | null = null;
+    for (const [k, d] of Object.entries(descriptors)) {
+      if (!('value' in d)) continue;
+      const v = escapeData(d.value);
+      if (v === d.value) continue;
+      out ??= Object.defineProperties(Object.create(proto), descriptors) as Record<string, unknown>;
+      Object.defineProperty(out, k, { ...d, value: v });
+    }
+    return (out ?? value) as T;
+  }
+  return value;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;

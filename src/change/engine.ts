@@ -5,6 +5,7 @@
 //   root check → lock → interrupted run? → facts → plan → whole plan shown → question →
 //   journal → each step applied and verified (signals finish the step in flight) →
 //   on failure, undo of every step that started, newest first → facts read again → report.
+import { escapeData } from '../validate.js';
 import type { Ctx } from '../context.js';
 import { ExitCode, GpuvirtError } from '../errors.js';
 import type { Outcome } from '../output.js';
@@ -119,7 +120,7 @@ export async function runChange<V extends object>(
     if (blocked) return { ok: false, data, warnings, exitCode: plan.blockedExit ?? ExitCode.refused };
     if (data.noop || opts.dryRun) return { ok: true, data, warnings };
     if (!opts.yes && !ctx.json && ctx.io.isTTY) {
-      ctx.io.out(await showPlan(data));
+      ctx.io.out(await showPlan(escapeData(data)));
       planShown.add(data);
     }
     await confirm(ctx, opts.yes, plan.question);

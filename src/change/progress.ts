@@ -1,6 +1,7 @@
 // Applying the steps one by one, with progress: a listr2 task list on a terminal, plain lines on
 // a pipe, nothing in JSON mode. Before each step the journal's progress file names it, and a
 // signal that arrived stops the run between steps, never inside one.
+import { escapeControls } from '../validate.js';
 import type { Ctx } from '../context.js';
 import { errnoOf } from '../errors.js';
 import { describeError, runStep, type StepReport } from '../mutate/apply.js';
@@ -55,7 +56,7 @@ export async function runSteps(ctx: Ctx, steps: readonly Step[], interrupt: Inte
     await list.run().catch(() => undefined);
     return state;
   }
-  const progress = ctx.json ? () => undefined : (line: string) => ctx.io.err(`${line}\n`);
+  const progress = ctx.json ? () => undefined : (line: string) => ctx.io.err(`${escapeControls(line)}\n`);
   for (const [index, step] of steps.entries()) {
     if (interrupt.signal) break;
     try {

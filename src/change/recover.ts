@@ -1,5 +1,6 @@
 // `gpuvirt recover`: finds the journal of a run that died (or whose rollback could not finish),
 // undoes every step that had started, and checks the facts the run was about are as they were.
+import { escapeData } from '../validate.js';
 import type { Ctx } from '../context.js';
 import { ExitCode, GpuvirtError } from '../errors.js';
 import type { Outcome } from '../output.js';
@@ -38,7 +39,7 @@ export async function recover(ctx: Ctx, opts: { dryRun: boolean; yes: boolean },
       if (ctx.json || !ctx.io.isTTY || ctx.io.stdinTTY === false) {
         throw new GpuvirtError('E_CONFIRM', 'not changing the host without confirmation: no terminal to ask on', { exitCode: ExitCode.usage, hint: 'pass --yes to undo the interrupted run, or --dry-run to see what that does' });
       }
-      ctx.io.out(await show(data));
+      ctx.io.out(await show(escapeData(data)));
       const yes = await ctx.prompt.confirm(`Undo what the interrupted \`gpuvirt ${journal.command}\` changed?`).catch(() => false);
       if (!yes) throw new GpuvirtError('E_CANCELLED', 'cancelled; nothing was changed', { exitCode: ExitCode.cancelled });
     }
