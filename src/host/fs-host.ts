@@ -145,7 +145,7 @@ export class FsHost implements Host {
         }
         if (n === 0) break;
         got += n;
-        if (oneRead && got < buf.length) break;
+        if (oneRead && got < 4096) break; // kernfs reads at most a page at a time: less is the end
       }
       if (got === 0) this.checkRegular(fd, path);
       return buf.toString('utf8', 0, got);
