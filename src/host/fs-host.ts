@@ -68,6 +68,8 @@ export class FsHost implements Host {
    */
   private open(path: string): number {
     const { dir, name } = this.jail.parent(path);
+    // At `/` the kernel resolves a final link (/proc/mounts -> self/mounts): nothing is outside.
+    if (this.jail.isHostRoot) return fs.openSync(`${dir}/${name}`, READ_FLAGS & ~O_NOFOLLOW);
     try {
       return fs.openSync(`${dir}/${name}`, READ_FLAGS);
     } catch (err) {
@@ -256,7 +258,8 @@ export class FsHost implements Host {
     let real = `${dir}/${name}`;
     let st = lstatOrNull(real);
     if (st?.isSymbolicLink()) {
-      real = this.jail.resolve(path);
+      // Edited at its target: inside the root, or anywhere on this machine at `/`.
+      real = this.jail.isHostRoot ? realTarget(real) : this.jail.resolve(path);
       st = lstatOrNull(real);
     }
     if (st !== null && !st.isFile()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt writes a regular file`);
@@ -406,6 +409,20 @@ export class FsHost implements Host {
     if (code === 'ELOOP') return new UnsafePathError(showPath(path), 'a symbolic link where gpuvirt does not follow one, or a loop');
     return err;
   }
+}
+
+/** Where a link on this machine leads, through a chain of links (the last target may not exist yet). */
+function realTarget(link: string): string {
+  let path = link;
+  for (let hops = 0; hops < 40; hops++) {
+    const slash = path.lastIndexOf('/');
+    const target = fs.readlinkSync(path);
+    const joined = target.startsWith('/') ? target : `${path.slice(0, slash)}/${target}`;
+    const at = joined.lastIndexOf('/');
+    path = `${fs.realpathSync(joined.slice(0, at) || '/')}/${joined.slice(at + 1)}`;
+    if (!lstatOrNull(path)?.isSymbolicLink()) return path;
+  }
+  throw new UnsafePathError(showPath(link), 'too many levels of symbolic links (a loop)');
 }
 
 function lstatOrNull(real: string): fs.Stats | null {

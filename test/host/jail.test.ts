@@ -85,6 +85,21 @@ describe('Jail', () => {
   });
 });
 
+describe('FsHost at this machine\'s /', () => {
+  it('reads through a final link (/proc/mounts is one) and edits a linked file at its target', () => {
+    const host = new FsHost('/');
+    expect(host.readText('/proc/mounts')).toContain(' / ');
+    const { root } = world();
+    fs.writeFileSync(join(root, 'real'), 'a\n', { mode: 0o640 });
+    fs.symlinkSync('real', join(root, 'link1'));
+    fs.symlinkSync('link1', join(root, 'link2'));
+    host.writeFile(join(root, 'link2'), 'b\n');
+    expect(fs.lstatSync(join(root, 'link2')).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(join(root, 'real'), 'utf8')).toBe('b\n');
+    expect(fs.statSync(join(root, 'real')).mode & 0o777).toBe(0o640);
+  });
+});
+
 /** Random trees: directories, files and links with relative, absolute and climbing targets. */
 const NAMES = ['a', 'b', 'c', 'sys', 'etc'];
 const segment = fc.constantFrom(...NAMES);
