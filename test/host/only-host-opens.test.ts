@@ -15,7 +15,7 @@ const NOT_HOST_PATHS: Record<string, string> = {
   'profiles/session.ts': 'the profile file the user named (bounded, regular files only)',
   'sim/host.ts': 'copying a fixture into a fresh scratch directory for the simulated kernel',
 };
-const HOST_LAYER = ['host/fs-host.ts', 'host/jail.ts'];
+const HOST_LAYER = ['host/fs-host.ts', 'host/fs-read.ts', 'host/jail.ts'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
