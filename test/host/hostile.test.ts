@@ -5,6 +5,7 @@
 // unsafe tree or value, 2 usage, 1 for unreadable state).
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
@@ -95,6 +96,41 @@ describe('links out of the root, at every level gpuvirt reads or writes', () => 
     const h = hostile(NV);
     h.linkOut(`${paths.pciDevices}/0000:ee:00.0`, 'dir');
     for (const argv of [['doctor'], ['list']]) expectRefused(await h.run(argv), '0000:ee:00.0');
+  });
+});
+
+describe('every file a command writes, linked out of the root', () => {
+  const OK = { exitCode: 0, stdout: '', stderr: '' };
+  it.each([
+    ['setup (GRUB)', 'iommu-off-cmdline', ['setup', '--yes'], '/etc/default/grub', 'victim', { 'update-grub': OK }],
+    ['setup --vfio-modules (modules-load.d)', 'iommu-off-cmdline', ['setup', '--vfio-modules', '--yes'], '/etc/modules-load.d', 'dir', { 'update-grub': OK, 'update-initramfs -u -k all': OK }],
+    ['setup --vfio-modules (initramfs-tools modules)', 'iommu-off-cmdline', ['setup', '--vfio-modules', '--yes'], '/etc/initramfs-tools/modules', 'victim', { 'update-grub': OK, 'update-initramfs -u -k all': OK }],
+    ['setup (systemd-boot /etc/kernel/cmdline)', 'amd-desktop-shared', ['setup', '--param', 'iommu=pt', '--yes'], '/etc/kernel/cmdline', 'victim', {}],
+    ['setup (loader entries)', 'amd-desktop-shared', ['setup', '--param', 'iommu=pt', '--yes'], '/boot/loader/entries', 'dir', {}],
+    ['the backups directory', 'iommu-off-cmdline', ['setup', '--yes'], '/var/lib/gpuvirt/backups', 'dir', { 'update-grub': OK }],
+    ['sriov --persist (udev rules)', 'server-mxgpu-sriov', ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci', '--persist', '--yes'], '/etc/udev/rules.d', 'dir', {}],
+    ['sriov state', 'server-mxgpu-sriov', ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--yes'], '/var/lib/gpuvirt', 'dir', {}],
+  ])('%s: nothing outside changes, and the run ends cleanly', async (_what, fixture, argv, hostPath, target, programs) => {
+    for (const how of ['relative', 'absolute'] as const) {
+      const h = hostile(fixture as string, programs as never);
+      h.linkOut(hostPath as string, target as string, how);
+      const r = await h.run(argv as string[]);
+      expect(r.code, `${how}: ${r.stderr}`).not.toBe(3);
+      if (how === 'relative') expect(r.code, r.stderr).not.toBe(0);
+    }
+  });
+
+  it('snapshot of a tree whose proc/cmdline links to a secret: the archive keeps the link, never the secret', async () => {
+    const h = hostile(NV);
+    h.linkOut(paths.procCmdline, 'secret');
+    const out = join(h.outside, '..', `snap-${Date.now()}.tar.gz`);
+    try {
+      const r = await h.m.run(['snapshot', '--out', out]);
+      expect(r.code).not.toBe(3);
+      if (fs.existsSync(out)) expect(gunzipSync(fs.readFileSync(out)).includes(h.token)).toBe(false);
+    } finally {
+      fs.rmSync(out, { force: true });
+    }
   });
 });
 
