@@ -50,6 +50,14 @@ export function normalizeHostPath(path: string): string {
   return `/${hostComponents(path).join('/')}`;
 }
 
+/** A directory of the real tree known to be one, with what is known of its entries. */
+interface DirNode {
+  dirs: Map<string, DirNode>;
+  links: Set<string> | null;
+}
+
+const newNode = (): DirNode => ({ dirs: new Map(), links: null });
+
 const KNOWN_LINK = { isSymbolicLink: () => true, isDirectory: () => false };
 
 function errnoError(code: string, path: string): NodeJS.ErrnoException {
@@ -73,10 +81,12 @@ interface Resolved {
 export class Jail {
   /** The root as the real directory it is (links in it resolved by this machine). */
   readonly root: string;
-  /** Real paths already seen to be directories, not links: the hot sysfs walk stats each once. */
-  private readonly dirs = new Set<string>();
-  /** Real paths a directory listing showed to be links (d_type): read with readlink, no lstat first. */
-  private readonly links = new Set<string>();
+  /**
+   * What is known of the tree, as a tree: directories already seen to be directories (not
+   * links), and names a listing showed to be links. The hot sysfs walk stats each directory
+   * once, and a walk through known directories costs a map lookup per component.
+   */
+  private known: DirNode = newNode();
   /**
    * Directories already resolved, by host path: doctor reads a dozen attributes of each device
    * through its `devices/<addr>` link, which is then read once. Off for a tree that changes
@@ -103,8 +113,7 @@ export class Jail {
 
   /** Forget what was learnt about the tree: after gpuvirt itself changed it. */
   forget(): void {
-    this.dirs.clear();
-    this.links.clear();
+    this.known = newNode();
     this.resolved?.clear();
     this.rawDirs?.clear();
   }
@@ -130,22 +139,27 @@ export class Jail {
     const key = cacheable ? given.join('/') : '';
     const hit = cacheable ? this.resolved!.get(key) : undefined;
     if (hit) return hit;
-    const { done, complete } = this.walk(path, given, opts);
+    // A new entry of a directory already resolved (a device under /sys/bus/pci/devices): walk
+    // only its last component.
+    const parentHit = cacheable && given.length > 1 ? this.resolved!.get(given.slice(0, -1).join('/')) : undefined;
+    const { done, complete } = parentHit
+      ? this.walk(path, given.slice(-1), opts, parentHit.comps)
+      : this.walk(path, given, opts);
     const result = { comps: done, real: this.real(done) };
     if (cacheable && complete) this.resolved!.set(key, result);
     return result;
   }
 
-  private walk(path: string, given: readonly string[], opts: ResolveOptions): { done: string[]; complete: boolean } {
+  private walk(path: string, given: readonly string[], opts: ResolveOptions, from: readonly string[] = []): { done: string[]; complete: boolean } {
     const followFinal = opts.followFinal ?? true;
     const todo = given.slice().reverse(); // a stack: the next component is at the end
     const done: string[] = [];
+    // nodes[i] is what is known of the directory done[0..i): nodes[0] the root.
+    const nodes: DirNode[] = [this.known];
+    for (const c of from) this.enter(done, nodes, c); // already resolved: real directories, no links
+    const base = this.root === '/' ? '' : this.root;
     let links = 0;
     let missing = false;
-    // `cur` is the real path of `done`, kept as a string: joining at every step cost more than the stat.
-    const base = this.root === '/' ? '' : this.root;
-    let cur = base;
-    const rebuild = () => (cur = done.length ? `${base}/${done.join('/')}` : base);
     while (todo.length > 0) {
       const name = todo.pop()!;
       if (name === '' || name === '.') continue;
@@ -154,20 +168,23 @@ export class Jail {
         if (missing) throw errnoError('ENOENT', path);
         if (done.length === 0) throw new UnsafePathError(showPath(path), 'a link in it points outside the root');
         done.pop();
-        rebuild();
-        continue;
-      }
-      if (!missing && this.skipKnown(name, todo, done, cur, followFinal)) {
-        cur = `${base}/${done.join('/')}`;
+        nodes.pop();
         continue;
       }
       const last = todo.length === 0;
-      done.push(name);
-      cur = `${cur}/${name}`;
-      if (missing || (last && !followFinal)) continue;
-      const real = cur;
-      if (this.dirs.has(real)) continue;
-      let st: { isSymbolicLink(): boolean; isDirectory(): boolean } | undefined = this.links.has(real) ? KNOWN_LINK : undefined;
+      if (missing || (last && !followFinal)) {
+        done.push(name);
+        continue;
+      }
+      const dir = nodes[nodes.length - 1]!;
+      const child = dir.dirs.get(name);
+      if (child) {
+        done.push(name);
+        nodes.push(child);
+        continue;
+      }
+      const real = `${base}/${done.join('/')}${done.length ? '/' : ''}${name}`;
+      let st: { isSymbolicLink(): boolean; isDirectory(): boolean } | undefined = dir.links?.has(name) ? KNOWN_LINK : undefined;
       try {
         st ??= fs.lstatSync(real, { throwIfNoEntry: false });
       } catch (err) {
@@ -175,56 +192,49 @@ export class Jail {
       }
       if (st === undefined && opts.create) {
         fs.mkdirSync(real, { mode: opts.dirMode ?? 0o755 });
-        this.dirs.add(real);
+        this.enter(done, nodes, name);
         continue;
       }
       if (st === undefined) {
         missing = true;
+        done.push(name);
         continue;
       }
       if (st.isSymbolicLink()) {
-        if (this.isHostRoot) continue; // the kernel follows it, and nothing is outside `/`
+        if (this.isHostRoot) {
+          // The kernel follows it, and nothing is outside `/`; below it, directories are still
+          // made where missing, but nothing is remembered (a detached node).
+          done.push(name);
+          nodes.push(newNode());
+          continue;
+        }
         if (++links > MAX_LINKS) throw new UnsafePathError(showPath(path), 'too many levels of symbolic links (a loop)');
         const target = fs.readlinkSync(real);
-        done.pop();
-        if (target.startsWith('/')) done.length = 0; // absolute: from this host's `/`, the root
-        rebuild();
+        if (target.startsWith('/')) {
+          done.length = 0; // absolute: from this host's `/`, the root
+          nodes.length = 1;
+        }
         const parts = target.split('/');
         for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
         continue;
       }
-      if (st.isDirectory()) this.dirs.add(real);
-      else if (!last) {
-        missing = true; // a file in the middle: ENOTDIR when opened
+      if (st.isDirectory()) this.enter(done, nodes, name);
+      else {
+        done.push(name);
+        if (!last) missing = true; // a file in the middle: ENOTDIR when opened
       }
     }
     // Only a path that exists all the way is remembered: a missing part may appear as a link.
     return { done, complete: !missing };
   }
 
-  /**
-   * The longest run of plain names starting with `name` whose real path is a directory already
-   * checked (each of its prefixes was checked before it was added): taken in one step, moved
-   * from `todo` to `done`. A device's attribute walks through ten known directories; checking
-   * each prefix on the way cost more than the lstat of the one new directory.
-   */
-  private skipKnown(name: string, todo: string[], done: string[], cur: string, followFinal: boolean): boolean {
-    const run = [name];
-    for (let i = todo.length - 1; i >= 0; i--) {
-      const n = todo[i]!;
-      if (n === '' || n === '.' || n === '..') break;
-      run.push(n);
-    }
-    let max = run.length;
-    if (!followFinal && max === todo.length + 1) max--; // the final component is not followed: not ours to check
-    for (let k = max; k >= 1; k--) {
-      const candidate = `${cur}/${run.slice(0, k).join('/')}`;
-      if (!this.dirs.has(candidate)) continue;
-      done.push(...run.slice(0, k));
-      todo.length -= k - 1;
-      return true;
-    }
-    return false;
+  /** Steps into `name`, a directory of the real tree (checked, or resolved before). */
+  private enter(done: string[], nodes: DirNode[], name: string): void {
+    const dir = nodes[nodes.length - 1]!;
+    let node = dir.dirs.get(name);
+    if (!node) dir.dirs.set(name, (node = newNode()));
+    done.push(name);
+    nodes.push(node);
   }
 
   /**
@@ -234,9 +244,18 @@ export class Jail {
    */
   learn(dir: string, entries: readonly fs.Dirent[]): void {
     if (this.resolved === null) return; // a tree that changes while gpuvirt runs: nothing is remembered
+    if (dir !== this.root && !dir.startsWith(`${this.root}/`)) return;
+    let node = this.known;
+    for (const c of dir.slice(this.root.length).split('/')) {
+      if (c === '') continue;
+      let next = node.dirs.get(c);
+      if (!next) node.dirs.set(c, (next = newNode()));
+      node = next;
+    }
     for (const e of entries) {
-      if (e.isDirectory()) this.dirs.add(`${dir}/${e.name}`);
-      else if (e.isSymbolicLink()) this.links.add(`${dir}/${e.name}`);
+      if (e.isDirectory()) {
+        if (!node.dirs.has(e.name)) node.dirs.set(e.name, newNode());
+      } else if (e.isSymbolicLink()) (node.links ??= new Set()).add(e.name);
     }
   }
 
