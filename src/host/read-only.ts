@@ -59,4 +59,7 @@ export class ReadOnlyHost implements Host {
   mkdirp(path: string, _mode?: number): void {
     this.refuse(path);
   }
+  removeEmptyDir(path: string): boolean {
+    return this.refuse(path);
+  }
 }
