@@ -20,6 +20,8 @@ const LIMITS: [prefix: string, bytes: number][] = [
   ['/proc/', 16 * MiB],
   ['/etc/', 4 * MiB],
   ['/var/lib/gpuvirt/', 16 * MiB],
+  // A module file is read whole for its signature trailer (sharing/intel.ts): nvidia.ko is ~100 MB.
+  ['/lib/modules/', 512 * MiB],
 ];
 const DEFAULT_LIMIT = 64 * MiB;
 
