@@ -50,7 +50,9 @@ export const hex = (n: number, width: number) => `0x${n.toString(16).padStart(wi
 
 /** gpuvirt's directory for one VM (its configs, UEFI variables, TPM state, sockets). */
 export function vmDir(profile: Pick<Profile, 'name'>): string {
-  return `${paths.stateDir}/vms/${profile.name.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  const name = profile.name.replace(/[^A-Za-z0-9._-]/g, '_');
+  // `.` and `..` are names a profile may have but not directories it may write into.
+  return `${paths.stateDir}/vms/${/^\.+$/.test(name) ? name.replace(/\./g, '_') : name}`;
 }
 
 /** The image file of disks[i]: its path, or one beside libvirt's other images. */
