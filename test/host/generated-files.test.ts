@@ -6,6 +6,7 @@ import { modprobeConf, udevRule, type PersistedDevice } from '../../src/passthro
 import { planSriovPersist, type PersistedPf } from '../../src/sriov/persist.js';
 import { planPersist } from '../../src/passthrough/persist.js';
 import type { Host } from '../../src/host/host.js';
+import { configDir } from '../../src/profiles/apply-plan.js';
 
 const INJECTIONS = [
   'vfio-pci", RUN+="/bin/sh -c \'touch /pwned\'',
@@ -37,6 +38,14 @@ describe('boot-time files refuse values they cannot carry', () => {
         const p = { ...pf, adapter, ...over } as unknown as PersistedPf;
         expect(() => planSriovPersist(emptyHost, [p]), `${adapter} ${JSON.stringify(over)}`).toThrow(expect.objectContaining({ code: 'E_UNSAFE_VALUE' }));
       }
+    }
+  });
+
+  it('a profile named . or .. keeps its configs in a directory of its own', () => {
+    for (const name of ['.', '..', '...']) {
+      const dir = configDir({ name } as never);
+      expect(dir.split('/').slice(-1)[0]).toMatch(/^_+$/);
+      expect(dir.startsWith('/var/lib/gpuvirt/vms/')).toBe(true);
     }
   });
 
