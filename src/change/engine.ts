@@ -141,6 +141,8 @@ async function apply<V>(ctx: Ctx, command: string, plan: ChangePlan<V>, steps: S
   try {
     writeJournal(ctx.host, journal);
   } catch (err) {
+    // The host's own refusal (a read-only --root, a path out of the root) already says what to do.
+    if (err instanceof GpuvirtError) throw err;
     throw new GpuvirtError('E_JOURNAL', `cannot write the journal ${JOURNAL}: ${describeError(err)}; nothing was changed`, {
       exitCode: ExitCode.failed, hint: 'gpuvirt journals every change before its first write: make room on /var, then run it again', cause: err,
     });
