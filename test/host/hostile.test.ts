@@ -267,9 +267,9 @@ describe('root rules', () => {
 
   it('a root other than / is read-only without GPUVIRT_SIMULATE: nothing in it changes', async () => {
     const sim = makeSimHost(FIXTURES + NV);
+    const outside = fs.mkdtempSync(join(sim.root, '..', 'gpuvirt-outside-'));
     try {
       fs.rmSync(join(sim.root, '.sim-kernel.json'), { force: true });
-      const outside = fs.mkdtempSync(join(sim.root, '..', 'gpuvirt-outside-'));
       fs.writeFileSync(join(outside, 'victim'), 'victim\n');
       fs.rmSync(join(sim.root, 'sys/bus/pci/drivers/nvidia/unbind'));
       fs.symlinkSync(join(outside, 'victim'), join(sim.root, 'sys/bus/pci/drivers/nvidia/unbind'));
@@ -279,8 +279,8 @@ describe('root rules', () => {
       expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^gpuvirt: --root ${sim.root} is read-only: not writing /\\S+$`));
       expect(walkDigest(sim.root)).toBe(before);
       expect(fs.readFileSync(join(outside, 'victim'), 'utf8')).toBe('victim\n');
-      fs.rmSync(outside, { recursive: true });
     } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
       sim.cleanup();
     }
   });

@@ -14,6 +14,7 @@ const NOT_HOST_PATHS: Record<string, string> = {
   'commands/init.ts': 'the --out profile the user named',
   'profiles/session.ts': 'the profile file the user named (bounded, regular files only)',
   'sim/host.ts': 'copying a fixture into a fresh scratch directory for the simulated kernel',
+  'sea.ts': 'writeSync to stdout for --version in the single executable; it opens no file',
 };
 const HOST_LAYER = ['host/fs-host.ts', 'host/fs-read.ts', 'host/jail.ts'];
 
