@@ -15,14 +15,20 @@ const CLOCK = '2026-06-01T12:00:00.000Z';
 export const FIXTURES = new URL('../fixtures/sysfs/', import.meta.url).pathname;
 
 const live: SimHost[] = [];
+/** What strict test doubles found wrong in this test: stubs never used, questions never expected. */
+const strictProblems: string[] = [];
+const strictChecks: (() => void)[] = [];
 afterEach(() => {
+  while (strictChecks.length) strictChecks.pop()!();
   while (live.length) live.pop()!.cleanup();
+  const found = strictProblems.splice(0);
+  if (found.length) throw new Error(`strict test doubles: ${found.join('; ')}`);
 });
 
 /** Programs other than modprobe (initramfs rebuilds, systemctl) that a test allows, recorded. */
 export class TestExec implements Exec {
   readonly calls: string[][] = [];
-  constructor(private readonly sim: Exec, private readonly allowed: Record<string, ExecResult | (() => ExecResult)> = {}) {}
+  constructor(private readonly sim: Exec, readonly allowed: Record<string, ExecResult | (() => ExecResult)> = {}) {}
   async run(argv: readonly string[]): Promise<ExecResult> {
     this.calls.push([...argv]);
     const key = argv.join(' ');
@@ -57,17 +63,34 @@ export interface Machine extends SimHost {
   drivers(addresses: string[]): Record<string, { driver: string | null; override: string | null }>;
 }
 
-export function machine(name: string, allowedPrograms: Record<string, ExecResult | (() => ExecResult)> = {}): Machine {
+/**
+ * A fixture machine. Its doubles are strict: a program stub the test set up but no run called,
+ * and a question a run asked without the test giving an answer, fail the test. `lenient` is for
+ * tables that share stubs across tests that do not all reach them (the change contract).
+ */
+export function machine(name: string, allowedPrograms: Record<string, ExecResult | (() => ExecResult)> = {}, opts: { lenient?: boolean } = {}): Machine {
   const sim = makeSimHost(FIXTURES + name);
   live.push(sim);
   const testExec = new TestExec(sim.exec, allowedPrograms);
+  if (!opts.lenient) {
+    strictChecks.push(() => {
+      const called = new Set(testExec.calls.map((c) => c.join(' ')));
+      for (const key of Object.keys(allowedPrograms)) if (!called.has(key)) strictProblems.push(`\`${key}\` was stubbed on ${name} but never run`);
+    });
+  }
   return {
     ...sim,
     testExec,
     async run(argv, opts = {}) {
       const io = captureIO({ tty: opts.tty ?? false });
       const prompt: Prompter = {
-        confirm: async () => (typeof opts.answer === 'function' ? opts.answer(io.stdout) : opts.answer ?? false),
+        confirm: async (question) => {
+          if (opts.answer === undefined) {
+            strictProblems.push(`\`gpuvirt ${argv.join(' ')}\` asked "${question}", which the test did not expect`);
+            return false;
+          }
+          return typeof opts.answer === 'function' ? opts.answer(io.stdout) : opts.answer;
+        },
         select: async (_m, choices) => choices[0]!.value,
       };
       const seams = opts.seams ? opts.seams(sim.host, testExec) : { host: sim.host, exec: testExec };
