@@ -7,6 +7,7 @@ import type { PciNames } from '../pci/names.js';
 import type { PciFunction } from '../detect/pci.js';
 import { gatherSharing, type GpuSharing } from '../sharing/gather.js';
 import { renderSharing, sharingJson, type SharingJson } from '../sharing/render.js';
+import { judgeReset, type GpuReset } from '../reset/judge.js';
 
 export type DoctorOptions = Record<string, never>;
 
@@ -27,6 +28,8 @@ export interface GpuJson {
   iommuGroup: number | null;
   bootVga: boolean | null;
   resetMethods: string[];
+  /** The reset methods judged with the family's known behaviour and vendor-reset (null for a VF: its PF resets it). */
+  reset: GpuReset | null;
   sriov: { totalVfs: number; numVfs: number } | null;
   physfn: string | null;
   isolation: GpuFacts['isolation'];
@@ -47,7 +50,7 @@ function peerJson(p: PciFunction, names: PciNames): PeerJson {
   return { address: p.address, classId: p.classId, name: names.name(p.vendorId, p.deviceId), driver: p.driver };
 }
 
-function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined): GpuJson {
+function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined, f: HostFacts): GpuJson {
   return {
     address: g.address,
     vendorId: g.vendorId,
@@ -58,6 +61,7 @@ function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined):
     iommuGroup: g.iommuGroup,
     bootVga: g.bootVga,
     resetMethods: g.resetMethods,
+    reset: g.physfn ? null : judgeReset(g, f.vendorReset),
     sriov: g.sriov ? { totalVfs: g.sriov.totalVfs, numVfs: g.sriov.numVfs } : null,
     physfn: g.physfn,
     isolation: g.isolation,
@@ -78,7 +82,7 @@ export function doctorData(f: HostFacts, names: PciNames, sharing: GpuSharing[] 
     checks: runChecks(f),
     iommu: { firmware: firmwareSummary(f), enabled: iommuActive(f), groupCount: f.iommu.groupCount },
     cmdline: { running: f.cmdline.running, configured: f.boot.configured },
-    gpus: f.gpus.map((g) => gpuJson(g, names, sharing.find((x) => x.address === g.address))),
+    gpus: f.gpus.map((g) => gpuJson(g, names, sharing.find((x) => x.address === g.address), f)),
   };
 }
 
@@ -102,6 +106,11 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   lines.push(`      ${facts.join(' · ')}`);
   const verdict = g.isolation === 'clean' ? s.green('clean') : g.isolation === 'shared' ? s.yellow('shared') : s.dim('unknown (no IOMMU)');
   lines.push(`      isolation: ${verdict}`);
+  if (g.reset && g.reset.verdict !== 'ok') {
+    const text = `reset: ${g.reset.summary}${g.reset.command ? ` (run \`${g.reset.command}\`)` : ''}`;
+    const line = wrap(text, width, 6);
+    lines.push(`      ${g.reset.verdict === 'vendor-reset' ? line : s.yellow(line)}`);
+  }
   for (const p of g.blockingPeers) {
     lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
   }
@@ -129,7 +138,8 @@ export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): str
     out.push('');
   }
   const count = (st: Check['status']) => d.checks.filter((c) => c.status === st).length;
-  out.push(`${count('pass')} passed, ${count('warn')} warnings, ${count('fail')} failed, ${count('skip')} skipped`);
+  const warns = count('warn');
+  out.push(`${count('pass')} passed, ${warns} ${warns === 1 ? 'warning' : 'warnings'}, ${count('fail')} failed, ${count('skip')} skipped`);
   return `${out.join('\n')}\n`;
 }
 

@@ -4,6 +4,7 @@
 import { cmdlineRemedy } from '../boot/bootloader.js';
 import { paramValue, pendingChanges } from '../detect/cmdline.js';
 import type { HostFacts } from './facts.js';
+import { judgeReset } from '../reset/judge.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -197,13 +198,33 @@ function gpuIsolation(f: HostFacts): Check {
 
 function gpuReset(f: HostFacts): Check {
   const id = 'gpu.reset';
-  // The boot GPU (often a BMC's) is not a passthrough candidate; VFs always have FLR.
-  const pfs = f.gpus.filter((g) => g.physfn === null && g.bootVga !== true);
-  if (!pfs.length) return check(id, 'skip', f.gpus.length ? 'no GPU besides the boot GPU' : 'no GPU found');
-  const none = pfs.filter((g) => g.resetMethods.length === 0);
-  if (!none.length) return check(id, 'pass', `every GPU has a reset method (${list(pfs.map((g) => `${g.address}: ${g.resetMethods.join(' ')}`))})`);
-  return check(id, 'warn', `no reset method: ${list(none.map((g) => g.address))}; the GPU may not work again after its first VM stops`,
-    'for AMD Polaris/Vega/Navi1x cards load vendor-reset; otherwise expect to reboot the host between VM runs');
+  // VFs are reset through their PF (FLR); every physical GPU is judged, the boot GPU too (single-GPU passthrough).
+  const pfs = f.gpus.filter((g) => g.physfn === null);
+  if (!pfs.length) return check(id, 'skip', 'no GPU found');
+  const judged = pfs.map((g) => ({ g, r: judgeReset(g, f.vendorReset) }));
+  const label = (g: HostFacts['gpus'][number]) => `${g.address}${g.bootVga ? ' (boot GPU)' : ''}`;
+  const setup = judged.filter((x) => x.r.verdict === 'needs-setup');
+  const install = judged.filter((x) => x.r.verdict === 'needs-vendor-reset');
+  // A boot GPU without a reset method (a BMC's, an iGPU) stays with the host; the GPU list shows its state.
+  const none = judged.filter((x) => x.r.verdict === 'none' && x.g.bootVga !== true);
+  if (!setup.length && !install.length && !none.length) {
+    const hostOnly = judged.filter((x) => x.r.verdict === 'none');
+    const candidates = judged.filter((x) => x.r.verdict !== 'none');
+    const kept = hostOnly.length ? `the boot GPU ${hostOnly.map((x) => x.g.address).join(', ')} has no reset method and stays with the host` : '';
+    if (!candidates.length) return check(id, 'skip', kept);
+    const can = `every GPU a VM can take can be reset: ${list(candidates.map((x) => `${label(x.g)}: ${x.r.verdict === 'vendor-reset' ? 'vendor-reset' : x.r.methods.join(' ')}`))}`;
+    return check(id, 'pass', kept ? `${can}; ${kept}` : can);
+  }
+  const parts = [
+    ...[...setup, ...install].map((x) => `${label(x.g)} is AMD ${x.r.family!.family}, which does not reset cleanly${x.r.verdict === 'needs-setup' ? '' : f.vendorReset === 'absent' ? ' and vendor-reset is not installed' : ' and whether vendor-reset is installed is unknown'}`),
+    ...(none.length ? [`no reset method on ${list(none.map((x) => label(x.g)))}`] : []),
+  ];
+  const remedies = [
+    ...(install.length ? ['install vendor-reset for this kernel (github.com/gnif/vendor-reset, `dkms install .`), then run `gpuvirt setup --reset`'] : []),
+    ...(setup.length ? ['run `gpuvirt setup --reset` (loads vendor-reset if needed and selects device_specific, now and at every boot)'] : []),
+    ...(none.length ? ['a GPU with no reset method cannot be reset between VMs: expect to reboot the host after its VM stops'] : []),
+  ];
+  return check(id, 'warn', `${parts.join('; ')}: the GPU may not work again after its first VM stops`, remedies.join('; '));
 }
 
 function list(items: string[], max = 4): string {

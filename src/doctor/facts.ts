@@ -11,6 +11,7 @@ import {
   readCpu, readFirmwareIommu, readKernelConfig, readKernelIommu, readModules, readRunningCmdline,
   type CmdlineFacts, type CpuFacts, type FirmwareIommu, type KernelIommu, type ModuleState,
 } from '../detect/system.js';
+import type { VendorResetState } from '../reset/judge.js';
 
 export const VFIO_MODULES = ['vfio', 'vfio_pci', 'vfio_iommu_type1'] as const;
 
@@ -34,7 +35,16 @@ export interface HostFacts {
   /** The running kernel's modules.dep was found, so "not available" is known, not guessed. */
   modulesListed: boolean;
   privileged: boolean;
+  /** The vendor-reset module (gnif/vendor-reset) for the running kernel. */
+  vendorReset: VendorResetState;
   gpus: GpuFacts[];
+}
+
+export function readVendorReset(host: Host, kernel: string | null): VendorResetState {
+  const [m] = readModules(host, kernel, ['vendor_reset']);
+  if (m!.loaded) return 'loaded';
+  if (m!.available) return 'installed';
+  return kernel !== null && host.exists(paths.modulesDep(kernel)) ? 'absent' : 'unknown';
 }
 
 export function readGpus(host: Host): GpuFacts[] {
@@ -65,6 +75,7 @@ export function gatherFacts(host: Host): HostFacts {
     modules: readModules(host, kernel, VFIO_MODULES),
     modulesListed: kernel !== null && host.exists(paths.modulesDep(kernel)),
     privileged: host.isPrivileged(),
+    vendorReset: readVendorReset(host, kernel),
     gpus: readGpus(host),
   };
 }

@@ -19,6 +19,8 @@ export interface SetupManifest {
   /** The programs the run used, so undo can run them again (grubby/kernelstub get the inverse change). */
   commands: string[][];
   initramfsRebuilt: boolean;
+  /** reset_method values `setup --reset` replaced with device_specific, to write back on undo. */
+  resetMethods?: { path: string; value: string }[];
   undone?: string;
 }
 

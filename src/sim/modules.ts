@@ -47,7 +47,16 @@ export function normalizeModule(name: string): string {
   return moduleOfDriver(name);
 }
 
+/** Out-of-tree modules the simulation loads only when the tree's modules.dep lists them (DKMS installed them). */
+const LISTED_ONLY = new Set(['vendor_reset']);
+
+function listed(k: Kern, module: string): boolean {
+  const dep = readAttr(k.tree.host, paths.modulesDep(release(k))) ?? '';
+  return dep.split('\n').some((l) => (l.split(':')[0]?.split('/').pop() ?? '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_') === module);
+}
+
 function moduleDef(k: Kern, module: string): ModuleDef | null {
+  if (LISTED_ONLY.has(module)) return listed(k, module) ? {} : null;
   const known = MODULES[module];
   // A module the simulation knows has exactly the parameters it lists (often none visible).
   if (known) return { params: {}, ...known };

@@ -30,6 +30,7 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
     modules: ['vfio', 'vfio_pci', 'vfio_iommu_type1'].map((name) => ({ name, loaded: true, builtin: false, available: true })),
     modulesListed: true,
     privileged: true,
+    vendorReset: 'absent',
     gpus: [gpu()],
     ...over,
   };
@@ -150,5 +151,46 @@ describe('doctor checks', () => {
     expect(status(facts({ gpus: [gpu({ isolation: 'shared' })] }), 'gpu.isolation')).toBe('warn');
     expect(byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.isolation').summary).toContain('only the boot GPU');
     expect(status(facts({ gpus: [gpu({ resetMethods: [] })] }), 'gpu.reset')).toBe('warn');
+  });
+
+  describe('gpu.reset: one verdict per GPU, the boot GPU included, in consistent words', () => {
+    const polaris = (over: Partial<GpuFacts> = {}) => gpu({ vendorId: '1002', deviceId: '67df', driver: 'amdgpu', ...over });
+    it('a reset-bug family is never "can be reset" on the strength of its bus reset', () => {
+      const c = byId(runChecks(facts({ gpus: [polaris({ resetMethods: ['flr', 'bus'] })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toContain('AMD Polaris 10');
+      expect(c.summary).toContain('vendor-reset is not installed');
+      expect(c.remedy).toContain('gpuvirt setup --reset');
+      expect(c.summary).not.toContain('can be reset');
+    });
+    it('vendor-reset installed or loaded without device_specific first: setup --reset is the fix', () => {
+      for (const vendorReset of ['installed', 'loaded'] as const) {
+        const c = byId(runChecks(facts({ vendorReset, gpus: [polaris({ resetMethods: ['bus', 'device_specific'] })] })), 'gpu.reset');
+        expect(c.status).toBe('warn');
+        expect(c.remedy).toMatch(/^run `gpuvirt setup --reset`/);
+      }
+    });
+    it('device_specific first with vendor-reset loaded passes, and says vendor-reset does it', () => {
+      const c = byId(runChecks(facts({ vendorReset: 'loaded', gpus: [polaris({ resetMethods: ['device_specific'] })] })), 'gpu.reset');
+      expect(c).toMatchObject({ status: 'pass', remedy: null });
+      expect(c.summary).toBe('every GPU a VM can take can be reset: 0000:01:00.0: vendor-reset');
+    });
+    it('a GPU without methods is named once and never counted as having one; the boot GPU is marked', () => {
+      const c = byId(runChecks(facts({ gpus: [gpu({ resetMethods: [] }), gpu({ address: '0000:02:00.0', bootVga: true })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toBe('no reset method on 0000:01:00.0: the GPU may not work again after its first VM stops');
+      const ok = byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.reset');
+      expect(ok.summary).toBe('every GPU a VM can take can be reset: 0000:01:00.0 (boot GPU): bus');
+    });
+    it('a boot GPU without a reset method (a BMC) stays with the host: shown, not warned about', () => {
+      const c = byId(runChecks(facts({ gpus: [gpu({ resetMethods: [], bootVga: true }), gpu({ address: '0000:02:00.0' })] })), 'gpu.reset');
+      expect(c).toMatchObject({ status: 'pass', summary: 'every GPU a VM can take can be reset: 0000:02:00.0: bus; the boot GPU 0000:01:00.0 has no reset method and stays with the host' });
+      expect(status(facts({ gpus: [gpu({ resetMethods: [], bootVga: true })] }), 'gpu.reset')).toBe('skip');
+    });
+    it('a reset-bug boot GPU (single-GPU passthrough) is warned about', () => {
+      const c = byId(runChecks(facts({ vendorReset: 'loaded', gpus: [polaris({ bootVga: true })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toContain('0000:01:00.0 (boot GPU) is AMD Polaris 10');
+    });
   });
 });
