@@ -1,5 +1,7 @@
 import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
+import { ExitCode, GpuvirtError } from '../errors.js';
+import { paths } from '../host/paths.js';
 import { wrap, type Style } from '../output.js';
 import { runChecks, iommuActive, type Check } from '../doctor/checks.js';
 import { gatherFacts, type GpuFacts, type HostFacts } from '../doctor/facts.js';
@@ -143,6 +145,19 @@ export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): str
   return `${out.join('\n')}\n`;
 }
 
+/**
+ * Every Linux host with PCI has sys/bus/pci; a root without it (a project directory, a half
+ * unpacked snapshot) would otherwise get firmware advice for a machine that is not there.
+ */
+function notAHostTree(host: Ctx['host']): void {
+  if (host.exists(paths.pciDevices)) return;
+  const where = host.root === '/' ? 'this system' : `--root ${host.root}`;
+  throw new GpuvirtError('E_NOT_A_HOST', `${where} has no ${paths.pciDevices}: it is not a Linux host tree, so there is nothing to check`, {
+    exitCode: host.root === '/' ? ExitCode.unsupported : ExitCode.usage,
+    hint: host.root === '/' ? 'run gpuvirt on the host itself, not in a container without sysfs' : 'point --root at an unpacked `gpuvirt snapshot` or the / of a host',
+  });
+}
+
 export const doctor: CommandDef<DoctorOptions, DoctorData> = {
   name: 'doctor',
   summary: 'check this host for GPU passthrough and SR-IOV, with the fix for each problem',
@@ -153,6 +168,7 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
     return {};
   },
   async run(_opts, ctx) {
+    notAHostTree(ctx.host);
     const facts = gatherFacts(ctx.host);
     const data = doctorData(facts, ctx.names, await gatherSharing(ctx.host, ctx.exec, facts));
     const warnings: string[] = [];

@@ -193,4 +193,19 @@ describe('doctor checks', () => {
       expect(c.summary).toContain('0000:01:00.0 (boot GPU) is AMD Polaris 10');
     });
   });
+
+  it('every command-line fix names the gpuvirt command that makes it, then the change by hand', () => {
+    const off = { units: [], groupCount: 0, remappedInterrupts: null, ecapInterruptRemapping: false, allowUnsafeInterrupts: false };
+    const missing = runChecks(facts({ iommu: off, cmdline: { running: 'quiet', params: parseCmdline('quiet') } }));
+    for (const id of ['iommu.enabled', 'cmdline.iommu']) expect(byId(missing, id).remedy).toMatch(/^run `gpuvirt setup --iommu`, then reboot; by hand: add `intel_iommu=on`/);
+    const turnedOff = byId(runChecks(facts({ iommu: off, cmdline: { running: 'intel_iommu=off', params: parseCmdline('intel_iommu=off') } })), 'cmdline.iommu');
+    expect(turnedOff.remedy).toMatch(/^run `gpuvirt setup --remove-param intel_iommu=off`/);
+    const amd = byId(runChecks(facts({ cpu: { vendor: 'amd', model: 'AMD', vmx: false, svm: true, hypervisor: false }, cmdline: { running: 'amd_iommu=on', params: parseCmdline('amd_iommu=on') } })), 'cmdline.iommu');
+    expect(amd.remedy).toMatch(/^run `gpuvirt setup --remove-param amd_iommu=on`/);
+    // No bootloader gpuvirt can edit: only the change by hand.
+    const unknown = byId(runChecks(facts({ iommu: off, boot: { kind: 'unknown', reason: '', configFile: null, configured: null }, cmdline: { running: 'quiet', params: parseCmdline('quiet') } })), 'cmdline.iommu');
+    expect(unknown.remedy).not.toContain('gpuvirt setup');
+    const shared = byId(runChecks(facts({ gpus: [gpu({ isolation: 'shared' })] })), 'gpu.isolation');
+    expect(shared.remedy).toContain('`gpuvirt passthrough 0000:01:00.0 --force`');
+  });
 });
