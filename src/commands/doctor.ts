@@ -36,6 +36,8 @@ export interface GpuJson {
   physfn: string | null;
   isolation: GpuFacts['isolation'];
   blockingPeers: PeerJson[];
+  /** Functions of the GPU's slot in other IOMMU groups, with what blocks in theirs (they go with the GPU). */
+  companions: { address: string; iommuGroup: number | null; blockingPeers: PeerJson[] }[];
   /** How this GPU can be shared: one entry per strategy that applies to it. */
   sharing: SharingJson[];
 }
@@ -68,6 +70,7 @@ function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined, 
     physfn: g.physfn,
     isolation: g.isolation,
     blockingPeers: g.blockingPeers.map((p) => peerJson(p, names)),
+    companions: g.companions.map((c) => ({ address: c.address, iommuGroup: c.iommuGroup, blockingPeers: c.blockingPeers.map((p) => peerJson(p, names)) })),
     sharing: sharing ? sharingJson(sharing.strategies) : [],
   };
 }
@@ -115,6 +118,11 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   }
   for (const p of g.blockingPeers) {
     lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
+  }
+  for (const c of g.companions) {
+    for (const p of c.blockingPeers) {
+      lines.push(`        ${wrap(`its function ${c.address} (group ${c.iommuGroup ?? 'none'}) shares that group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
+    }
   }
   // A VF's only strategy is its own passthrough: the JSON carries it, the text would repeat it per VF.
   if (!g.physfn) lines.push(...renderSharing(g.sharing, s, width));

@@ -6,7 +6,7 @@ import { paths } from '../host/paths.js';
 import { detectBootloader, type Bootloader } from '../boot/bootloader.js';
 import { parseCmdline, type KernelParam } from '../detect/cmdline.js';
 import { isolationOf, newGroupReads, type Isolation } from '../detect/groups.js';
-import { isGpuClass, listAddresses, readClass, readDetails, readFunction, type PciDetails, type PciFunction } from '../detect/pci.js';
+import { isGpuClass, listAddresses, readClass, readDetails, readFunction, slotOf, type PciDetails, type PciFunction } from '../detect/pci.js';
 import {
   readCpu, readFirmwareIommu, readKernelConfig, readKernelIommu, readModules, readRunningCmdline,
   type CmdlineFacts, type CpuFacts, type FirmwareIommu, type KernelIommu, type ModuleState,
@@ -15,9 +15,19 @@ import type { VendorResetState } from '../reset/judge.js';
 
 export const VFIO_MODULES = ['vfio', 'vfio_pci', 'vfio_iommu_type1'] as const;
 
+/** A function of the GPU's own slot (HDMI audio, USB-C) that the kernel put in another IOMMU group. */
+export interface Companion {
+  address: string;
+  iommuGroup: number | null;
+  /** Devices of the companion's group that would have to leave the host with it. */
+  blockingPeers: PciFunction[];
+}
+
 export interface GpuFacts extends PciFunction, PciDetails {
+  /** `clean` only when the GPU's own group and the groups of its companions are. */
   isolation: Isolation;
   blockingPeers: PciFunction[];
+  companions: Companion[];
 }
 
 export interface HostFacts {
@@ -50,11 +60,21 @@ export function readVendorReset(host: Host, kernel: string | null): VendorResetS
 export function readGpus(host: Host): GpuFacts[] {
   const gpus: GpuFacts[] = [];
   const groupReads = newGroupReads();
-  for (const addr of listAddresses(host)) {
+  const all = listAddresses(host);
+  for (const addr of all) {
     const classId = readClass(host, addr);
     if (!isGpuClass(classId)) continue;
     const fn = readFunction(host, addr, classId);
-    gpus.push({ ...fn, ...readDetails(host, addr), ...isolationOf(host, fn, groupReads) });
+    const own = isolationOf(host, fn, groupReads);
+    // A VF goes alone; a PF's other functions go with it (passthrough takes the whole slot).
+    const companions: Companion[] = fn.physfn !== null ? [] : all
+      .filter((a) => a !== addr && slotOf(a) === slotOf(addr))
+      .map((a) => readFunction(host, a, readClass(host, a)))
+      .filter((c) => c.iommuGroup !== fn.iommuGroup && c.physfn === null)
+      .map((c) => ({ address: c.address, iommuGroup: c.iommuGroup, blockingPeers: isolationOf(host, c, groupReads).blockingPeers }));
+    const dirty = companions.some((c) => c.blockingPeers.length > 0);
+    const isolation = own.isolation === 'clean' && dirty ? 'shared' : own.isolation;
+    gpus.push({ ...fn, ...readDetails(host, addr), isolation, blockingPeers: own.blockingPeers, companions });
   }
   return gpus;
 }

@@ -10,7 +10,7 @@ function gpu(over: Partial<GpuFacts> = {}): GpuFacts {
   return {
     address: '0000:01:00.0', vendorId: '10de', deviceId: '2204', subsystemVendorId: null, subsystemDeviceId: null,
     classId: '030000', driver: 'nvidia', iommuGroup: 14, physfn: null, bootVga: false, resetMethods: ['bus'],
-    sriov: null, driverOverride: null, isolation: 'clean', blockingPeers: [], ...over,
+    sriov: null, driverOverride: null, isolation: 'clean', blockingPeers: [], companions: [], ...over,
   };
 }
 
