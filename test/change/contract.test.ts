@@ -68,6 +68,7 @@ const CASES: Case[] = [
     name: 'setup --undo of --reset', fixture: 'polaris-vendor-reset', argv: ['setup', '--undo'],
     prepare: async (m) => void expect((await m.run(['setup', '--reset', '--yes'])).code).toBe(0),
   },
+  { name: 'singlegpu', fixture: 'intel-desktop-nvidia', argv: ['singlegpu', 'win11', '01:00.0'], prepare: async (m) => m.host.writeFile('/etc/libvirt/qemu.conf', '# stock\n') },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
 ];
 
