@@ -201,7 +201,7 @@ function gpuIsolation(f: HostFacts): Check {
   const usable = clean.filter((g) => g.bootVga !== true);
   if (usable.length) return check(id, 'pass', `${usable.length} of ${f.gpus.length} GPU functions can be passed through without taking other devices: ${list(usable.map((g) => g.address))}`);
   if (clean.length) {
-    return check(id, 'warn', `only the boot GPU ${clean[0]!.address} is isolated`, 'passing the boot GPU takes the host console with it: add a second GPU or run the host headless');
+    return check(id, 'warn', `only the boot GPU ${clean[0]!.address} is isolated`, `passing the boot GPU takes the host's screen with it: \`gpuvirt singlegpu <vm> ${clean[0]!.address}\` hands it to a libvirt VM and gives the desktop back when the VM stops; or add a second GPU, or run the host headless`);
   }
   return check(id, 'warn', `every GPU shares its IOMMU group, or a group of its own slot's other functions, with other devices: ${list(f.gpus.map((g) => g.address))}`,
     `move the card to a CPU-attached slot (chipset slots usually share a group), or pass the whole group: \`gpuvirt passthrough ${(f.gpus.find((g) => g.bootVga !== true) ?? f.gpus[0]!).address} --force\``);

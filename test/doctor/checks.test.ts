@@ -150,6 +150,7 @@ describe('doctor checks', () => {
     expect(status(facts({ gpus: [] }), 'gpu.isolation')).toBe('skip');
     expect(status(facts({ gpus: [gpu({ isolation: 'shared' })] }), 'gpu.isolation')).toBe('warn');
     expect(byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.isolation').summary).toContain('only the boot GPU');
+    expect(byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.isolation').remedy).toContain('`gpuvirt singlegpu <vm> 0000:01:00.0`');
     expect(status(facts({ gpus: [gpu({ resetMethods: [] })] }), 'gpu.reset')).toBe('warn');
   });
 
