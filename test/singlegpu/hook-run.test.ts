@@ -18,6 +18,7 @@ interface Fake {
   driver: (a: string) => string | null;
   read: (p: string) => string;
   stop: () => void;
+  settle: () => void;
 }
 
 const made: Fake[] = [];
@@ -70,7 +71,9 @@ function fakeHost(opts: { failModprobe?: string; failStop?: boolean; vfioProbeFa
       return null;
     }
   };
-  const timer = setInterval(() => {
+  // The kernel answers a write before write(2) returns; the stand-in answers within 10 ms, and
+  // once more when the script has exited, before anything is asserted.
+  const tick = () => {
     for (const d of ['amdgpu', 'snd_hda_intel', 'vfio-pci']) {
       const u = take(`${pci}/drivers/${d}/unbind`);
       if (u && driverOf(u) === d) fs.unlinkSync(path.join(root, pci, 'devices', u, 'driver'));
@@ -85,13 +88,15 @@ function fakeHost(opts: { failModprobe?: string; failStop?: boolean; vfioProbeFa
     if (fbU) fs.rmSync(path.join(root, fb, fbU), { recursive: true });
     const fbB = take(`${fb}/bind`);
     if (fbB) w(`${fb}/${fbB}/uevent`, '');
-  }, 10);
+  };
+  const timer = setInterval(tick, 10);
   const fake: Fake = {
     root,
     calls: () => (fs.existsSync(path.join(root, 'calls')) ? fs.readFileSync(path.join(root, 'calls'), 'utf8').trim().split('\n') : []),
     driver: driverOf,
     read: (p) => fs.readFileSync(path.join(root, p), 'utf8'),
     stop: () => clearInterval(timer),
+    settle: tick,
   };
   made.push(fake);
   return fake;
@@ -104,7 +109,10 @@ function run(shell: string, f: Fake, args: string[]): Promise<{ code: number; st
     const p = spawn(shell, [script, ...args], { env: { PATH: `${f.root}/bin:/usr/bin:/bin`, GPUVIRT_HOOK_ROOT: f.root } });
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+    p.on('close', (code) => {
+      f.settle();
+      resolve({ code: code ?? -1, stderr });
+    });
   });
 }
 
