@@ -57,7 +57,10 @@ function invalid(why: string): GpuvirtError {
 const PROGRAMS = new Set(['modprobe', 'update-grub', 'grub-mkconfig', 'grub2-mkconfig', 'grubby', 'proxmox-boot-tool', 'kernelstub',
   'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', paths.nvidiaSriovManage]);
 const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs']);
-const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'run']);
+const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'restore-attr', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'run']);
+/** The only attribute a restore-attr undo writes: a PCI device's reset_method. */
+const resetMethodPath = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
+  /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/reset_method$/.test(p.slice(paths.pciDevices.length + 1));
 const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
 const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
 
@@ -76,6 +79,9 @@ function problem(steps: unknown[]): string | null {
       if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
       if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
       if (u.kind === 'restore-vgpu-type' && !vgpuUndoOk(u)) return `step ${i}'s undo names no PCI address or vGPU type id`;
+      if (u.kind === 'restore-attr' && (!resetMethodPath(u.path) || typeof u.value !== 'string' || !/^(\n|[a-z_ ]+)$/.test(u.value))) {
+        return `step ${i}'s undo writes an attribute gpuvirt does not write`;
+      }
     }
   }
   return null;

@@ -20,6 +20,8 @@ export type Undo =
   | { kind: 'restore-sriov'; pf: string; numVfs: number; autoprobe: boolean | null; vfDrivers: { address: string; driver: 'vfio-pci' | 'pci-stub' }[] }
   /** A file back to its content and mode (null: it did not exist, nor did `dirs`, removed when empty). */
   | { kind: 'restore-file'; path: string; content: string | null; mode: number | null; dirs?: string[] }
+  /** A PCI device's reset_method back to the methods it had ("\n": none). */
+  | { kind: 'restore-attr'; path: string; value: string }
   /** A mediated device removed if it exists. */
   | { kind: 'remove-mdev'; uuid: string }
   /** A mediated device created again (same UUID and type) if it is gone. */
@@ -45,6 +47,8 @@ export function undoKey(u: Undo): string {
       return `sriov:${u.pf}`;
     case 'restore-file':
       return `file:${u.path}`;
+    case 'restore-attr':
+      return `attr:${u.path}`;
     case 'remove-mdev':
     case 'create-mdev':
       return `mdev:${u.uuid}`;
@@ -63,6 +67,8 @@ export function describeUndo(u: Undo): string {
       return `put ${u.pf} back to ${u.numVfs} VFs`;
     case 'restore-file':
       return u.content === null ? `remove ${u.path}` : `restore ${u.path}`;
+    case 'restore-attr':
+      return `write ${u.value === '\n' ? 'nothing (no reset method)' : u.value} to ${u.path}`;
     case 'remove-mdev':
       return `remove mediated device ${u.uuid}`;
     case 'create-mdev':
@@ -110,6 +116,13 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         // Directories the change created for the file go too, deepest first, when nothing else is in them.
         for (const d of u.dirs ?? []) host.removeEmptyDir?.(d);
         return done(same ? [] : [describeUndo(u)]);
+      }
+      case 'restore-attr': {
+        const want = u.value.trim();
+        if (!host.exists(u.path) || (readAttr(host, u.path) ?? '') === want) return done([]);
+        host.writeAttr(u.path, u.value);
+        if ((readAttr(host, u.path) ?? '') !== want) throw new Error(`${u.path} reads ${readAttr(host, u.path) ?? 'nothing'}`);
+        return done([describeUndo(u)]);
       }
       case 'remove-mdev': {
         const dev = `${paths.mdevDevices}/${u.uuid}`;

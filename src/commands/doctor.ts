@@ -1,5 +1,7 @@
 import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
+import { ExitCode, GpuvirtError } from '../errors.js';
+import { paths } from '../host/paths.js';
 import { wrap, type Style } from '../output.js';
 import { runChecks, iommuActive, type Check } from '../doctor/checks.js';
 import { gatherFacts, type GpuFacts, type HostFacts } from '../doctor/facts.js';
@@ -7,6 +9,7 @@ import type { PciNames } from '../pci/names.js';
 import type { PciFunction } from '../detect/pci.js';
 import { gatherSharing, type GpuSharing } from '../sharing/gather.js';
 import { renderSharing, sharingJson, type SharingJson } from '../sharing/render.js';
+import { judgeReset, type GpuReset } from '../reset/judge.js';
 
 export type DoctorOptions = Record<string, never>;
 
@@ -27,10 +30,14 @@ export interface GpuJson {
   iommuGroup: number | null;
   bootVga: boolean | null;
   resetMethods: string[];
+  /** The reset methods judged with the family's known behaviour and vendor-reset (null for a VF: its PF resets it). */
+  reset: GpuReset | null;
   sriov: { totalVfs: number; numVfs: number } | null;
   physfn: string | null;
   isolation: GpuFacts['isolation'];
   blockingPeers: PeerJson[];
+  /** Functions of the GPU's slot in other IOMMU groups, with what blocks in theirs (they go with the GPU). */
+  companions: { address: string; iommuGroup: number | null; blockingPeers: PeerJson[] }[];
   /** How this GPU can be shared: one entry per strategy that applies to it. */
   sharing: SharingJson[];
 }
@@ -47,7 +54,7 @@ function peerJson(p: PciFunction, names: PciNames): PeerJson {
   return { address: p.address, classId: p.classId, name: names.name(p.vendorId, p.deviceId), driver: p.driver };
 }
 
-function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined): GpuJson {
+function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined, f: HostFacts): GpuJson {
   return {
     address: g.address,
     vendorId: g.vendorId,
@@ -58,10 +65,12 @@ function gpuJson(g: GpuFacts, names: PciNames, sharing: GpuSharing | undefined):
     iommuGroup: g.iommuGroup,
     bootVga: g.bootVga,
     resetMethods: g.resetMethods,
+    reset: g.physfn ? null : judgeReset(g, f.vendorReset),
     sriov: g.sriov ? { totalVfs: g.sriov.totalVfs, numVfs: g.sriov.numVfs } : null,
     physfn: g.physfn,
     isolation: g.isolation,
     blockingPeers: g.blockingPeers.map((p) => peerJson(p, names)),
+    companions: g.companions.map((c) => ({ address: c.address, iommuGroup: c.iommuGroup, blockingPeers: c.blockingPeers.map((p) => peerJson(p, names)) })),
     sharing: sharing ? sharingJson(sharing.strategies) : [],
   };
 }
@@ -78,7 +87,7 @@ export function doctorData(f: HostFacts, names: PciNames, sharing: GpuSharing[] 
     checks: runChecks(f),
     iommu: { firmware: firmwareSummary(f), enabled: iommuActive(f), groupCount: f.iommu.groupCount },
     cmdline: { running: f.cmdline.running, configured: f.boot.configured },
-    gpus: f.gpus.map((g) => gpuJson(g, names, sharing.find((x) => x.address === g.address))),
+    gpus: f.gpus.map((g) => gpuJson(g, names, sharing.find((x) => x.address === g.address), f)),
   };
 }
 
@@ -102,8 +111,18 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   lines.push(`      ${facts.join(' · ')}`);
   const verdict = g.isolation === 'clean' ? s.green('clean') : g.isolation === 'shared' ? s.yellow('shared') : s.dim('unknown (no IOMMU)');
   lines.push(`      isolation: ${verdict}`);
+  if (g.reset && g.reset.verdict !== 'ok') {
+    const text = `reset: ${g.reset.summary}${g.reset.command ? ` (run \`${g.reset.command}\`)` : ''}`;
+    const line = wrap(text, width, 6);
+    lines.push(`      ${g.reset.verdict === 'vendor-reset' ? line : s.yellow(line)}`);
+  }
   for (const p of g.blockingPeers) {
     lines.push(`        ${wrap(`shares group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
+  }
+  for (const c of g.companions) {
+    for (const p of c.blockingPeers) {
+      lines.push(`        ${wrap(`its function ${c.address} (group ${c.iommuGroup ?? 'none'}) shares that group with ${p.address} [${p.classId.slice(0, 4)}] ${p.name} (driver ${p.driver ?? 'none'})`, width, 8)}`);
+    }
   }
   // A VF's only strategy is its own passthrough: the JSON carries it, the text would repeat it per VF.
   if (!g.physfn) lines.push(...renderSharing(g.sharing, s, width));
@@ -129,8 +148,22 @@ export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): str
     out.push('');
   }
   const count = (st: Check['status']) => d.checks.filter((c) => c.status === st).length;
-  out.push(`${count('pass')} passed, ${count('warn')} warnings, ${count('fail')} failed, ${count('skip')} skipped`);
+  const warns = count('warn');
+  out.push(`${count('pass')} passed, ${warns} ${warns === 1 ? 'warning' : 'warnings'}, ${count('fail')} failed, ${count('skip')} skipped`);
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Every Linux host with PCI has sys/bus/pci; a root without it (a project directory, a half
+ * unpacked snapshot) would otherwise get firmware advice for a machine that is not there.
+ */
+function notAHostTree(host: Ctx['host']): void {
+  if (host.exists(paths.pciDevices)) return;
+  const where = host.root === '/' ? 'this system' : `--root ${host.root}`;
+  throw new GpuvirtError('E_NOT_A_HOST', `${where} has no ${paths.pciDevices}: it is not a Linux host tree, so there is nothing to check`, {
+    exitCode: host.root === '/' ? ExitCode.unsupported : ExitCode.usage,
+    hint: host.root === '/' ? 'run gpuvirt on the host itself, not in a container without sysfs' : 'point --root at an unpacked `gpuvirt snapshot` or the / of a host',
+  });
 }
 
 export const doctor: CommandDef<DoctorOptions, DoctorData> = {
@@ -143,6 +176,7 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
     return {};
   },
   async run(_opts, ctx) {
+    notAHostTree(ctx.host);
     const facts = gatherFacts(ctx.host);
     const data = doctorData(facts, ctx.names, await gatherSharing(ctx.host, ctx.exec, facts));
     const warnings: string[] = [];

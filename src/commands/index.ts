@@ -26,6 +26,7 @@ export const commands: CommandEntry[] = [
   { name: 'mdev create', load: async () => (await import('./mdev/create.js')).mdevCreate },
   { name: 'mdev remove', load: async () => (await import('./mdev/create.js')).mdevRemove },
   { name: 'snapshot', load: async () => (await import('./snapshot.js')).snapshot },
+  { name: 'singlegpu', load: async () => (await import('./singlegpu.js')).singleGpu },
   { name: 'setup', load: async () => (await import('./setup.js')).setup },
   { name: 'cmdline', load: async () => (await import('./cmdline.js')).cmdline },
   { name: 'profile validate', load: async () => (await import('./profile/validate.js')).profileValidate },

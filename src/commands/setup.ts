@@ -12,6 +12,7 @@ import { planUndo } from '../setup/undo.js';
 
 export interface SetupOptions {
   iommu: boolean;
+  reset: boolean;
   vfioModules: boolean;
   params: KernelParam[];
   removeParams: string[];
@@ -26,12 +27,15 @@ export type SetupData = ChangeResult<SetupView>;
 export function renderSetup(d: SetupData, s: Style): string {
   const head = [s.bold(`${d.action === 'undo' ? 'Undo of the last setup' : 'Setup'}: bootloader ${d.bootloader.kind}`) + s.dim(` (${d.bootloader.reason})`)];
   if (d.change.add.length || d.change.remove.length) head.push(`  kernel command line: ${[...d.change.add.map((a) => `+${a}`), ...d.change.remove.map((r) => `-${r}`)].join(' ')}`);
+  for (const g of d.reset) head.push(`  reset: ${g.address} (AMD ${g.family}) resets through vendor-reset (device_specific; was ${g.before.join(' ') || 'none'})`);
   for (const n of d.notes) head.push(s.dim(`  note: ${n}`));
   if (!d.applied) {
     for (const f of d.files) head.push('', ...f.diff.split('\n').map((l) => (l.startsWith('+') && !l.startsWith('+++') ? s.green(l) : l.startsWith('-') && !l.startsWith('---') ? s.red(l) : l)));
   }
   let text = renderChangeText(d, s, head, 'Nothing to do: the host is already set up that way.');
-  if (d.applied?.ok) text += d.action === 'undo' ? 'Reboot to run the restored command line.\n' : 'Reboot to use the new command line (`gpuvirt doctor` shows boot.pending until then); `gpuvirt setup --undo` reverts.\n';
+  const cmdline = d.change.add.length > 0 || d.change.remove.length > 0 || d.vfioModules;
+  if (d.applied?.ok && cmdline) text += d.action === 'undo' ? 'Reboot to run the restored command line.\n' : 'Reboot to use the new command line (`gpuvirt doctor` shows boot.pending until then); `gpuvirt setup --undo` reverts.\n';
+  else if (d.applied?.ok && d.action === 'setup') text += '`gpuvirt setup --undo` reverts.\n';
   return text;
 }
 
@@ -50,6 +54,7 @@ export const setup: CommandDef<SetupOptions, SetupData> = {
     cmd
       .option('--iommu', 'turn the IOMMU on (intel_iommu=on on Intel kernels that need it)')
       .option('--vfio-modules', 'load vfio, vfio_iommu_type1 and vfio_pci at boot and in the initramfs')
+      .option('--reset', 'let vendor-reset reset AMD Polaris/Vega/Navi 10-14 GPUs: select device_specific now and at every boot (udev rule)')
       .option('--param <key[=value]>', 'add a kernel parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
       .option('--remove-param <key[=value]>', 'remove a kernel parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
       .option('--undo', 'restore every file the last setup changed, and rerun the bootloader tool')
@@ -69,8 +74,8 @@ export const setup: CommandDef<SetupOptions, SetupData> = {
       return paramText(p);
     });
     const undo = Boolean(opts.undo);
-    if (undo && (opts.iommu || opts.vfioModules || params.length || removeParams.length)) throw usageError('--undo takes no other selection');
-    return { iommu: Boolean(opts.iommu), vfioModules: Boolean(opts.vfioModules), params, removeParams, undo, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
+    if (undo && (opts.iommu || opts.vfioModules || opts.reset || params.length || removeParams.length)) throw usageError('--undo takes no other selection');
+    return { iommu: Boolean(opts.iommu), reset: Boolean(opts.reset), vfioModules: Boolean(opts.vfioModules), params, removeParams, undo, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
   },
   run: (opts, ctx) => runChange(ctx, 'setup', opts, () => (opts.undo ? planUndo(ctx) : planSetup(ctx, opts)), async (d) => renderSetup(d, await ctx.style())),
   render: (d, s) => renderSetup(d, s),

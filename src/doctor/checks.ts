@@ -4,6 +4,7 @@
 import { cmdlineRemedy } from '../boot/bootloader.js';
 import { paramValue, pendingChanges } from '../detect/cmdline.js';
 import type { HostFacts } from './facts.js';
+import { judgeReset } from '../reset/judge.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -15,6 +16,17 @@ export interface Check {
 }
 
 const check = (id: string, status: CheckStatus, summary: string, remedy: string | null = null): Check => ({ id, status, summary, remedy });
+
+/**
+ * The fix for a command-line problem: the gpuvirt command that makes it, where gpuvirt can edit
+ * this host's bootloader, then the same change by hand.
+ */
+function cmdlineFix(f: HostFacts, change: { add?: string[]; remove?: string[] }, args: string[]): string {
+  const hand = cmdlineRemedy(f.boot, change);
+  return f.boot.kind === 'unknown' ? hand : `run \`gpuvirt setup ${args.join(' ')}\`, then reboot; by hand: ${hand}`;
+}
+
+const removeArgs = (params: string[]) => params.flatMap((p) => ['--remove-param', p]);
 
 export function iommuActive(f: HostFacts): boolean {
   return f.iommu.units.length > 0 && f.iommu.groupCount > 0;
@@ -90,13 +102,13 @@ function iommuEnabled(f: HostFacts): Check {
   if (iommuActive(f)) return check(id, 'pass', `IOMMU active: ${f.iommu.groupCount} groups (${f.iommu.units.join(', ')})`);
   const summary = f.iommu.units.length ? 'IOMMU units exist but the kernel made no IOMMU groups' : 'no IOMMU is active in the kernel (no /sys/class/iommu entries, no IOMMU groups)';
   const off = offParams(f);
-  if (off.length) return check(id, 'fail', `${summary}: the command line turns it off`, cmdlineRemedy(f.boot, { remove: off }));
+  if (off.length) return check(id, 'fail', `${summary}: the command line turns it off`, cmdlineFix(f, { remove: off }, removeArgs(off)));
   if (f.firmware.dmar === 'absent' && f.firmware.ivrs === 'absent') return check(id, 'fail', summary, FIRMWARE_REMEDY);
   if (f.firmware.dmar === 'no-acpi') {
     return check(id, 'fail', summary, 'passthrough needs an IOMMU: on a virtual machine give it a virtual IOMMU (QEMU `-device intel-iommu,intremap=on`); in a container it is not possible');
   }
   if (f.cpu.vendor === 'intel' || f.firmware.dmar === 'present') {
-    return check(id, 'fail', `${summary}: this kernel leaves Intel VT-d off unless told`, cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] }));
+    return check(id, 'fail', `${summary}: this kernel leaves Intel VT-d off unless told`, cmdlineFix(f, { add: ['intel_iommu=on'] }, ['--iommu']));
   }
   if (f.cpu.vendor === 'amd') {
     return check(id, 'fail', `${summary}, although AMD-Vi is on by default when the IVRS table exists`,
@@ -110,13 +122,13 @@ function cmdlineIommu(f: HostFacts): Check {
   if (f.cmdline.running === null) return check(id, 'skip', 'the running command line (/proc/cmdline) is not readable');
   const pt = paramValue(f.cmdline.params, 'iommu') === 'pt' ? '; iommu=pt (optional) keeps host devices on identity mapping' : '';
   const off = offParams(f);
-  if (off.length) return check(id, 'fail', `the command line turns the IOMMU off (${off.join(' ')})`, cmdlineRemedy(f.boot, { remove: off }));
+  if (off.length) return check(id, 'fail', `the command line turns the IOMMU off (${off.join(' ')})`, cmdlineFix(f, { remove: off }, removeArgs(off)));
   if (f.cpu.vendor === 'intel') {
     const v = paramValue(f.cmdline.params, 'intel_iommu');
     if (typeof v === 'string' && v.split(',').includes('on')) return check(id, 'pass', `intel_iommu=${v} is set${pt}`);
     if (iommuActive(f)) return check(id, 'pass', `no intel_iommu=on needed: this kernel turns VT-d on by default${pt}`);
     const why = f.intelIommuDefaultOn === 'n' ? ' (CONFIG_INTEL_IOMMU_DEFAULT_ON is not set in this kernel)' : '';
-    const remedy = cmdlineRemedy(f.boot, { add: ['intel_iommu=on'] });
+    const remedy = cmdlineFix(f, { add: ['intel_iommu=on'] }, ['--iommu']);
     if (!firmwareTable(f) && f.firmware.dmar !== 'unreadable') {
       // The firmware is the first problem (iommu.firmware fails); the parameter is needed after it.
       return check(id, 'warn', `intel_iommu=on is missing too${why}; it is needed once the firmware IOMMU is on`, remedy);
@@ -127,7 +139,7 @@ function cmdlineIommu(f: HostFacts): Check {
     const v = paramValue(f.cmdline.params, 'amd_iommu');
     if (v === 'on') {
       return check(id, 'warn', '`amd_iommu=on` is not a kernel option and does nothing: AMD-Vi is on whenever the IVRS table exists',
-        cmdlineRemedy(f.boot, { remove: ['amd_iommu=on'] }));
+        cmdlineFix(f, { remove: ['amd_iommu=on'] }, removeArgs(['amd_iommu=on'])));
     }
     if (!iommuActive(f) && f.firmware.ivrs !== 'present') {
       return check(id, 'skip', 'no IVRS table, so no AMD-Vi for a parameter to turn on (see iommu.firmware)');
@@ -189,21 +201,41 @@ function gpuIsolation(f: HostFacts): Check {
   const usable = clean.filter((g) => g.bootVga !== true);
   if (usable.length) return check(id, 'pass', `${usable.length} of ${f.gpus.length} GPU functions can be passed through without taking other devices: ${list(usable.map((g) => g.address))}`);
   if (clean.length) {
-    return check(id, 'warn', `only the boot GPU ${clean[0]!.address} is isolated`, 'passing the boot GPU takes the host console with it: add a second GPU or run the host headless');
+    return check(id, 'warn', `only the boot GPU ${clean[0]!.address} is isolated`, `passing the boot GPU takes the host's screen with it: \`gpuvirt singlegpu <vm> ${clean[0]!.address}\` hands it to a libvirt VM and gives the desktop back when the VM stops; or add a second GPU, or run the host headless`);
   }
-  return check(id, 'warn', `every GPU shares its IOMMU group with other devices: ${list(f.gpus.map((g) => g.address))}`,
-    'move the card to a CPU-attached slot (chipset slots usually share a group), or pass the whole group with `--force`');
+  return check(id, 'warn', `every GPU shares its IOMMU group, or a group of its own slot's other functions, with other devices: ${list(f.gpus.map((g) => g.address))}`,
+    `move the card to a CPU-attached slot (chipset slots usually share a group), or pass the whole group: \`gpuvirt passthrough ${(f.gpus.find((g) => g.bootVga !== true) ?? f.gpus[0]!).address} --force\``);
 }
 
 function gpuReset(f: HostFacts): Check {
   const id = 'gpu.reset';
-  // The boot GPU (often a BMC's) is not a passthrough candidate; VFs always have FLR.
-  const pfs = f.gpus.filter((g) => g.physfn === null && g.bootVga !== true);
-  if (!pfs.length) return check(id, 'skip', f.gpus.length ? 'no GPU besides the boot GPU' : 'no GPU found');
-  const none = pfs.filter((g) => g.resetMethods.length === 0);
-  if (!none.length) return check(id, 'pass', `every GPU has a reset method (${list(pfs.map((g) => `${g.address}: ${g.resetMethods.join(' ')}`))})`);
-  return check(id, 'warn', `no reset method: ${list(none.map((g) => g.address))}; the GPU may not work again after its first VM stops`,
-    'for AMD Polaris/Vega/Navi1x cards load vendor-reset; otherwise expect to reboot the host between VM runs');
+  // VFs are reset through their PF (FLR); every physical GPU is judged, the boot GPU too (single-GPU passthrough).
+  const pfs = f.gpus.filter((g) => g.physfn === null);
+  if (!pfs.length) return check(id, 'skip', 'no GPU found');
+  const judged = pfs.map((g) => ({ g, r: judgeReset(g, f.vendorReset) }));
+  const label = (g: HostFacts['gpus'][number]) => `${g.address}${g.bootVga ? ' (boot GPU)' : ''}`;
+  const setup = judged.filter((x) => x.r.verdict === 'needs-setup');
+  const install = judged.filter((x) => x.r.verdict === 'needs-vendor-reset');
+  // A boot GPU without a reset method (a BMC's, an iGPU) stays with the host; the GPU list shows its state.
+  const none = judged.filter((x) => x.r.verdict === 'none' && x.g.bootVga !== true);
+  if (!setup.length && !install.length && !none.length) {
+    const hostOnly = judged.filter((x) => x.r.verdict === 'none');
+    const candidates = judged.filter((x) => x.r.verdict !== 'none');
+    const kept = hostOnly.length ? `the boot GPU ${hostOnly.map((x) => x.g.address).join(', ')} has no reset method and stays with the host` : '';
+    if (!candidates.length) return check(id, 'skip', kept);
+    const can = `every GPU a VM can take can be reset: ${list(candidates.map((x) => `${label(x.g)}: ${x.r.verdict === 'vendor-reset' ? 'vendor-reset' : x.r.methods.join(' ')}`))}`;
+    return check(id, 'pass', kept ? `${can}; ${kept}` : can);
+  }
+  const parts = [
+    ...[...setup, ...install].map((x) => `${label(x.g)} is AMD ${x.r.family!.family}, which does not reset cleanly${x.r.verdict === 'needs-setup' ? '' : f.vendorReset === 'absent' ? ' and vendor-reset is not installed' : ' and whether vendor-reset is installed is unknown'}`),
+    ...(none.length ? [`no reset method on ${list(none.map((x) => label(x.g)))}`] : []),
+  ];
+  const remedies = [
+    ...(install.length ? ['install vendor-reset for this kernel (github.com/gnif/vendor-reset, `dkms install .`), then run `gpuvirt setup --reset`'] : []),
+    ...(setup.length ? ['run `gpuvirt setup --reset` (loads vendor-reset if needed and selects device_specific, now and at every boot)'] : []),
+    ...(none.length ? ['a GPU with no reset method cannot be reset between VMs: expect to reboot the host after its VM stops'] : []),
+  ];
+  return check(id, 'warn', `${parts.join('; ')}: the GPU may not work again after its first VM stops`, remedies.join('; '));
 }
 
 function list(items: string[], max = 4): string {

@@ -6,17 +6,28 @@ import { paths } from '../host/paths.js';
 import { detectBootloader, type Bootloader } from '../boot/bootloader.js';
 import { parseCmdline, type KernelParam } from '../detect/cmdline.js';
 import { isolationOf, newGroupReads, type Isolation } from '../detect/groups.js';
-import { isGpuClass, listAddresses, readClass, readDetails, readFunction, type PciDetails, type PciFunction } from '../detect/pci.js';
+import { isGpuClass, listAddresses, readClass, readDetails, readFunction, slotOf, type PciDetails, type PciFunction } from '../detect/pci.js';
 import {
   readCpu, readFirmwareIommu, readKernelConfig, readKernelIommu, readModules, readRunningCmdline,
   type CmdlineFacts, type CpuFacts, type FirmwareIommu, type KernelIommu, type ModuleState,
 } from '../detect/system.js';
+import type { VendorResetState } from '../reset/judge.js';
 
 export const VFIO_MODULES = ['vfio', 'vfio_pci', 'vfio_iommu_type1'] as const;
 
+/** A function of the GPU's own slot (HDMI audio, USB-C) that the kernel put in another IOMMU group. */
+export interface Companion {
+  address: string;
+  iommuGroup: number | null;
+  /** Devices of the companion's group that would have to leave the host with it. */
+  blockingPeers: PciFunction[];
+}
+
 export interface GpuFacts extends PciFunction, PciDetails {
+  /** `clean` only when the GPU's own group and the groups of its companions are. */
   isolation: Isolation;
   blockingPeers: PciFunction[];
+  companions: Companion[];
 }
 
 export interface HostFacts {
@@ -34,17 +45,36 @@ export interface HostFacts {
   /** The running kernel's modules.dep was found, so "not available" is known, not guessed. */
   modulesListed: boolean;
   privileged: boolean;
+  /** The vendor-reset module (gnif/vendor-reset) for the running kernel. */
+  vendorReset: VendorResetState;
   gpus: GpuFacts[];
+}
+
+export function readVendorReset(host: Host, kernel: string | null): VendorResetState {
+  const [m] = readModules(host, kernel, ['vendor_reset']);
+  if (m!.loaded) return 'loaded';
+  if (m!.available) return 'installed';
+  return kernel !== null && host.exists(paths.modulesDep(kernel)) ? 'absent' : 'unknown';
 }
 
 export function readGpus(host: Host): GpuFacts[] {
   const gpus: GpuFacts[] = [];
   const groupReads = newGroupReads();
-  for (const addr of listAddresses(host)) {
+  const all = listAddresses(host);
+  for (const addr of all) {
     const classId = readClass(host, addr);
     if (!isGpuClass(classId)) continue;
     const fn = readFunction(host, addr, classId);
-    gpus.push({ ...fn, ...readDetails(host, addr), ...isolationOf(host, fn, groupReads) });
+    const own = isolationOf(host, fn, groupReads);
+    // A VF goes alone; a PF's other functions go with it (passthrough takes the whole slot).
+    const companions: Companion[] = fn.physfn !== null ? [] : all
+      .filter((a) => a !== addr && slotOf(a) === slotOf(addr))
+      .map((a) => readFunction(host, a, readClass(host, a)))
+      .filter((c) => c.iommuGroup !== fn.iommuGroup && c.physfn === null)
+      .map((c) => ({ address: c.address, iommuGroup: c.iommuGroup, blockingPeers: isolationOf(host, c, groupReads).blockingPeers }));
+    const dirty = companions.some((c) => c.blockingPeers.length > 0);
+    const isolation = own.isolation === 'clean' && dirty ? 'shared' : own.isolation;
+    gpus.push({ ...fn, ...readDetails(host, addr), isolation, blockingPeers: own.blockingPeers, companions });
   }
   return gpus;
 }
@@ -65,6 +95,7 @@ export function gatherFacts(host: Host): HostFacts {
     modules: readModules(host, kernel, VFIO_MODULES),
     modulesListed: kernel !== null && host.exists(paths.modulesDep(kernel)),
     privileged: host.isPrivileged(),
+    vendorReset: readVendorReset(host, kernel),
     gpus: readGpus(host),
   };
 }

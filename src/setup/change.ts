@@ -17,9 +17,12 @@ import { backupPath, manifestPath, sha256, type SetupManifest } from './manifest
 import { planVfioModules, vfioLoadedAtBoot } from './modules.js';
 import { paramText, type ParamChange } from './params.js';
 import { recommend } from './recommend.js';
+import { planReset } from '../reset/change.js';
 
 export interface SetupRequest {
   iommu: boolean;
+  /** Select vendor-reset's device_specific reset for the reset-bug GPUs (src/reset/change.ts). */
+  reset?: boolean;
   vfioModules: boolean;
   params: KernelParam[];
   removeParams: string[];
@@ -30,6 +33,8 @@ export interface SetupView {
   bootloader: { kind: string; reason: string };
   change: { add: string[]; remove: string[] };
   vfioModules: boolean;
+  /** The GPUs whose reset_method is set to device_specific. */
+  reset: { address: string; family: string; before: string[] }[];
   notes: string[];
   files: FileDiff[];
 }
@@ -87,7 +92,7 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
   const facts = gatherFacts(ctx.host);
   validate(req, facts.kernel);
   const rec = recommend(facts, vfioLoadedAtBoot(ctx.host));
-  const chosen = req.iommu || req.vfioModules || req.params.length > 0 || req.removeParams.length > 0;
+  const chosen = req.iommu || req.vfioModules || Boolean(req.reset) || req.params.length > 0 || req.removeParams.length > 0;
   const change: ParamChange = chosen
     ? { add: [...(req.iommu ? rec.change.add : []), ...req.params], remove: [...(req.iommu ? rec.change.remove : []), ...req.removeParams] }
     : rec.change;
@@ -98,27 +103,34 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
       hint: facts.boot.reason,
     });
   }
-  const edit = planCmdlineEdit(ctx.host, facts.boot, facts.cmdline.running, change);
+  const edit = change.add.length || change.remove.length
+    ? planCmdlineEdit(ctx.host, facts.boot, facts.cmdline.running, change)
+    : { changes: [], commands: [], verify: [] };
+  const reset = chosen && !req.reset ? null : planReset(ctx.host, facts, Boolean(req.reset));
   const initramfs = detectInitramfs(ctx.host);
   const moduleChanges = vfioModules ? planVfioModules(ctx.host, initramfs) : [];
-  const changes = [...edit.changes, ...moduleChanges];
+  const changes = [...edit.changes, ...moduleChanges, ...(reset?.rule ? [reset.rule] : [])];
   const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] }] : [];
   const runId = (ctx.clock?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
-  const steps = [...fileSteps(changes, runId), ...edit.commands, ...rebuild, ...edit.verify];
+  const steps = [...fileSteps(changes, runId), ...edit.commands, ...rebuild, ...edit.verify, ...(reset?.steps ?? [])];
+  const resetWrites = (reset?.steps ?? []).flatMap((st) => (st.kind === 'write' ? [{ path: st.path, value: st.undo?.[0]?.kind === 'restore-attr' ? st.undo[0].value : '\n' }] : []));
   const asked = refusals({ ...req, params: change.add, removeParams: change.remove }, facts.configuredParams ?? []);
   const manifest: SetupManifest = {
     format: 1, command: 'setup', runId, createdAt: (ctx.clock?.() ?? new Date()).toISOString(), bootloader: facts.boot.kind, change,
     files: changes.map((c) => ({ path: c.path, existed: c.before !== null, afterSha256: sha256(c.after) })),
     commands: [...edit.commands, ...rebuild].flatMap((s) => (s.kind === 'exec' ? [s.argv] : [])), initramfsRebuilt: rebuild.length > 0,
+    ...(resetWrites.length ? { resetMethods: resetWrites } : {}),
   };
   if (steps.length) steps.push({ kind: 'file', path: manifestPath(runId), content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o600, dirMode: 0o700, title: 'record this setup for `setup --undo`' });
-  const notes = [...(chosen ? rec.notes.filter((n) => !n.startsWith('vfio') || vfioModules) : rec.notes), ...asked.notes];
+  const notes = [...(chosen ? rec.notes.filter((n) => !n.startsWith('vfio') || vfioModules) : rec.notes), ...asked.notes, ...(reset?.notes ?? [])];
   return {
     view: {
       action: 'setup', bootloader: { kind: facts.boot.kind, reason: facts.boot.reason },
       change: { add: change.add.map(paramText), remove: change.remove }, vfioModules, notes, files: await diffs(changes),
+      reset: (reset?.gpus ?? []).map((g) => ({ address: g.address, family: g.family, before: g.before })),
     },
-    steps, refusals: asked.refusals,
+    steps, refusals: [...asked.refusals, ...(reset?.refusals ?? [])],
+    ...(reset?.expect.length ? { expect: reset.expect.map((e) => ({ fact: { kind: 'attr' as const, path: e.path }, value: e.value })) } : {}),
     question: 'Apply these changes to the boot configuration?',
   };
 }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { BootloaderKind } from '../boot/bootloader.js';
+import { RESET_RULE } from '../reset/change.js';
 import type { ParamChange } from './params.js';
 import { ExitCode, GpuvirtError } from '../errors.js';
 import { checkLine, checkPath, RUN_ID, showValue, unsafeValue } from '../validate.js';
@@ -19,6 +20,8 @@ export interface SetupManifest {
   /** The programs the run used, so undo can run them again (grubby/kernelstub get the inverse change). */
   commands: string[][];
   initramfsRebuilt: boolean;
+  /** reset_method values `setup --reset` replaced with device_specific, to write back on undo. */
+  resetMethods?: { path: string; value: string }[];
   undone?: string;
 }
 
@@ -35,7 +38,7 @@ export function writeManifest(host: Host, m: SetupManifest): void {
 export function isManagedSetupFile(path: string): boolean {
   const exact: string[] = [
     paths.etcDefaultGrub, paths.etcKernelCmdline, paths.etcModules, paths.initramfsToolsModules, paths.kernelstubConfig,
-    ...Object.values(paths.setupFiles),
+    ...Object.values(paths.setupFiles), RESET_RULE,
   ];
   if (exact.includes(path)) return true;
   const dir = path.slice(0, path.lastIndexOf('/'));
@@ -74,6 +77,14 @@ export function checkManifest(m: SetupManifest, dir: string): SetupManifest {
     if (!Array.isArray(argv) || !SETUP_TOOLS.includes(String(argv[0]))) throw bad(`commands[${i}]`, argv, `a run of ${SETUP_TOOLS.join(', ')}`);
     argv.forEach((a, j) => wrap(() => checkLine(a, `commands[${i}][${j}]`)));
   });
+  if (m.resetMethods !== undefined) {
+    if (!Array.isArray(m.resetMethods)) throw bad('resetMethods', m.resetMethods, 'a list');
+    m.resetMethods.forEach((r, i) => {
+      const addr = typeof r?.path === 'string' && r.path.startsWith(`${paths.pciDevices}/`) ? r.path.slice(paths.pciDevices.length + 1) : '';
+      if (!/^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/reset_method$/.test(addr)) throw bad(`resetMethods[${i}].path`, r?.path, 'a PCI device\'s reset_method');
+      if (typeof r.value !== 'string' || !/^(\n|[a-z_]+( [a-z_]+)*)$/.test(r.value)) throw bad(`resetMethods[${i}].value`, r.value, 'reset method names');
+    });
+  }
   const change = m.change as Partial<ParamChange> | undefined;
   if (!change || !Array.isArray(change.add) || !Array.isArray(change.remove)) throw bad('change', change, '{ add, remove }');
   change.add.forEach((p, i) => {

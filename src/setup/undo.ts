@@ -41,6 +41,11 @@ export async function planUndo(ctx: Ctx): Promise<ChangePlan<SetupView>> {
   const steps: Step[] = changes.map((c) => (c.after === null
     ? { kind: 'remove-file', path: c.path, title: `remove ${c.path} (setup created it)` }
     : { kind: 'file', path: c.path, content: c.after, title: `restore ${c.path}` }));
+  for (const r of m.resetMethods ?? []) {
+    // Only a reset_method still as setup left it goes back; the GPU may be gone or set since.
+    if (!/\/reset_method$/.test(r.path) || !ctx.host.exists(r.path) || readAttr(ctx.host, r.path) !== 'device_specific') continue;
+    steps.push({ kind: 'write', path: r.path, value: r.value, title: `give ${r.path.split('/').at(-2)} its reset methods back`, undo: [{ kind: 'restore-attr', path: r.path, value: 'device_specific' }] });
+  }
   for (const argv of m.commands) steps.push({ kind: 'exec', argv: inverseCommand(m, argv), title: `run ${argv[0]} again`, undo: [rerun(argv)] });
   if (steps.length) {
     const undone: SetupManifest = { ...m, undone: (ctx.clock?.() ?? new Date()).toISOString() };
@@ -50,7 +55,7 @@ export async function planUndo(ctx: Ctx): Promise<ChangePlan<SetupView>> {
   return {
     view: {
       action: 'undo', bootloader: { kind: boot.kind, reason: `undoing setup ${m.runId}` },
-      change: { add: m.change.remove, remove: m.change.add.map(paramText) }, vfioModules: false, notes: [],
+      change: { add: m.change.remove, remove: m.change.add.map(paramText) }, vfioModules: false, reset: [], notes: [],
       files: await diffs(changes),
     },
     steps,

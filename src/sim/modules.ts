@@ -47,7 +47,16 @@ export function normalizeModule(name: string): string {
   return moduleOfDriver(name);
 }
 
+/** Out-of-tree modules the simulation loads only when the tree's modules.dep lists them (DKMS installed them). */
+const LISTED_ONLY = new Set(['vendor_reset']);
+
+function listed(k: Kern, module: string): boolean {
+  const dep = readAttr(k.tree.host, paths.modulesDep(release(k))) ?? '';
+  return dep.split('\n').some((l) => (l.split(':')[0]?.split('/').pop() ?? '').replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_') === module);
+}
+
 function moduleDef(k: Kern, module: string): ModuleDef | null {
+  if (LISTED_ONLY.has(module)) return listed(k, module) ? {} : null;
   const known = MODULES[module];
   // A module the simulation knows has exactly the parameters it lists (often none visible).
   if (known) return { params: {}, ...known };
@@ -57,6 +66,12 @@ function moduleDef(k: Kern, module: string): ModuleDef | null {
 
 function loadedModules(k: Kern): string[] {
   return (readAttr(k.tree.host, paths.procModules) ?? '').split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+}
+
+/** /proc/modules keeps the mode the tree gave it (a checkout's 0644, a generated 0444): only its lines change. */
+function setProcModules(t: Kern['tree'], text: string, mode: number): void {
+  if (t.host.exists(paths.procModules)) t.rewrite(paths.procModules, text);
+  else t.put(paths.procModules, text, mode);
 }
 
 function result(exitCode: number, stderr = ''): ExecResult {
@@ -105,7 +120,7 @@ function insmod(k: Kern, module: string, def: ModuleDef, values: Record<string, 
     if (mode !== 0) t.put(paths.moduleParam(module, param), `${value}\n`, mode);
   }
   const lines = readAttr(t.host, paths.procModules) ?? '';
-  t.put(paths.procModules, `${lines ? `${lines}\n` : ''}${module} 16384 0 - Live 0x0000000000000000\n`, 0o444);
+  setProcModules(t, `${lines ? `${lines}\n` : ''}${module} 16384 0 - Live 0x0000000000000000\n`, 0o444);
   if (def.devNode) t.put(def.devNode, '', 0o666);
   const driver = def.driver;
   if (driver === undefined) return;
@@ -180,7 +195,7 @@ function rmmod(k: Kern, module: string, def: ModuleDef): void {
   t.remove(paths.sysModule(module));
   if (def.devNode) t.remove(def.devNode);
   const lines = (readAttr(t.host, paths.procModules) ?? '').split('\n').filter((l) => l && l.split(' ')[0] !== module);
-  t.put(paths.procModules, lines.length ? `${lines.join('\n')}\n` : '', 0o444);
+  setProcModules(t, lines.length ? `${lines.join('\n')}\n` : '', 0o444);
 }
 
 /** A module is in use while another loaded module needs it or a device of its driver is open. */

@@ -5,6 +5,7 @@ import { paths } from '../host/paths.js';
 import { readAttr } from '../host/host.js';
 import { readVirtfns } from '../detect/pci.js';
 import { deviceAttach, type Kern, waitForRelease } from './drivers.js';
+import { resetFamily } from '../reset/families.js';
 import { chomp, fail } from './state.js';
 import { simPaths } from './tree.js';
 
@@ -142,6 +143,19 @@ export function writeSriovAutoprobe(k: Kern, pf: string, value: string): void {
 
 const RESET_METHODS = ['device_specific', 'acpi', 'flr', 'af_flr', 'pm', 'bus', 'cxl_bus'];
 
+/**
+ * reset_method_store probes each named method when it is written (PCI_RESET_PROBE), not only
+ * the ones found at enumeration: vendor-reset, loaded later, hooks pci_dev_specific_reset and
+ * makes `device_specific` probe successfully for the devices in its table.
+ */
+function probes(k: Kern, addr: string, method: string, supported: readonly string[]): boolean {
+  if (supported.includes(method)) return true;
+  if (method !== 'device_specific' || !k.tree.host.exists(paths.sysModule('vendor_reset'))) return false;
+  const id = k.tree.identity(addr);
+  const hex = (n: number) => n.toString(16).padStart(4, '0');
+  return resetFamily(hex(id.vendor), hex(id.device))?.vendorReset === true;
+}
+
 export function writeResetMethod(k: Kern, addr: string, value: string): void {
   const current = readAttr(k.tree.host, paths.pciAttr(addr, 'reset_method')) ?? '';
   // What pci_init_reset_methods found at enumeration; a device added after the sidecar: its file.
@@ -153,7 +167,7 @@ export function writeResetMethod(k: Kern, addr: string, value: string): void {
   else {
     methods = v.split(' ').map((m) => m.trim()).filter(Boolean);
     // 6.1 keeps a method named twice (it reads back twice): measured under QEMU.
-    const bad = methods.some((m) => !RESET_METHODS.includes(m) || !supported.includes(m));
+    const bad = methods.some((m) => !RESET_METHODS.includes(m) || !probes(k, addr, m, supported));
     if (bad) fail('EINVAL');
   }
   k.tree.rewrite(paths.pciAttr(addr, 'reset_method'), methods.length ? `${methods.join(' ')}\n` : '');

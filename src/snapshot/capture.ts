@@ -242,7 +242,7 @@ const SIG_MAGIC = '~Module signature appended~\n';
 const MODULE_SUBDIRS = new Set(['parameters', 'drivers', 'holders']);
 const ROOT_BUS = /^pci[0-9a-f]{4}:[0-9a-f]{2}$/;
 /** Modules whose state gpuvirt reports or changes (besides those of the PCI drivers). */
-const MODULES = /^(vfio|vfio_\w+|kvm|kvm_\w+|pci_stub|iommufd|irqbypass|mdev|i915|xe)$/;
+const MODULES = /^(vfio|vfio_\w+|kvm|kvm_\w+|pci_stub|iommufd|irqbypass|mdev|i915|xe|vendor_reset)$/;
 /** Kernel options gpuvirt consults (CONFIG_INTEL_IOMMU_DEFAULT_ON), their neighbours, and the version line. */
 const KERNEL_CONFIG = /^((# )?CONFIG_\w*(IOMMU|VFIO|KVM|IRQ_REMAP|PCI_STUB|PCI_IOV)\w*(=| is not set)|# Linux\/.* Kernel Configuration$)/;
 /** The generators src/boot/initramfs.ts looks for. */

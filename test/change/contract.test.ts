@@ -63,6 +63,12 @@ const CASES: Case[] = [
     name: 'vgpu create --persist', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'create', '41:00.6', '--type', '1152', '--persist'],
     programs: { 'systemctl daemon-reload': OK, 'systemctl enable gpuvirt-nvidia-vgpu.service': OK, 'systemctl disable gpuvirt-nvidia-vgpu.service': OK },
   },
+  { name: 'setup --reset', fixture: 'polaris-vendor-reset', argv: ['setup', '--reset'] },
+  {
+    name: 'setup --undo of --reset', fixture: 'polaris-vendor-reset', argv: ['setup', '--undo'],
+    prepare: async (m) => void expect((await m.run(['setup', '--reset', '--yes'])).code).toBe(0),
+  },
+  { name: 'singlegpu', fixture: 'intel-desktop-nvidia', argv: ['singlegpu', 'win11', '01:00.0'], prepare: async (m) => m.host.writeFile('/etc/libvirt/qemu.conf', '# stock\n') },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
 ];
 

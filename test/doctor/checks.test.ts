@@ -10,7 +10,7 @@ function gpu(over: Partial<GpuFacts> = {}): GpuFacts {
   return {
     address: '0000:01:00.0', vendorId: '10de', deviceId: '2204', subsystemVendorId: null, subsystemDeviceId: null,
     classId: '030000', driver: 'nvidia', iommuGroup: 14, physfn: null, bootVga: false, resetMethods: ['bus'],
-    sriov: null, driverOverride: null, isolation: 'clean', blockingPeers: [], ...over,
+    sriov: null, driverOverride: null, isolation: 'clean', blockingPeers: [], companions: [], ...over,
   };
 }
 
@@ -30,6 +30,7 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
     modules: ['vfio', 'vfio_pci', 'vfio_iommu_type1'].map((name) => ({ name, loaded: true, builtin: false, available: true })),
     modulesListed: true,
     privileged: true,
+    vendorReset: 'absent',
     gpus: [gpu()],
     ...over,
   };
@@ -149,6 +150,63 @@ describe('doctor checks', () => {
     expect(status(facts({ gpus: [] }), 'gpu.isolation')).toBe('skip');
     expect(status(facts({ gpus: [gpu({ isolation: 'shared' })] }), 'gpu.isolation')).toBe('warn');
     expect(byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.isolation').summary).toContain('only the boot GPU');
+    expect(byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.isolation').remedy).toContain('`gpuvirt singlegpu <vm> 0000:01:00.0`');
     expect(status(facts({ gpus: [gpu({ resetMethods: [] })] }), 'gpu.reset')).toBe('warn');
+  });
+
+  describe('gpu.reset: one verdict per GPU, the boot GPU included, in consistent words', () => {
+    const polaris = (over: Partial<GpuFacts> = {}) => gpu({ vendorId: '1002', deviceId: '67df', driver: 'amdgpu', ...over });
+    it('a reset-bug family is never "can be reset" on the strength of its bus reset', () => {
+      const c = byId(runChecks(facts({ gpus: [polaris({ resetMethods: ['flr', 'bus'] })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toContain('AMD Polaris 10');
+      expect(c.summary).toContain('vendor-reset is not installed');
+      expect(c.remedy).toContain('gpuvirt setup --reset');
+      expect(c.summary).not.toContain('can be reset');
+    });
+    it('vendor-reset installed or loaded without device_specific first: setup --reset is the fix', () => {
+      for (const vendorReset of ['installed', 'loaded'] as const) {
+        const c = byId(runChecks(facts({ vendorReset, gpus: [polaris({ resetMethods: ['bus', 'device_specific'] })] })), 'gpu.reset');
+        expect(c.status).toBe('warn');
+        expect(c.remedy).toMatch(/^run `gpuvirt setup --reset`/);
+      }
+    });
+    it('device_specific first with vendor-reset loaded passes, and says vendor-reset does it', () => {
+      const c = byId(runChecks(facts({ vendorReset: 'loaded', gpus: [polaris({ resetMethods: ['device_specific'] })] })), 'gpu.reset');
+      expect(c).toMatchObject({ status: 'pass', remedy: null });
+      expect(c.summary).toBe('every GPU a VM can take can be reset: 0000:01:00.0: vendor-reset');
+    });
+    it('a GPU without methods is named once and never counted as having one; the boot GPU is marked', () => {
+      const c = byId(runChecks(facts({ gpus: [gpu({ resetMethods: [] }), gpu({ address: '0000:02:00.0', bootVga: true })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toBe('no reset method on 0000:01:00.0: the GPU may not work again after its first VM stops');
+      const ok = byId(runChecks(facts({ gpus: [gpu({ bootVga: true })] })), 'gpu.reset');
+      expect(ok.summary).toBe('every GPU a VM can take can be reset: 0000:01:00.0 (boot GPU): bus');
+    });
+    it('a boot GPU without a reset method (a BMC) stays with the host: shown, not warned about', () => {
+      const c = byId(runChecks(facts({ gpus: [gpu({ resetMethods: [], bootVga: true }), gpu({ address: '0000:02:00.0' })] })), 'gpu.reset');
+      expect(c).toMatchObject({ status: 'pass', summary: 'every GPU a VM can take can be reset: 0000:02:00.0: bus; the boot GPU 0000:01:00.0 has no reset method and stays with the host' });
+      expect(status(facts({ gpus: [gpu({ resetMethods: [], bootVga: true })] }), 'gpu.reset')).toBe('skip');
+    });
+    it('a reset-bug boot GPU (single-GPU passthrough) is warned about', () => {
+      const c = byId(runChecks(facts({ vendorReset: 'loaded', gpus: [polaris({ bootVga: true })] })), 'gpu.reset');
+      expect(c.status).toBe('warn');
+      expect(c.summary).toContain('0000:01:00.0 (boot GPU) is AMD Polaris 10');
+    });
+  });
+
+  it('every command-line fix names the gpuvirt command that makes it, then the change by hand', () => {
+    const off = { units: [], groupCount: 0, remappedInterrupts: null, ecapInterruptRemapping: false, allowUnsafeInterrupts: false };
+    const missing = runChecks(facts({ iommu: off, cmdline: { running: 'quiet', params: parseCmdline('quiet') } }));
+    for (const id of ['iommu.enabled', 'cmdline.iommu']) expect(byId(missing, id).remedy).toMatch(/^run `gpuvirt setup --iommu`, then reboot; by hand: add `intel_iommu=on`/);
+    const turnedOff = byId(runChecks(facts({ iommu: off, cmdline: { running: 'intel_iommu=off', params: parseCmdline('intel_iommu=off') } })), 'cmdline.iommu');
+    expect(turnedOff.remedy).toMatch(/^run `gpuvirt setup --remove-param intel_iommu=off`/);
+    const amd = byId(runChecks(facts({ cpu: { vendor: 'amd', model: 'AMD', vmx: false, svm: true, hypervisor: false }, cmdline: { running: 'amd_iommu=on', params: parseCmdline('amd_iommu=on') } })), 'cmdline.iommu');
+    expect(amd.remedy).toMatch(/^run `gpuvirt setup --remove-param amd_iommu=on`/);
+    // No bootloader gpuvirt can edit: only the change by hand.
+    const unknown = byId(runChecks(facts({ iommu: off, boot: { kind: 'unknown', reason: '', configFile: null, configured: null }, cmdline: { running: 'quiet', params: parseCmdline('quiet') } })), 'cmdline.iommu');
+    expect(unknown.remedy).not.toContain('gpuvirt setup');
+    const shared = byId(runChecks(facts({ gpus: [gpu({ isolation: 'shared' })] })), 'gpu.isolation');
+    expect(shared.remedy).toContain('`gpuvirt passthrough 0000:01:00.0 --force`');
   });
 });

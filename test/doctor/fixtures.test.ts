@@ -1,6 +1,9 @@
 // doctor on every fixture machine: the verdicts a careful human gives each one.
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { captureIO } from '../helpers/io.js';
 
 const FIXTURES = new URL('../fixtures/sysfs/', import.meta.url).pathname;
@@ -107,5 +110,33 @@ describe('doctor on the fixture machines', () => {
     const g = gpu(doc, '0000:01:00.0');
     expect(g.isolation).toBe('shared');
     expect(g.blockingPeers.map((p) => p.driver)).toContain('nvme');
+  });
+
+  it('a --root that is not a host tree (no sys/bus/pci) says so, exit 2, and gives no firmware advice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'not-a-host-'));
+    mkdirSync(join(dir, 'src'));
+    for (const json of [true, false]) {
+      const io = captureIO();
+      const code = await main(['doctor', ...(json ? ['--json'] : []), '--root', dir], { io, env: {}, platform: 'linux' });
+      expect(code).toBe(2);
+      const out = io.stdout + io.stderr;
+      expect(out).toContain('not a Linux host tree');
+      expect(out).not.toMatch(/firmware|VT-d|IOMMU/);
+      if (json) expect(JSON.parse(io.stdout).error.code).toBe('E_NOT_A_HOST');
+    }
+  });
+
+  it('reset fixtures: each GPU shows its reset state, the count says "1 warning"', async () => {
+    const io = captureIO();
+    await main(['doctor', '--root', FIXTURES + 'polaris-no-vendor-reset'], { io, env: {}, platform: 'linux' });
+    expect(io.stdout).toMatch(/\n9 passed, 1 warning, 0 failed, 0 skipped\n$/);
+    expect(io.stdout).toContain('reset: AMD Polaris 10 (RX 470/480/570/580/590) does not reset cleanly');
+    const single = await doctor('navi10-single-gpu-vendor-reset');
+    const g = single.doc.data.gpus[0] as unknown as { bootVga: boolean; reset: { verdict: string; command: string; family: { family: string } } };
+    expect(g).toMatchObject({ bootVga: true, reset: { verdict: 'needs-setup', command: 'gpuvirt setup --reset', family: { family: 'Navi 10' } } });
+    expect(check(single.doc, 'gpu.reset').summary).toContain('0000:0b:00.0 (boot GPU) is AMD Navi 10');
+    const without = await doctor('navi10-single-gpu');
+    expect((without.doc.data.gpus[0] as unknown as { reset: { verdict: string } }).reset.verdict).toBe('needs-vendor-reset');
+    expect(check(without.doc, 'gpu.reset').remedy).toContain('install vendor-reset');
   });
 });
