@@ -147,7 +147,11 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
     const data = doctorData(facts, ctx.names, await gatherSharing(ctx.host, ctx.exec, facts));
     const warnings: string[] = [];
     if (facts.firmware.dmar === 'unreadable') warnings.push('not running as root: checks that need root are marked skip');
-    return { ok: !data.checks.some((c) => c.status === 'fail'), data, warnings };
+    const failed = data.checks.filter((c) => c.status === 'fail').map((c) => c.id);
+    const dataWarnings = data.checks.filter((c) => c.status === 'warn').length;
+    if (!failed.length) return { ok: true, data, warnings, dataWarnings };
+    const error = { code: 'E_CHECKS_FAILED', message: `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}`, hint: 'each failed check in data.checks has its remedy' };
+    return { ok: false, data, warnings, error, dataWarnings };
   },
   render: renderDoctor,
 };

@@ -45,6 +45,8 @@ export const paths = {
   devVfioGroup: (group: number) => `/dev/vfio/${group}`,
 
   osRelease: ['/etc/os-release', '/usr/lib/os-release'],
+  /** systemd's machine-id(5): the host's stable identity in JSON documents. */
+  machineId: '/etc/machine-id',
   etcDefaultGrub: '/etc/default/grub',
   etcKernelCmdline: '/etc/kernel/cmdline',
   proxmoxBootUuids: '/etc/kernel/proxmox-boot-uuids',
