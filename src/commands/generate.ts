@@ -6,7 +6,7 @@ import type { Style } from '../output.js';
 import type { Problem } from '../profiles/problems.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/schema.js';
-import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
+import { fileResult, invalidProfile, renderFileResult, type FileResult } from './profile/validate.js';
 import type { ProxmoxArtifact } from '../generate/proxmox.js';
 import type { Firmware } from '../generate/firmware.js';
 import type { Host } from '../host/host.js';
@@ -167,13 +167,13 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       file: opts.file, target: opts.target, offline: opts.offline, out: opts.out, devices: opened.devices.map(deviceJson), output: null,
       profile: fileResult(opts.file, opened.source, opened.problems),
     };
-    if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    if (!opened.profile) return invalidProfile(data, data.profile);
     const fw = opts.target === 'qemu' && !opts.offline && opened.profile.firmware === 'uefi' ? await readFirmware(ctx.host, opened.profile) : { firmware: null, problems: [] };
     const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware);
     g.problems.push(...fw.problems);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
-      if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+      if (!data.profile.valid) return invalidProfile(data, data.profile);
     }
     data.output = g.text;
     if (g.argv) data.argv = g.argv;

@@ -13,6 +13,12 @@ export interface Problem {
   col: number | null;
   endLine: number | null;
   endCol: number | null;
+  /** E_NOT_FOUND: a device the profile names is not on the host (exit 6 where that decides). */
+  code?: 'E_NOT_FOUND';
+}
+
+export function notFound(path: Path, message: string): Problem {
+  return { ...problem('error', path, message), code: 'E_NOT_FOUND' };
 }
 
 /** `devices[0].select.address`: the path as a reader would write it. */
