@@ -125,6 +125,11 @@ export function findHolders(host: Host, files: readonly string[]): Holder[] {
   return holders;
 }
 
+/** Whether the host shows its processes (/proc/<pid>): an unpacked snapshot shows none. */
+export function processesVisible(host: Host): boolean {
+  return (host.list(paths.procDir) ?? []).some((n) => /^\d+$/.test(n));
+}
+
 export function readUsage(host: Host, addresses: readonly string[]): DeviceUsage[] {
   const mounts = readMounts(host);
   const swaps = (readAttr(host, paths.procSwaps) ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0] ?? '').filter(Boolean);

@@ -1,0 +1,127 @@
+// The data of every read-only command's --json document. Each schema mirrors the command's
+// *Data type; the schema tests run the commands on every fixture and hold the two together.
+import { z } from 'zod';
+import { address, bootloader, checkStatus as status, classId, count, fileResult, hexId, int, pciFunction } from './common.js';
+
+const check = z.object({ id: z.string().describe('stable check id, e.g. iommu.enabled'), status, summary: z.string(), remedy: z.string().nullable() });
+
+const gpu = z.object({
+  address, vendorId: hexId, deviceId: hexId, classId, name: z.string(), driver: z.string().nullable(),
+  iommuGroup: count.nullable(), bootVga: z.boolean().nullable(), resetMethods: z.array(z.string()),
+  sriov: z.object({ totalVfs: count, numVfs: count }).nullable(),
+  physfn: address.nullable(),
+  isolation: z.enum(['clean', 'shared', 'unknown']),
+  blockingPeers: z.array(z.object({ address, classId, name: z.string(), driver: z.string().nullable() })),
+});
+
+export const doctor = z.object({
+  host: z.object({ kernel: z.string().nullable(), cpuVendor: z.enum(['intel', 'amd', 'other', 'unknown']), bootloader }),
+  checks: z.array(check),
+  iommu: z.object({ firmware: z.enum(['DMAR', 'IVRS', 'none', 'unknown']), enabled: z.boolean(), groupCount: count }),
+  cmdline: z.object({ running: z.string().nullable(), configured: z.string().nullable() }),
+  gpus: z.array(gpu),
+});
+
+const device = z.object({ ...pciFunction, className: z.string(), name: z.string() });
+
+export const list = z.object({
+  iommu: z.boolean(),
+  groups: z.array(z.object({ id: count, devices: z.array(device) })),
+  ungrouped: z.array(device),
+  reason: z.string().nullable().describe('why devices have no IOMMU group, when some have none'),
+});
+
+export const statusData = z.object({
+  devices: z.array(z.object({
+    address,
+    target: z.enum(['vfio-pci', 'pci-stub']),
+    originalDriver: z.string().nullable(),
+    originalModule: z.string().nullable(),
+    originalOverride: z.string().nullable(),
+    originalKnown: z.boolean().optional(),
+    set: z.array(address).describe('every address taken together with this one'),
+    persisted: z.boolean(),
+    status: z.enum(['applying', 'bound', 'released']),
+    since: z.string(),
+    currentDriver: z.string().nullable(),
+    present: z.boolean(),
+  })),
+});
+
+const vf = z.object({
+  index: count, address, vendorId: hexId, deviceId: hexId, driver: z.string().nullable(), iommuGroup: count.nullable(),
+  inUse: z.boolean().nullable().describe('a process holds its device files (VFIO group, DRM node); null: the processes are not visible'),
+  vgpuTypes: z.array(z.string()).nullable(),
+});
+
+export const pf = z.object({
+  address, vendorId: hexId, deviceId: hexId, name: z.string(), classId, driver: z.string().nullable(),
+  adapter: z.string().describe('generic, amd-gim, intel, nvidia'), adapterReason: z.string(),
+  totalVfs: count, numVfs: count, driversAutoprobe: z.boolean().nullable(), vfs: z.array(vf),
+});
+
+export const sriovStatus = z.object({ pfs: z.array(pf) });
+
+export const cmdline = z.object({
+  running: z.string().nullable(),
+  configured: z.string().nullable(),
+  bootloader,
+  params: z.array(z.object({ key: z.string(), running: z.string().nullable(), configured: z.string().nullable(), state: z.enum(['same', 'next-boot', 'this-boot', 'changed']) })),
+});
+
+export const mdevTypes = z.object({
+  parents: z.array(z.object({
+    parent: address,
+    types: z.array(z.object({ id: z.string(), name: z.string().nullable(), availableInstances: count.nullable(), deviceApi: z.string().nullable(), description: z.string().nullable() })),
+  })),
+});
+
+export const profileValidate = z.object({ valid: z.boolean(), files: z.array(fileResult) });
+
+const value = z.union([z.string(), z.number(), z.null(), z.array(z.union([z.string(), z.number(), z.null()]))]);
+
+export const profileCheck = z.object({
+  file: z.string(),
+  matches: z.boolean(),
+  checks: z.array(z.object({
+    device: count.describe('index in the profile\'s devices'),
+    id: z.enum(['found', 'ids', 'subsystem', 'group', 'isolation', 'functions', 'vf-count', 'mdev-type', 'driver']),
+    status,
+    summary: z.string(),
+    expected: value.describe('what the profile says; null when it records nothing'),
+    actual: value.describe('what the host has; null when nothing'),
+  })),
+  profile: fileResult,
+});
+
+export const schema = z.object({ schema: z.record(z.string(), z.unknown()) });
+
+export const generate = z.object({
+  file: z.string(),
+  target: z.enum(['qemu', 'libvirt', 'proxmox']),
+  offline: z.boolean(),
+  out: z.string().nullable(),
+  devices: z.array(z.object({ index: count, kind: z.enum(['gpu', 'vf', 'mdev']), addresses: z.array(address), uuid: z.string().nullable() })),
+  output: z.string().nullable().describe('the generated text; null when the profile is invalid'),
+  argv: z.array(z.string()).optional().describe('qemu: the command as an argv array'),
+  proxmox: z.object({
+    vmid: int,
+    config: z.array(z.object({ key: z.string(), value: z.string() })),
+    commands: z.array(z.array(z.string())),
+    mapping: z.string(),
+  }).optional(),
+  profile: fileResult,
+});
+
+export const snapshot = z.object({
+  out: z.string(), files: count, links: count, bytes: count, skipped: count,
+  unreadable: z.array(z.object({ path: z.string(), errno: z.string() })),
+});
+
+export const init = z.object({
+  out: z.string().nullable(),
+  profile: z.string().describe('the profile text written'),
+  device: z.object({ address, name: z.string(), isolation: z.string() }).nullable(),
+});
+
+export const version = z.object({ version: z.string() });
