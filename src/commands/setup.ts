@@ -27,10 +27,13 @@ export function renderSetup(d: SetupData, s: Style): string {
   const head = [s.bold(`${d.action === 'undo' ? 'Undo of the last setup' : 'Setup'}: bootloader ${d.bootloader.kind}`) + s.dim(` (${d.bootloader.reason})`)];
   if (d.change.add.length || d.change.remove.length) head.push(`  kernel command line: ${[...d.change.add.map((a) => `+${a}`), ...d.change.remove.map((r) => `-${r}`)].join(' ')}`);
   for (const n of d.notes) head.push(s.dim(`  note: ${n}`));
+  const cannot = d.cannot ?? [];
+  if (cannot.length) head.push(s.yellow('Setup cannot fix this (outside the boot configuration):'), ...cannot.map((c) => `  - ${c}`));
   if (!d.applied) {
     for (const f of d.files) head.push('', ...f.diff.split('\n').map((l) => (l.startsWith('+') && !l.startsWith('+++') ? s.green(l) : l.startsWith('-') && !l.startsWith('---') ? s.red(l) : l)));
   }
-  let text = renderChangeText(d, s, head, 'Nothing to do: the host is already set up that way.');
+  const nothing = cannot.length ? 'Nothing setup can change: the host is not ready for passthrough until the above is done.' : 'Nothing to do: the host is already set up that way.';
+  let text = renderChangeText(d, s, head, nothing);
   if (d.applied?.ok) text += d.action === 'undo' ? 'Reboot to run the restored command line.\n' : 'Reboot to use the new command line (`gpuvirt doctor` shows boot.pending until then); `gpuvirt setup --undo` reverts.\n';
   return text;
 }

@@ -31,6 +31,8 @@ export interface SetupView {
   change: { add: string[]; remove: string[] };
   vfioModules: boolean;
   notes: string[];
+  /** What keeps the host from passthrough that setup cannot change (firmware, missing modules); absent for --undo. */
+  cannot?: string[];
   files: FileDiff[];
 }
 
@@ -86,7 +88,8 @@ function fileSteps(changes: readonly FileChange[], runId: string): Step[] {
 export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan<SetupView>> {
   const facts = gatherFacts(ctx.host);
   validate(req, facts.kernel);
-  const rec = recommend(facts, vfioLoadedAtBoot(ctx.host));
+  const initramfs = detectInitramfs(ctx.host);
+  const rec = recommend(facts, vfioLoadedAtBoot(ctx.host), initramfs.kind);
   const chosen = req.iommu || req.vfioModules || req.params.length > 0 || req.removeParams.length > 0;
   const change: ParamChange = chosen
     ? { add: [...(req.iommu ? rec.change.add : []), ...req.params], remove: [...(req.iommu ? rec.change.remove : []), ...req.removeParams] }
@@ -99,7 +102,6 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
     });
   }
   const edit = planCmdlineEdit(ctx.host, facts.boot, facts.cmdline.running, change);
-  const initramfs = detectInitramfs(ctx.host);
   const moduleChanges = vfioModules ? planVfioModules(ctx.host, initramfs) : [];
   const changes = [...edit.changes, ...moduleChanges];
   const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] }] : [];
@@ -116,7 +118,7 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
   return {
     view: {
       action: 'setup', bootloader: { kind: facts.boot.kind, reason: facts.boot.reason },
-      change: { add: change.add.map(paramText), remove: change.remove }, vfioModules, notes, files: await diffs(changes),
+      change: { add: change.add.map(paramText), remove: change.remove }, vfioModules, notes, cannot: rec.cannot, files: await diffs(changes),
     },
     steps, refusals: asked.refusals,
     question: 'Apply these changes to the boot configuration?',

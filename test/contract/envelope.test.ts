@@ -14,7 +14,7 @@ const NOW = new Date('2026-01-02T03:04:05.000Z');
 
 async function run(argv: string[], env: Record<string, string> = {}) {
   const io = captureIO();
-  const code = await main(argv, { io, env, platform: 'linux', now: () => NOW });
+  const code = await main(argv, { io, env, platform: 'linux', clock: () => NOW });
   return { code, stdout: io.stdout, stderr: io.stderr, doc: argv.includes('--json') && io.stdout ? JSON.parse(io.stdout) : null };
 }
 
