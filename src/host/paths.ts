@@ -23,6 +23,8 @@ export const paths = {
   sysModule: (name: string) => `/sys/module/${name}`,
   moduleParam: (name: string, param: string) => `/sys/module/${name}/parameters/${param}`,
   sysBlock: '/sys/block',
+  cpuOnline: '/sys/devices/system/cpu/online',
+  hugepagesDir: '/sys/kernel/mm/hugepages',
   sysClassNet: '/sys/class/net',
   procDir: '/proc',
   procPid: (pid: string | number) => `/proc/${pid}`,

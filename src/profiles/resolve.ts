@@ -4,6 +4,8 @@
 // profile path they are about, so they print with the profile's line numbers.
 import { createHash } from 'node:crypto';
 import { notFound, problem, type Path, type Problem } from './problems.js';
+import { hostFit } from './host-fit.js';
+import { legalVfCounts } from '../sharing/families.js';
 import type { Device, GpuDevice, MdevDevice, Profile, Selector, VfDevice } from './schema.js';
 import type { Inventory, InventoryFunction } from './inventory.js';
 
@@ -210,6 +212,8 @@ function resolveVf(c: Ctx, d: VfDevice, index: number): ResolvedPci | null {
   if (!pf) return null;
   if (!pf.sriov) return void c.problems.push(problem('error', [...at, 'pf'], `${pf.address} has no SR-IOV capability`)), null;
   if (d.vfCount > pf.sriov.totalVfs) c.problems.push(problem('error', [...at, 'vfCount'], `${pf.address} offers at most ${pf.sriov.totalVfs} VFs`));
+  const legal = legalVfCounts(pf.vendorId, pf.deviceId);
+  if (legal && !legal.includes(d.vfCount)) c.problems.push(problem('error', [...at, 'vfCount'], `${pf.address} (${pf.vendorId}:${pf.deviceId}) runs ${legal.join(' or ')} VFs, one per partition mode, not ${d.vfCount}`));
   const all = Array.from({ length: d.vfCount }, (_, i) => vfAt(pf, i)).filter((a): a is string => a !== null);
   let chosen: string | null;
   if (d.vf === 'any') {
@@ -269,5 +273,6 @@ export function resolveProfile(profile: Profile, inv: Inventory | null, opts: Re
       seen.set(f.address, d.index);
     }
   }
+  if (inv?.resources) c.problems.push(...hostFit(profile, inv.resources));
   return { devices, problems: c.problems };
 }

@@ -286,6 +286,9 @@ function captureKernel(c: Collector, kernel: string | null): void {
     c.dir(paths.sysModule(name), { sysfs: true, descend: (n, depth) => depth > 0 || (vfio ? MODULE_SUBDIRS.has(n) : n === 'drivers') });
   }
   c.dir(paths.acpiTables, { empty: true, descend: ALL });
+  // What profiles are checked against besides devices: the online CPUs and the hugepage pools.
+  c.file(paths.cpuOnline);
+  c.dir(paths.hugepagesDir, { sysfs: true, descend: ALL });
   c.presence(paths.devKvm);
   c.dir(paths.devVfio, { empty: true });
   if (kernel === null) return;
