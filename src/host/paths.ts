@@ -93,6 +93,8 @@ export const paths = {
   mdevDevices: '/sys/bus/mdev/devices',
 
   pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
+  /** systemd's PCI names, regenerated from pci.ids with each udev release (udev/hwdb.d). */
+  pciHwdb: ['/usr/lib/udev/hwdb.d/20-pci-vendor-model.hwdb', '/lib/udev/hwdb.d/20-pci-vendor-model.hwdb'],
 
   stateDir: '/var/lib/gpuvirt',
   stateFile: '/var/lib/gpuvirt/state.json',
