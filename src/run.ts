@@ -3,7 +3,6 @@
 // it after commander has parsed argv; fast.ts calls it for the plain `doctor` invocations it
 // recognises without commander. Nothing here imports commander, so that path stays small.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand } from './commands/command.js';
 import type { Ctx, IO, Prompter } from './context.js';
@@ -157,10 +156,10 @@ export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; en
  * Where a document comes from. The host is named by its machine-id(5) when the root has one,
  * and by its hostname only at root /: under another root this machine's name would be wrong.
  */
-export function documentMeta(at: { host: Host; root: string } | null, now: () => Date = () => new Date()): DocumentMeta {
+export function documentMeta(at: { host: Host; root: string; hostname?: string } | null, now: () => Date = () => new Date()): DocumentMeta {
   const host = at && {
     machineId: readAttr(at.host, paths.machineId) || null,
-    hostname: at.root === '/' ? os.hostname() : null,
+    hostname: at.hostname ?? null,
     kernel: readAttr(at.host, paths.osrelease),
   };
   return { tool: { name: 'gpuvirt', version: pkg.version }, host, timestamp: now().toISOString() };
@@ -206,7 +205,7 @@ export function openHost(deps: Partial<Deps>): OpenHost {
 export async function execute(selected: Selected, json: boolean, deps: Partial<Deps> & Pick<Deps, 'io' | 'env'>, open: OpenHost = openHost(deps)): Promise<number> {
   const { def, args, opts } = selected;
   const { io, env } = deps;
-  let at: { host: Host; root: string } | null = null;
+  let at: { host: Host; root: string; hostname?: string } | null = null;
   try {
     const root = resolveRoot(opts.root, env);
     checkSimulation(root, env);
@@ -218,7 +217,8 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
       });
     }
     const { host, exec } = await open(root);
-    at = { host, root };
+    // node:os only when a document will name this machine: doctor's start does not pay for it.
+    at = { host, root, hostname: json && root === '/' ? (await import('node:os')).hostname() : undefined };
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = {
       host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()),

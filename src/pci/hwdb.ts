@@ -10,7 +10,9 @@ import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 
 const PROBE = 4096;
-const CHUNK = 64 * 1024;
+const CHUNK = 128 * 1024;
+/** Each read costs a system call or three: bisect only until the vendor lies within a piece or two. */
+const SPAN = 64 * 1024;
 /** Each piece starts this much before the previous one ends, so no entry is ever cut in two. */
 const OVERLAP = 1024;
 const KEY = '\npci:v0000';
@@ -20,6 +22,8 @@ type Reader = (position: number, length: number) => Buffer | null;
 export class Hwdb {
   private reader: Reader | null | undefined;
   private readonly cache = new Map<string, string | null>();
+  private readonly starts = new Map<string, number>();
+  private size: number | undefined;
 
   /** `sources` are tried in order; the first that has the file is used. */
   constructor(private readonly sources: readonly Host[]) {}
@@ -57,15 +61,23 @@ export class Hwdb {
 
   /** An offset at or before the first entry of `vendor`: bisection on the sorted file. */
   private vendorStart(read: Reader, vendor: string): number {
-    let hi = 1 << 20;
-    while (hi < 1 << 28 && this.vendorAfter(read, hi) !== null) hi *= 2;
+    const known = this.starts.get(vendor);
+    if (known !== undefined) return known;
+    // An upper bound of the file's size: today's file is 4 MB.
+    if (this.size === undefined) {
+      let hi = 4 << 20;
+      while (hi < 1 << 28 && this.vendorAfter(read, hi) !== null) hi *= 2;
+      this.size = hi;
+    }
+    let hi = this.size;
     let lo = 0;
-    while (hi - lo > PROBE) {
+    while (hi - lo > SPAN) {
       const mid = lo + Math.floor((hi - lo) / 2);
       const v = this.vendorAfter(read, mid);
       if (v === null || v >= vendor) hi = mid;
       else lo = mid;
     }
+    this.starts.set(vendor, lo);
     return lo;
   }
 
