@@ -12,12 +12,22 @@ import { asGpuvirtError, clockOf, defaultIO, documentMeta, execute, openHost, re
 export type { Deps } from './run.js';
 
 const GROUPS: Record<string, string> = {
-  sriov: 'SR-IOV virtual functions: status, enable, disable',
-  vgpu: 'vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status',
-  mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
-  profile: 'VM profiles: validate, check against the hardware, JSON Schema',
-  host: 'declarative host state for fleets: diff, assert, apply, export a host config',
+  sriov: 'manage SR-IOV virtual functions: status, enable, disable',
+  vgpu: 'manage vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status, create, remove',
+  mdev: 'manage mediated devices (Intel GVT-g, NVIDIA vGPU): types, create, remove',
+  profile: 'work with VM profiles: validate, check against the hardware, JSON Schema',
+  host: 'manage declarative host state for fleets: diff, assert, apply, export a host config',
 };
+
+export const sentence = (s: string) => `${s.charAt(0).toUpperCase()}${s.slice(1)}.`;
+
+/**
+ * Help texts are paragraphs: their single line breaks become spaces, so commander wraps them
+ * to the terminal's real width (not a width someone typed them at).
+ */
+export function reflow(text: string): string {
+  return text.replace(/([^\n])\n(?=[^\n])/g, '$1 ');
+}
 
 /** The whole command tree; also read at build time for the man page and shell completions (scripts/package/docs.ts). */
 export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: (s: Selected) => void): Command {
@@ -34,6 +44,8 @@ export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[],
     .configureOutput({
       writeOut: (s) => io.out(s),
       writeErr: (s) => (json ? undefined : io.err(s)),
+      getOutHelpWidth: () => (io.isTTY ? io.columns : 80),
+      getErrHelpWidth: () => (io.isTTY ? io.columns : 80),
       // Errors are reported by reportFailure, with the suggestion as a hint.
       outputError: () => undefined,
     });
@@ -43,10 +55,10 @@ export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[],
     const [group, leaf] = def.name.includes(' ') ? def.name.split(' ') as [string, string] : [null, def.name];
     let parent = program;
     if (group) {
-      parent = parents.get(group) ?? program.command(group).summary(GROUPS[group] ?? group).description(GROUPS[group] ?? group);
+      parent = parents.get(group) ?? program.command(group).summary(GROUPS[group] ?? group).description(sentence(GROUPS[group] ?? group));
       parents.set(group, parent);
     }
-    const cmd = parent.command(leaf).summary(def.summary).description(def.help ?? def.summary);
+    const cmd = parent.command(leaf).summary(def.summary).description(reflow(def.help ?? sentence(def.summary)));
     def.configure(cmd);
     cmd.action((...a: unknown[]) => {
       const self = a[a.length - 1] as Command;

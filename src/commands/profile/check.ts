@@ -43,7 +43,7 @@ function renderCheck(d: CheckData, s: Style, ctx: Ctx): string {
 
 export const profileCheck: CommandDef<CheckOptions, CheckData> = {
   name: 'profile check',
-  summary: 'does the hardware still match the profile (ids, subsystem ids, groups, isolation)',
+  summary: 'check that the hardware still matches a profile (ids, subsystem ids, groups, isolation)',
   help: [
     'Looks up every device of the profile on this host (or --root) and compares what the profile',
     'recorded (vendor:device and subsystem ids, IOMMU group) with what is there now; checks the',

@@ -84,7 +84,7 @@ function validateOutcome(files: FileResult[], unreadable: string[]): Outcome<Val
 
 export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
   name: 'profile validate',
-  summary: 'check profiles: every problem as file:line:col with the line shown',
+  summary: 'validate profiles: every problem as file:line:col with the line shown',
   help: [
     'Reads each profile (YAML, apiVersion gpuvirt/v1) and reports every problem at once: YAML',
     'syntax, unknown keys, wrong types, and combinations QEMU, libvirt or Proxmox cannot do',

@@ -84,7 +84,7 @@ export function renderSriovStatus(d: SriovStatusData, s: Style): string {
 
 export const sriovStatus: CommandDef<{ pf: string | undefined }, SriovStatusData> = {
   name: 'sriov status',
-  summary: 'SR-IOV capable devices, their VF counts and each VF',
+  summary: 'show the SR-IOV capable devices, their VF counts and each VF',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('[pf]', 'only this physical function');
