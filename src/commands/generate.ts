@@ -26,6 +26,7 @@ export interface GenerateOptions {
   hostdevOnly: boolean;
   /** proxmox: which artifact is the output (the JSON carries all three). */
   artifact: ProxmoxArtifact;
+  force: boolean;
 }
 
 export interface DeviceJson {
@@ -125,7 +126,7 @@ export function deviceJson(d: ResolvedDevice): DeviceJson {
 
 function writeOut(out: string, text: string, opts: GenerateOptions): void {
   const script = opts.target === 'qemu' || (opts.target === 'proxmox' && opts.artifact === 'commands');
-  writeOutFile(out, text, { mode: script ? 0o755 : 0o644 });
+  writeOutFile(out, text, { mode: script ? 0o755 : 0o644, force: opts.force });
 }
 
 export const generate: CommandDef<GenerateOptions, GenerateData> = {
@@ -145,6 +146,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       .argument('<profile>', 'profile file')
       .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
       .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
+      .option('--force', 'replace FILE if it exists')
       .option('--offline', 'resolve nothing on a host: explicit addresses only')
       .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
       .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf');
@@ -157,7 +159,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     if (!ARTIFACTS.includes(artifact)) throw usageError(`--artifact ${artifact}: must be conf, commands or mapping`);
     if (artifact !== 'conf' && target !== 'proxmox') throw usageError('--artifact is for --target proxmox');
     const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
-    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact };
+    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact, force: Boolean(opts.force) };
   },
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');

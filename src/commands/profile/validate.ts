@@ -2,7 +2,7 @@ import type { CommandDef } from '../command.js';
 import type { Ctx } from '../../context.js';
 import { ExitCode, GpuvirtError } from '../../errors.js';
 import type { Outcome, Style } from '../../output.js';
-import { formatProblems, pathText, problem, type Problem } from '../../profiles/problems.js';
+import { clip, formatProblems, pathText, problem, type Problem } from '../../profiles/problems.js';
 
 export interface ValidateOptions {
   files: string[];
@@ -36,7 +36,7 @@ export interface ValidateData {
 }
 
 export function problemJson(p: Problem): ProblemJson {
-  return { severity: p.severity, line: p.line, col: p.col, endLine: p.endLine, endCol: p.endCol, path: pathText(p.path), message: p.message };
+  return { severity: p.severity, line: p.line, col: p.col, endLine: p.endLine, endCol: p.endCol, path: clip(pathText(p.path)), message: clip(p.message) };
 }
 
 export function fileResult(file: string, source: string, problems: Problem[]): FileResult {
