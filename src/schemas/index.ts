@@ -12,6 +12,8 @@ export const dataSchemas: Record<string, z.ZodType> = {
   'sriov status': read.sriovStatus,
   cmdline: read.cmdline,
   'mdev types': read.mdevTypes,
+  'vgpu types': read.vgpuTypes,
+  'vgpu status': read.vgpuStatus,
   'profile validate': read.profileValidate,
   'profile check': read.profileCheck,
   'profile schema': read.schema,

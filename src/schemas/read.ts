@@ -5,6 +5,16 @@ import { address, bootloader, checkStatus as status, classId, count, fileResult,
 
 const check = z.object({ id: z.string().describe('stable check id, e.g. iommu.enabled'), status, summary: z.string(), remedy: z.string().nullable() });
 
+/** doctor's per-GPU sharing verdict (src/sharing): how this GPU can be shared, and when. */
+const sharing = z.object({
+  strategy: z.enum(['passthrough', 'sriov', 'vendor-vfio', 'mdev', 'mig', 'virtio-gpu']),
+  status: z.enum(['now', 'after', 'impossible', 'unknown']),
+  summary: z.string(),
+  command: z.string().nullable(),
+  changes: z.array(z.object({ kind: z.string(), what: z.string(), command: z.string().nullable() })),
+  source: z.string().nullable(),
+});
+
 const gpu = z.object({
   address, vendorId: hexId, deviceId: hexId, classId, name: z.string(), driver: z.string().nullable(),
   iommuGroup: count.nullable(), bootVga: z.boolean().nullable(), resetMethods: z.array(z.string()),
@@ -12,6 +22,7 @@ const gpu = z.object({
   physfn: address.nullable(),
   isolation: z.enum(['clean', 'shared', 'unknown']),
   blockingPeers: z.array(z.object({ address, classId, name: z.string(), driver: z.string().nullable() })),
+  sharing: z.array(sharing),
 });
 
 export const doctor = z.object({
@@ -46,6 +57,12 @@ export const statusData = z.object({
     currentDriver: z.string().nullable(),
     present: z.boolean(),
   })),
+  sriov: z.array(z.object({
+    pf: address, numVfs: count, bind: z.literal('vfio-pci').nullable(), adapter: z.string(), persisted: z.boolean(),
+    originalNumVfs: count, originalAutoprobe: z.boolean().nullable(), status: z.enum(['applying', 'done']), since: z.string(),
+    currentNumVfs: count.nullable().describe('the VF count the PF reports now; null: the PF is gone'),
+  })),
+  interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
 });
 
 const vf = z.object({
@@ -125,3 +142,30 @@ export const init = z.object({
 });
 
 export const version = z.object({ version: z.string() });
+
+const mechanism = z.enum(['vendor-vfio', 'mdev']);
+
+export const vgpuTypes = z.object({
+  devices: z.array(z.object({
+    address, name: z.string(), mechanism, parents: z.array(address),
+    types: z.array(z.object({
+      id: z.string(), name: z.string().nullable(),
+      available: count.nullable().describe('free VFs that offer it (vendor-vfio) or available_instances (mdev)'),
+      migBacked: z.boolean(), parent: address,
+    })),
+  })),
+});
+
+export const vgpuStatus = z.object({
+  devices: z.array(z.object({
+    address, name: z.string(), mechanism,
+    vfs: z.array(z.object({ index: count, address, driver: z.string().nullable(), currentType: z.string().nullable(), currentName: z.string().nullable(), gpuInstanceId: int.nullable() })),
+    instances: z.array(z.object({ uuid: z.string(), parent: address, type: z.string().nullable(), typeName: z.string().nullable() })),
+  })),
+  mig: z.array(z.object({
+    address, known: z.boolean(), reason: z.string().nullable(),
+    current: z.enum(['Enabled', 'Disabled', 'N/A']).nullable(), pending: z.enum(['Enabled', 'Disabled', 'N/A']).nullable(),
+    gpuInstances: z.array(z.object({ id: int, computeInstances: z.array(int), multiprocessors: int.nullable(), memoryMiB: int.nullable() })),
+    profiles: z.array(z.object({ name: z.string(), id: int, instances: count })).nullable(),
+  })),
+});

@@ -81,13 +81,21 @@ describe('one error shape', () => {
     expect(opt.stderr).toBe("gpuvirt: unknown option '--jsno'\n  hint: did you mean --json?\n  see `gpuvirt doctor --help`\n");
   });
 
-  it('a refused sriov enable has an error object besides data.errors', async () => {
+  it('a refused sriov enable has an error object besides its data.refusals', async () => {
     const m = machine('server-mxgpu-sriov');
     const r = await run(['sriov', 'enable', '0000:41:00.0', '--vfs', '2', '--dry-run', '--json', '--root', m.root]);
     expect(r.code).toBe(5);
     expect(r.doc.ok).toBe(false);
-    expect(r.doc.data.errors.length).toBeGreaterThan(0);
-    expect(r.doc.error).toEqual({ code: 'E_UNSUPPORTED', message: expect.stringContaining(r.doc.data.errors[0]), hint: null, exitCode: 5 });
+    expect(r.doc.data.refusals.length).toBeGreaterThan(0);
+    expect(r.doc.error).toEqual({ code: 'E_UNSUPPORTED', message: expect.stringContaining(r.doc.data.refusals[0].message), hint: null, exitCode: 5 });
+  });
+
+  it('every mutating command that refuses has an error object too: passthrough of a group with the boot disk', async () => {
+    const m = machine('shared-with-boot-disk');
+    const r = await run(['passthrough', '01:00.0', '--dry-run', '--json', '--root', m.root]);
+    expect(r.code).toBe(7);
+    expect(r.doc.data.blocked).toBe(true);
+    expect(r.doc.error).toMatchObject({ code: 'E_REFUSED', message: r.doc.data.refusals.length > 1 ? expect.stringContaining('more in data.refusals') : expect.any(String), exitCode: 7 });
   });
 
   it('doctor with a failing check names the checks in its error', async () => {

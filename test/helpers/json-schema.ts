@@ -28,9 +28,8 @@ export function validate(schema: Schema, value: unknown, opts: { closed: boolean
     const results = branches.map((b) => validate(b, value, opts, at));
     const passing = results.filter((r) => r.length === 0).length;
     if (schema.oneOf ? passing !== 1 : passing === 0) {
-      // Report the branch that came closest, to say what is wrong.
-      const best = results.reduce((a, b) => (b.length < a.length ? b : a));
-      errs.push(schema.oneOf && passing > 1 ? `${at}: matches ${passing} oneOf branches` : `${at}: matches no branch; nearest: ${best.join('; ')}`);
+      // Every branch's complaints, to say what is wrong whichever was meant.
+      errs.push(schema.oneOf && passing > 1 ? `${at}: matches ${passing} oneOf branches` : `${at}: matches no branch: ${results.map((r, i) => `[${i}] ${r.slice(0, 8).join('; ')}`).join(' | ')}`);
     }
   }
   if (schema.type !== undefined) {

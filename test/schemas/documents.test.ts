@@ -46,7 +46,7 @@ async function expectValid(argv: string[]): Promise<any> {
 /** The read-only commands on one host, each way it can be asked. */
 function readOnlyRuns(root: string, name: string): string[][] {
   const at = ['--root', root];
-  const runs = [['doctor'], ['list'], ['list', '--gpus'], ['status'], ['sriov', 'status'], ['cmdline'], ['mdev', 'types'],
+  const runs = [['doctor'], ['list'], ['list', '--gpus'], ['status'], ['sriov', 'status'], ['cmdline'], ['mdev', 'types'], ['vgpu', 'types'], ['vgpu', 'status'],
     ['init', '--yes'], ['snapshot', '--out', join(out, `${name}.tar.gz`), '--force']];
   for (const p of EXAMPLES) {
     runs.push(['profile', 'validate', p, '--host'], ['profile', 'check', p]);
@@ -59,7 +59,7 @@ describe('every document matches its published schema', () => {
   it.each(MACHINES)('%s', { timeout: 60_000 }, async (name) => {
     const seen = new Set<string>();
     for (const argv of readOnlyRuns(FIXTURES + name, name)) seen.add((await expectValid(argv)).command);
-    expect([...seen].sort()).toEqual(['cmdline', 'doctor', 'generate', 'init', 'list', 'mdev types', 'profile check', 'profile validate', 'snapshot', 'sriov status', 'status']);
+    expect([...seen].sort()).toEqual(['cmdline', 'doctor', 'generate', 'init', 'list', 'mdev types', 'profile check', 'profile validate', 'snapshot', 'sriov status', 'status', 'vgpu status', 'vgpu types']);
   });
 
   it('documents without a host: offline generate, profile schema, schema, version, errors', async () => {
@@ -101,7 +101,7 @@ describe('every document matches its published schema', () => {
     const doctorDoc = await expectValid(['doctor', '--root', FIXTURES + 'qemu-amd']);
     expect(validate(any, doctorDoc, { closed: true })).toEqual([]);
     expect(validate(any, { ...doctorDoc, command: 'list' }, { closed: true })).not.toEqual([]);
-    const readOnly = ['doctor', 'list', 'status', 'sriov status', 'cmdline', 'mdev types', 'profile validate', 'profile check', 'generate', 'snapshot', 'init', 'profile schema', 'schema'];
+    const readOnly = ['doctor', 'list', 'status', 'sriov status', 'cmdline', 'mdev types', 'vgpu types', 'vgpu status', 'profile validate', 'profile check', 'generate', 'snapshot', 'init', 'profile schema', 'schema'];
     for (const c of readOnly) expect(commands.map((e) => e.name)).toContain(c);
     expect(Object.keys(dataSchemas)).toEqual(expect.arrayContaining(readOnly));
   });
