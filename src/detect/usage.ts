@@ -135,13 +135,17 @@ export function processesVisible(host: Host): boolean {
  * could not be checked: a warning, or null when everything is there. An unpacked snapshot
  * holds no processes, mounts or network state, so a dry run on it checks none of them.
  */
-export function usageGaps(host: Host): string | null {
+export function usageGaps(host: Host, only: 'all' | 'processes' = 'all'): string | null {
   const gaps: [boolean, string, string][] = [
     [!processesVisible(host), 'no processes (/proc/<pid>)', 'device files held open (DRM clients, nvidia-persistenced, a VM holding its VFIO group)'],
-    [readAttr(host, paths.procMounts) === null, 'no /proc/mounts', 'mounted filesystems on the devices (the root filesystem included)'],
-    [readAttr(host, paths.procSwaps) === null, 'no /proc/swaps', 'swap on the devices'],
-    [readAttr(host, paths.procNetRoute) === null, 'no /proc/net/route', 'network interfaces with the default route or an address'],
   ];
+  if (only === 'all') {
+    gaps.push(
+      [readAttr(host, paths.procMounts) === null, 'no /proc/mounts', 'mounted filesystems on the devices (the root filesystem included)'],
+      [readAttr(host, paths.procSwaps) === null, 'no /proc/swaps', 'swap on the devices'],
+      [readAttr(host, paths.procNetRoute) === null, 'no /proc/net/route', 'network interfaces with the default route or an address'],
+    );
+  }
   const missing = gaps.filter(([gone]) => gone);
   if (!missing.length) return null;
   return `this host shows ${missing.map(([, what]) => what).join(', ')} (an unpacked snapshot?): not checked: ${missing.map(([, , refusal]) => refusal).join('; ')}`;

@@ -30,4 +30,17 @@ describe('usage facts missing', () => {
     const r = await m.run(['passthrough', '01:00.0', '--dry-run', '--json']);
     expect(r.doc.warnings.filter((x: string) => x.startsWith('this host shows'))).toEqual([]);
   });
+
+  it('sriov: removing or replacing VFs on such a host says whether a VF is held open could not be checked', async () => {
+    const m = machine('server-mxgpu-sriov');
+    const off = await m.run(['sriov', 'disable', '41:00.0', '--dry-run', '--json']);
+    expect(off.doc.warnings.join('\n')).toContain('this host shows no processes (/proc/<pid>)');
+    expect(off.doc.warnings.join('\n')).not.toContain('/proc/mounts');
+    const same = await m.run(['sriov', 'enable', '41:00.0', '--vfs', '4', '--dry-run', '--json']);
+    expect(same.doc.warnings.join('\n')).not.toContain('this host shows');
+    mkdirSync(join(m.root, 'proc/1/fd'), { recursive: true });
+    writeFileSync(join(m.root, 'proc/1/comm'), 'systemd\n');
+    const seen = await m.run(['sriov', 'disable', '41:00.0', '--dry-run', '--json']);
+    expect(seen.doc.warnings.join('\n')).not.toContain('this host shows');
+  });
 });
