@@ -4,6 +4,7 @@ import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, 
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pkg from '../../package.json' with { type: 'json' };
 import { copyTree, simTmpDir } from '../../src/sim/host.js';
 import { FIXTURES } from '../helpers/sim.js';
 import { SysfsBuilder } from '../helpers/sysfs-builder.js';
@@ -39,6 +40,12 @@ describe.runIf(built)('bin/gpuvirt', () => {
     const r = gpuvirt(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('--version alone prints the version; with --json it is a document', () => {
+    expect(gpuvirt(['--version'])).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    const doc = JSON.parse(gpuvirt(['--version', '--json']).stdout);
+    expect(doc).toMatchObject({ schemaVersion: 1, command: 'version', ok: true, data: { version: pkg.version }, timestamp: '2023-11-14T22:13:20.000Z' });
   });
 
   it('doctor --json on a fixture: one document, exit status from the checks', () => {
