@@ -121,11 +121,15 @@ export const generate = z.object({
   devices: z.array(z.object({ index: count, kind: z.enum(['gpu', 'vf', 'mdev']), addresses: z.array(address), uuid: z.string().nullable() })),
   output: z.string().nullable().describe('the generated text; null when the profile is invalid'),
   argv: z.array(z.string()).optional().describe('qemu: the command as an argv array'),
+  hostdevs: z.array(z.string()).optional().describe('libvirt --hostdev-only: one document per function, each for one `virsh attach-device`'),
+  files: z.array(z.string()).optional().describe('--hostdev-only --out with several documents: the files written'),
   proxmox: z.object({
     vmid: int,
+    artifact: z.enum(['conf', 'commands', 'mapping']).describe('the artifact that is the output'),
     config: z.array(z.object({ key: z.string(), value: z.string() })),
     commands: z.array(z.array(z.string())),
     mapping: z.string(),
+    artifacts: z.object({ conf: z.string(), commands: z.string(), mapping: z.string() }).describe('each artifact\'s text'),
   }).optional(),
   profile: fileResult,
 });

@@ -51,6 +51,7 @@ function readOnlyRuns(root: string, name: string): string[][] {
   for (const p of EXAMPLES) {
     runs.push(['profile', 'validate', p, '--host'], ['profile', 'check', p]);
     for (const target of ['qemu', 'libvirt', 'proxmox']) runs.push(['generate', p, '--target', target]);
+    runs.push(['generate', p, '--target', 'libvirt', '--hostdev-only']);
   }
   return runs.map((r) => [...r, ...at]);
 }
