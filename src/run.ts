@@ -217,8 +217,8 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
       });
     }
     const { host, exec } = await open(root);
-    // node:os only when a document will name this machine: doctor's start does not pay for it.
-    at = { host, root, hostname: json && root === '/' ? (await import('node:os')).hostname() : undefined };
+    // The kernel's own hostname, and only when the root is this machine.
+    at = { host, root, hostname: json && root === '/' ? readAttr(host, paths.procHostname) ?? undefined : undefined };
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = {
       host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()),

@@ -41,6 +41,8 @@ export const paths = {
   procInterrupts: '/proc/interrupts',
   procMounts: '/proc/mounts',
   osrelease: '/proc/sys/kernel/osrelease',
+  /** The UTS hostname, as uname -n gives it. */
+  procHostname: '/proc/sys/kernel/hostname',
 
   devKvm: '/dev/kvm',
   devVfio: '/dev/vfio',

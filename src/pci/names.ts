@@ -172,9 +172,13 @@ export class PciNames {
   /** Asked only for what pci.ids lacks, as lspci does. */
   private readonly hwdb: Hwdb;
 
-  /** `sources` are tried in order; the first that has a pci.ids file is used (and the hwdb likewise). */
+  /**
+   * `sources` are tried in order; the first that has a pci.ids file is used. The hwdb is the
+   * first source's own: a snapshot carries its host's, and this machine's newer udev would name
+   * its devices otherwise than that host's lspci did.
+   */
   constructor(private readonly sources: readonly Host[]) {
-    this.hwdb = new Hwdb(sources);
+    this.hwdb = new Hwdb(sources.slice(0, 1));
   }
 
   private db(): IdsFile | null {
