@@ -176,14 +176,16 @@ export function clockOf(deps: Pick<Partial<Deps>, 'clock' | 'env'>): () => Date 
 function outcomeError(name: string, outcome: Outcome<unknown>, exitCode: number): ErrorJson {
   const e = outcome.error;
   if (e) return { code: e.code, message: e.message, hint: e.hint ?? null, exitCode };
-  const d = (outcome.data ?? {}) as { refusals?: { message?: string }[]; blocked?: boolean; applied?: { ok?: boolean; steps?: { status?: string; error?: string }[] } | null; hint?: unknown };
+  const d = (outcome.data ?? {}) as { refusals?: { message?: string }[]; blocked?: boolean; applied?: { ok?: boolean; steps?: { status?: string; error?: string }[] } | null; hint?: unknown; msg?: unknown };
   const refusals = Array.isArray(d.refusals) ? d.refusals.filter((r) => typeof r?.message === 'string') : [];
   if (d.blocked && refusals.length) {
     const more = refusals.length > 1 ? ` (and ${refusals.length - 1} more in data.refusals)` : '';
-    return { code: exitCode === ExitCode.unsupported ? 'E_UNSUPPORTED' : 'E_REFUSED', message: `${refusals[0]!.message}${more}`, hint: null, exitCode };
+    return { code: exitCode === ExitCode.unsupported ? 'E_UNSUPPORTED' : 'E_REFUSED', message: `refused: ${refusals[0]!.message}${more}`, hint: null, exitCode };
   }
   const failed = d.applied && d.applied.ok === false ? d.applied.steps?.find((s) => s.status === 'failed') : undefined;
   if (failed) return { code: 'E_APPLY_FAILED', message: failed.error ?? 'a step failed', hint: typeof d.hint === 'string' ? d.hint : null, exitCode };
+  // A command whose data says in one line why it failed (host diff and assert: `msg`).
+  if (typeof d.msg === 'string' && d.msg) return { code: 'E_FAILED', message: d.msg, hint: null, exitCode };
   return { code: 'E_FAILED', message: `gpuvirt ${name} did not succeed: see data`, hint: null, exitCode };
 }
 

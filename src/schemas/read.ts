@@ -62,6 +62,10 @@ export const statusData = z.object({
     originalNumVfs: count, originalAutoprobe: z.boolean().nullable(), status: z.enum(['applying', 'done']), since: z.string(),
     currentNumVfs: count.nullable().describe('the VF count the PF reports now; null: the PF is gone'),
   })),
+  vgpu: z.array(z.object({
+    vf: address, pf: address, type: z.string(), typeName: z.string().nullable(), since: z.string(),
+    currentType: z.string().nullable().describe('the type the VF shows now; null: the VF is gone, or shows none'),
+  })).describe('vGPU types gpuvirt sets again at boot (NVIDIA VFs)'),
   interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
 });
 
