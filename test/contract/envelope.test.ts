@@ -134,7 +134,8 @@ describe('exit codes', () => {
     expect(r.doc.data.files[1].problems[0]).toMatchObject({ severity: 'error', message: 'no such profile file' });
     expect(r.doc.error).toMatchObject({ code: 'E_USAGE', message: `${missing}: no such profile file` });
     const text = await run(['profile', 'validate', good, missing]);
-    expect(text.stdout).toBe(`${good}: valid\n${missing}: error: no such profile file\n${missing}: invalid: 1 error\n`);
+    expect(text.stdout).toBe(`${good}: valid\n`);
+    expect(text.stderr).toBe(`${missing}: error: no such profile file\n${missing}: invalid: 1 error\n`);
   });
 
   it('sriov enable --vfs 0 is a usage error', async () => {

@@ -24,8 +24,8 @@ describe('generate --out', () => {
   });
 });
 
-describe('a 20 MB one-line value', () => {
-  const big = 'x'.repeat(20_000_000);
+describe('a long one-line value (a 20 MB file is refused whole, so just under 1 MiB)', () => {
+  const big = 'x'.repeat(1_000_000);
 
   it('is cut around the spot in the excerpt and in messages, in text and JSON', async () => {
     const f = join(dir, 'big.yaml');
@@ -43,7 +43,7 @@ describe('a 20 MB one-line value', () => {
     expect(json.doc.data.files[0].problems.map((p: { message: string }) => p.message.length).every((n: number) => n <= 300)).toBe(true);
   });
 
-  it('a YAML error on a 20 MB line shows a window of it', async () => {
+  it('a YAML error on a 1 MB line shows a window of it', async () => {
     const f = join(dir, 'bigkey.yaml');
     writeFileSync(f, `apiVersion: gpuvirt/v1\nname: t\n${big}: 1\n`);
     const r = await gpuvirt(['profile', 'validate', f]);

@@ -109,10 +109,17 @@ export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
         // A file that cannot be read is that file's error; the others are still reported.
         if (!(err instanceof GpuvirtError) || err.exitCode !== ExitCode.usage) throw err;
         unreadable.push(err.message);
-        return fileResult(file, '', [problem('error', [], err.message.replace(`${file}: `, ''))]);
+        const r = fileResult(file, '', [problem('error', [], err.message.replace(`${file}: `, ''))]);
+        // What stopped the reading is an error of the run: on a terminal it goes to stderr.
+        Object.defineProperty(r, 'unreadable', { value: true, enumerable: false });
+        return r;
       }
     });
     return validateOutcome(files, unreadable);
   },
-  render: (d, s) => d.files.map((f) => renderFileResult(f, s)).join(''),
+  render: (d, s, ctx) => {
+    const unreadable = (f: FileResult) => (f as FileResult & { unreadable?: boolean }).unreadable === true;
+    for (const f of d.files.filter(unreadable)) ctx.io.err(renderFileResult(f, s));
+    return d.files.filter((f) => !unreadable(f)).map((f) => renderFileResult(f, s)).join('');
+  },
 };
