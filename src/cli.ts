@@ -6,17 +6,28 @@ import { commands, type CommandEntry } from './commands/index.js';
 import type { AnyCommand } from './commands/command.js';
 import type { IO } from './context.js';
 import { ExitCode, GpuvirtError } from './errors.js';
-import { asGpuvirtError, defaultIO, execute, openHost, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
+import { jsonDocument } from './output.js';
+import { asGpuvirtError, clockOf, defaultIO, documentMeta, execute, openHost, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
 
 export type { Deps } from './run.js';
 
 const GROUPS: Record<string, string> = {
-  sriov: 'SR-IOV virtual functions: status, enable, disable',
-  vgpu: 'vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status',
-  mdev: 'mediated devices (Intel GVT-g, NVIDIA vGPU): list types',
-  profile: 'VM profiles: validate, check against the hardware, JSON Schema',
-  host: 'declarative host state for fleets: diff, assert, apply, export a host config',
+  sriov: 'manage SR-IOV virtual functions: status, enable, disable',
+  vgpu: 'manage vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status, create, remove',
+  mdev: 'manage mediated devices (Intel GVT-g, NVIDIA vGPU): types, create, remove',
+  profile: 'work with VM profiles: validate, check against the hardware, JSON Schema',
+  host: 'manage declarative host state for fleets: diff, assert, apply, export a host config',
 };
+
+export const sentence = (s: string) => `${s.charAt(0).toUpperCase()}${s.slice(1)}.`;
+
+/**
+ * Help texts are paragraphs: their single line breaks become spaces, so commander wraps them
+ * to the terminal's real width (not a width someone typed them at).
+ */
+export function reflow(text: string): string {
+  return text.replace(/([^\n])\n(?=[^\n])/g, '$1 ');
+}
 
 /** The whole command tree; also read at build time for the man page and shell completions (scripts/package/docs.ts). */
 export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[], pick: (s: Selected) => void): Command {
@@ -27,12 +38,16 @@ export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[],
     .option('--root <dir>', 'read and change the host under DIR instead of / (a snapshot or test tree); also GPUVIRT_ROOT')
     .option('--json', 'print one JSON document on stdout (schemaVersion 1)')
     .option('--no-color', 'no colour, even on a terminal (NO_COLOR is honoured too)')
-    .showHelpAfterError(!json)
+    .option('--strict', 'exit 1 when there are warnings (doctor\'s warn checks and a profile\'s warnings count)')
+    .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.out(s),
       writeErr: (s) => (json ? undefined : io.err(s)),
-      outputError: (s, write) => write(s),
+      getOutHelpWidth: () => (io.isTTY ? io.columns : 80),
+      getErrHelpWidth: () => (io.isTTY ? io.columns : 80),
+      // Errors are reported by reportFailure, with the suggestion as a hint.
+      outputError: () => undefined,
     });
   const parents = new Map<string, Command>();
   for (const def of defs) {
@@ -40,10 +55,10 @@ export function buildProgram(io: IO, json: boolean, defs: readonly AnyCommand[],
     const [group, leaf] = def.name.includes(' ') ? def.name.split(' ') as [string, string] : [null, def.name];
     let parent = program;
     if (group) {
-      parent = parents.get(group) ?? program.command(group).summary(GROUPS[group] ?? group).description(GROUPS[group] ?? group);
+      parent = parents.get(group) ?? program.command(group).summary(GROUPS[group] ?? group).description(sentence(GROUPS[group] ?? group));
       parents.set(group, parent);
     }
-    const cmd = parent.command(leaf).summary(def.summary).description(def.help ?? def.summary);
+    const cmd = parent.command(leaf).summary(def.summary).description(reflow(def.help ?? sentence(def.summary)));
     def.configure(cmd);
     cmd.action((...a: unknown[]) => {
       const self = a[a.length - 1] as Command;
@@ -68,13 +83,17 @@ function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefi
   };
 }
 
+/** A commander error as a usage error; its "(Did you mean doctor?)" becomes the hint. */
 function toGpuvirtError(err: unknown): GpuvirtError {
-  if (err instanceof CommanderError) return new GpuvirtError('E_USAGE', err.message.replace(/^error: /, ''), { exitCode: ExitCode.usage });
-  return asGpuvirtError(err);
+  if (!(err instanceof CommanderError)) return asGpuvirtError(err);
+  const text = err.message.replace(/^error: /, '');
+  const m = /\s*\(Did you mean (.+)\?\)\s*$/.exec(text);
+  const message = m ? text.slice(0, m.index) : text.trim();
+  return new GpuvirtError('E_USAGE', message, { exitCode: ExitCode.usage, hint: m ? `did you mean ${m[1]}?` : undefined });
 }
 
 /** Options before the command that commander would take as the program's; `--root` takes a value. */
-const GLOBAL_FLAGS = new Set(['--json', '--no-color']);
+const GLOBAL_FLAGS = new Set(['--json', '--no-color', '--strict']);
 
 /** The registry entry argv names when that is plain: only global options before its words. */
 function namedEntry(argv: readonly string[]): CommandEntry | undefined {
@@ -117,10 +136,21 @@ function commandName(argv: readonly string[]): string {
   return group ?? 'gpuvirt';
 }
 
+/** `--version --json`: the version as a document like every other. */
+function versionDocument(argv: readonly string[], now: () => Date): string | undefined {
+  if (!argv.includes('--json') || !argv.every((a) => a === '--json' || a === '--version' || a === '-V') || argv.length < 2) return undefined;
+  return jsonDocument('version', { ok: true, data: { version: pkg.version }, warnings: [] }, documentMeta(null, now));
+}
+
 export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const io = deps.io ?? defaultIO(env);
   const json = argv.includes('--json');
+  const version = versionDocument(argv, clockOf({ ...deps, env }));
+  if (version) {
+    io.out(version);
+    return ExitCode.ok;
+  }
   let selected: Selected | undefined;
   try {
     selected = await quickSelect(argv, json);
@@ -138,7 +168,9 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
       }
     }
   } catch (raw) {
-    return reportFailure(raw, toGpuvirtError(raw), { io, env, json, command: commandName(argv), shown: raw instanceof CommanderError });
+    const command = commandName(argv);
+    const help = raw instanceof CommanderError ? `see \`gpuvirt ${command === 'gpuvirt' ? '' : `${command} `}--help\`` : undefined;
+    return reportFailure(raw, toGpuvirtError(raw), { io, env, json, command, help, meta: documentMeta(null, clockOf({ ...deps, env })) });
   }
   return execute(selected, json, { ...deps, io, env }, simulatedHost(env, deps));
 }

@@ -17,8 +17,10 @@ export interface IO {
 }
 
 export interface Prompter {
-  confirm(message: string): Promise<boolean>;
-  select<T extends string>(message: string, choices: { value: T; name: string }[]): Promise<T>;
+  /** `def`: the answer Enter gives (No when absent). */
+  confirm(message: string, def?: boolean): Promise<boolean>;
+  /** `def`: the choice highlighted first (the first when absent). */
+  select<T extends string>(message: string, choices: { value: T; name: string }[], def?: T): Promise<T>;
 }
 
 export interface Ctx {

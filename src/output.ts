@@ -10,15 +10,40 @@ export interface Outcome<D> {
   warnings: string[];
   /** Overrides the exit status derived from `ok` (0 when ok, 1 otherwise). */
   exitCode?: number;
+  /** Why the command failed, when `ok` is false; a generic one is made when absent. */
+  error?: { code: string; message: string; hint?: string | null };
+  /** Warnings kept inside `data` (doctor's warn checks, a profile's warnings): --strict counts them too. */
+  dataWarnings?: number;
 }
 
-export function jsonDocument(command: string, outcome: Outcome<unknown>): string {
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, ok: outcome.ok, data: outcome.data, warnings: outcome.warnings }, null, 2)}\n`;
+/**
+ * What every document says about where it comes from: the gpuvirt version, the host it
+ * describes (null before a host was opened), and when it was made.
+ */
+export interface DocumentMeta {
+  tool: { name: 'gpuvirt'; version: string };
+  host: { machineId: string | null; hostname: string | null; kernel: string | null } | null;
+  timestamp: string;
 }
 
-export function jsonError(command: string, err: GpuvirtError): string {
-  const error = { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode };
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, ok: false, error, warnings: [] }, null, 2)}\n`;
+export interface ErrorJson {
+  code: string;
+  message: string;
+  hint: string | null;
+  exitCode: number;
+}
+
+export function errorJson(err: GpuvirtError): ErrorJson {
+  return { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode };
+}
+
+export function jsonDocument(command: string, outcome: Outcome<unknown>, meta: DocumentMeta, error: ErrorJson | null = null): string {
+  const doc = { schemaVersion: SCHEMA_VERSION, command, ok: outcome.ok, data: outcome.data, ...(error ? { error } : {}), warnings: outcome.warnings, ...meta };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+export function jsonError(command: string, err: GpuvirtError, meta: DocumentMeta): string {
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, ok: false, error: errorJson(err), warnings: [], ...meta }, null, 2)}\n`;
 }
 
 export interface Style {

@@ -3,6 +3,7 @@
 // it after commander has parsed argv; fast.ts calls it for the plain `doctor` invocations it
 // recognises without commander. Nothing here imports commander, so that path stays small.
 import * as fs from 'node:fs';
+import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand } from './commands/command.js';
 import type { Ctx, IO, Prompter } from './context.js';
 import { ExitCode, GpuvirtError, usageError } from './errors.js';
@@ -11,7 +12,9 @@ import { RealExec, RefusingExec, type Exec } from './host/exec.js';
 import { FsHost } from './host/fs-host.js';
 import type { Host } from './host/host.js';
 import { ReadOnlyHost } from './host/read-only.js';
-import { jsonDocument, jsonError, makeStyle } from './output.js';
+import { readAttr } from './host/host.js';
+import { paths } from './host/paths.js';
+import { jsonDocument, jsonError, makeStyle, type DocumentMeta, type ErrorJson, type Outcome } from './output.js';
 import { PciNames } from './pci/names.js';
 import { escapeControls, escapeData, escapeField } from './validate.js';
 
@@ -25,7 +28,7 @@ export interface Deps {
   prompt?: Prompter;
   /** Replaces the process's signal handlers during apply (tests). */
   signals?: Ctx['signals'];
-  /** Replaces the clock (tests: plans with times in them compare equal). */
+  /** Replaces the clock (tests: plans with times in them compare equal, and so do the documents' timestamps). */
   clock?: () => Date;
 }
 
@@ -129,13 +132,13 @@ export function asGpuvirtError(err: unknown): GpuvirtError {
  * Reports a failure (a JSON error document, or one line and a hint on stderr) and returns its
  * exit status. `shown`: the message is already on the terminal (commander printed it).
  */
-export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; env: Deps['env']; json: boolean; command: string; shown?: boolean }): number {
+export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; env: Deps['env']; json: boolean; command: string; shown?: boolean; meta?: DocumentMeta; help?: string }): number {
   const { io, json } = how;
   // Output that failed cannot carry the report of its own failure: that goes to stderr.
   let onStderr = !json || err.code === 'E_OUTPUT';
   if (!onStderr) {
     try {
-      io.out(jsonError(how.command, err));
+      io.out(jsonError(how.command, err, how.meta ?? documentMeta(null)));
     } catch {
       onStderr = true;
     }
@@ -143,9 +146,47 @@ export function reportFailure(raw: unknown, err: GpuvirtError, how: { io: IO; en
   if (onStderr && !how.shown) {
     io.err(`gpuvirt: ${escapeField(err.message)}\n`);
     if (err.hint) io.err(`  hint: ${escapeField(err.hint)}\n`);
+    if (how.help) io.err(`  ${how.help}\n`);
   }
   if (how.env.GPUVIRT_DEBUG && raw instanceof Error) io.err(`${raw.stack}\n`);
   return err.exitCode;
+}
+
+/**
+ * Where a document comes from. The host is named by its machine-id(5) when the root has one,
+ * and by its hostname only at root /: under another root this machine's name would be wrong.
+ */
+export function documentMeta(at: { host: Host; root: string; hostname?: string } | null, now: () => Date = () => new Date()): DocumentMeta {
+  const host = at && {
+    machineId: readAttr(at.host, paths.machineId) || null,
+    hostname: at.hostname ?? null,
+    kernel: readAttr(at.host, paths.osrelease),
+  };
+  return { tool: { name: 'gpuvirt', version: pkg.version }, host, timestamp: now().toISOString() };
+}
+
+/** The documents' clock: the test's, else SOURCE_DATE_EPOCH (seconds, as for reproducible builds), else the time. */
+export function clockOf(deps: Pick<Partial<Deps>, 'clock' | 'env'>): () => Date {
+  if (deps.clock) return deps.clock;
+  const epoch = deps.env?.SOURCE_DATE_EPOCH;
+  return epoch && /^\d+$/.test(epoch) ? () => new Date(Number(epoch) * 1000) : () => new Date();
+}
+
+/** Why a failed outcome failed: the command's own error, else what a change's data says (its refusals, its failed step), else a generic one. */
+function outcomeError(name: string, outcome: Outcome<unknown>, exitCode: number): ErrorJson {
+  const e = outcome.error;
+  if (e) return { code: e.code, message: e.message, hint: e.hint ?? null, exitCode };
+  const d = (outcome.data ?? {}) as { refusals?: { message?: string }[]; blocked?: boolean; applied?: { ok?: boolean; steps?: { status?: string; error?: string }[] } | null; hint?: unknown; msg?: unknown };
+  const refusals = Array.isArray(d.refusals) ? d.refusals.filter((r) => typeof r?.message === 'string') : [];
+  if (d.blocked && refusals.length) {
+    const more = refusals.length > 1 ? ` (and ${refusals.length - 1} more in data.refusals)` : '';
+    return { code: exitCode === ExitCode.unsupported ? 'E_UNSUPPORTED' : 'E_REFUSED', message: `refused: ${refusals[0]!.message}${more}`, hint: null, exitCode };
+  }
+  const failed = d.applied && d.applied.ok === false ? d.applied.steps?.find((s) => s.status === 'failed') : undefined;
+  if (failed) return { code: 'E_APPLY_FAILED', message: failed.error ?? 'a step failed', hint: typeof d.hint === 'string' ? d.hint : null, exitCode };
+  // A command whose data says in one line why it failed (host diff and assert: `msg`).
+  if (typeof d.msg === 'string' && d.msg) return { code: 'E_FAILED', message: d.msg, hint: null, exitCode };
+  return { code: 'E_FAILED', message: `gpuvirt ${name} did not succeed: see data`, hint: null, exitCode };
 }
 
 /** A root's host and exec seam: the real ones (FsHost; programs run only when the root is /). */
@@ -166,6 +207,7 @@ export function openHost(deps: Partial<Deps>): OpenHost {
 export async function execute(selected: Selected, json: boolean, deps: Partial<Deps> & Pick<Deps, 'io' | 'env'>, open: OpenHost = openHost(deps)): Promise<number> {
   const { def, args, opts } = selected;
   const { io, env } = deps;
+  let at: { host: Host; root: string; hostname?: string } | null = null;
   try {
     const root = resolveRoot(opts.root, env);
     checkSimulation(root, env);
@@ -177,6 +219,8 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
       });
     }
     const { host, exec } = await open(root);
+    // The kernel's own hostname, and only when the root is this machine.
+    at = { host, root, hostname: json && root === '/' ? readAttr(host, paths.procHostname) ?? undefined : undefined };
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = {
       host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()),
@@ -184,16 +228,26 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
       terminal: () => (process.stderr.isTTY ? process.stderr : undefined),
     };
     const parsed = def.parse(args, opts);
-    const outcome = await def.run(parsed, ctx);
-    if (json) io.out(jsonDocument(def.name, outcome));
+    const outcome = strictOutcome(await def.run(parsed, ctx), opts.strict === true);
+    const exitCode = outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
+    if (json) io.out(jsonDocument(def.name, outcome, documentMeta(at, clockOf(deps)), outcome.ok ? null : outcomeError(def.name, outcome, exitCode)));
     else {
       const style = await ctx.style();
       io.out(def.render(escapeData(outcome.data), style, ctx));
       for (const w of outcome.warnings) io.err(`gpuvirt: warning: ${escapeControls(w)}
 `);
+      if (outcome.error?.code === 'E_STRICT') io.err(`gpuvirt: ${outcome.error.message}\n`);
     }
-    return outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed);
+    return exitCode;
   } catch (raw) {
-    return reportFailure(raw, asGpuvirtError(raw), { io, env, json, command: def.name });
+    return reportFailure(raw, asGpuvirtError(raw), { io, env, json, command: def.name, meta: documentMeta(at, clockOf(deps)) });
   }
+}
+
+/** --strict: a command that succeeded with warnings (its own or those inside its data) fails, exit 1. */
+export function strictOutcome<D>(outcome: Outcome<D>, strict: boolean): Outcome<D> {
+  const count = outcome.warnings.length + (outcome.dataWarnings ?? 0);
+  if (!strict || !outcome.ok || count === 0) return outcome;
+  const message = `--strict: ${count} warning${count > 1 ? 's' : ''}, so this run fails`;
+  return { ...outcome, ok: false, exitCode: ExitCode.failed, error: { code: 'E_STRICT', message, hint: 'without --strict, warnings do not change the exit status' } };
 }

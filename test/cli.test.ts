@@ -89,8 +89,9 @@ describe('cli', () => {
     const r = await run(['doctor', '--json', '--root', tinyHost()]);
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
-    expect(Object.keys(doc)).toEqual(['schemaVersion', 'command', 'ok', 'data', 'warnings']);
+    expect(Object.keys(doc)).toEqual(['schemaVersion', 'command', 'ok', 'data', 'error', 'warnings', 'tool', 'host', 'timestamp']);
     expect(doc.ok).toBe(false);
+    expect(doc.error).toMatchObject({ code: 'E_CHECKS_FAILED', exitCode: 1, message: expect.stringContaining('kvm.device') });
     expect(doc.data.checks.find((c: { id: string }) => c.id === 'kvm.device').status).toBe('fail');
   });
 

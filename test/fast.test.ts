@@ -36,7 +36,7 @@ describe('plainDoctor', () => {
 async function both(argv: string[], opts: { env?: Record<string, string>; tty?: boolean; platform?: NodeJS.Platform } = {}) {
   const run = async (how: 'fast' | 'full') => {
     const io = captureIO(opts.tty ? { tty: true, color: true, columns: 100 } : {});
-    const deps = { io, env: opts.env ?? {}, platform: opts.platform ?? 'linux' };
+    const deps = { io, env: opts.env ?? {}, platform: opts.platform ?? 'linux', clock: () => new Date(1_700_000_000_000) };
     const pending = how === 'fast' ? fastMain(argv, deps) : main(argv, deps);
     expect(pending, `${how}: ${argv.join(' ')}`).toBeDefined();
     const code = await pending!;

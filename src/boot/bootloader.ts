@@ -68,19 +68,25 @@ export function detectBootloader(host: Host, release: string | null): Bootloader
   }
   const entries = loaderEntriesDir(host);
   const grub2 = paths.grub2Dirs.find((d) => host.exists(d));
-  if (grub2 && entries) {
+  const grubText = readIfReadable(host, paths.etcDefaultGrub);
+  // Fedora and RHEL patch GRUB to read BootLoaderSpec entries (GRUB_ENABLE_BLSCFG=true), edited
+  // by grubby; /boot/grub2 alone is no sign: it may be on another partition, or not mounted.
+  const os = readOsRelease(host);
+  const blscfg = grubText !== null && parseShellAssignments(grubText).GRUB_ENABLE_BLSCFG === 'true';
+  const evidence = [os.redhat && `ID=${os.id} in /etc/os-release`, blscfg && `GRUB_ENABLE_BLSCFG=true in ${paths.etcDefaultGrub}`, grub2 && `${grub2} exists`].filter(Boolean) as string[];
+  if ((grub2 && entries) || (blscfg && (entries || os.redhat || grub2))) {
     return {
       kind: 'grub-bls',
-      reason: `${grub2} and BootLoaderSpec entries in ${entries} exist (GRUB with BLS, managed by grubby)`,
+      reason: `GRUB with BootLoaderSpec entries${entries ? ` in ${entries}` : ''}, managed by grubby (Fedora/RHEL): ${evidence.join(', ')}`,
       configFile: entries,
-      configured: loaderEntryOptions(host, entries, release),
+      configured: entries ? loaderEntryOptions(host, entries, release) : null,
     };
   }
-  if (host.exists(paths.etcDefaultGrub)) {
-    const fedora = grub2 !== undefined;
+  if (grubText !== null) {
+    const fedora = grub2 !== undefined || os.redhat;
     return {
       kind: 'grub',
-      reason: `${paths.etcDefaultGrub} exists${fedora ? ` and ${grub2} (Fedora/RHEL layout)` : ''}`,
+      reason: `${paths.etcDefaultGrub} exists${fedora ? ` (Fedora/RHEL layout: ${evidence.join(', ')})` : ''}`,
       configFile: paths.etcDefaultGrub,
       configured: grubCmdline(host, fedora ? ['GRUB_CMDLINE_LINUX'] : ['GRUB_CMDLINE_LINUX', 'GRUB_CMDLINE_LINUX_DEFAULT']),
     };
@@ -94,6 +100,15 @@ export function detectBootloader(host: Host, release: string | null): Bootloader
     };
   }
   return { kind: 'unknown', reason: 'no GRUB, systemd-boot, Proxmox or kernelstub configuration found', configFile: null, configured: null };
+}
+
+/** The distribution from os-release(5): its ID, and whether it is of the Fedora/RHEL family (ID or ID_LIKE). */
+function readOsRelease(host: Host): { id: string | null; redhat: boolean } {
+  const text = paths.osRelease.map((p) => readIfReadable(host, p)).find((t) => t !== null) ?? '';
+  const vars = parseShellAssignments(text);
+  const id = vars.ID?.trim() || null;
+  const family = [id ?? '', ...(vars.ID_LIKE ?? '').split(/\s+/)];
+  return { id, redhat: family.some((x) => /^(fedora|rhel|centos|rocky|almalinux|ol|amzn)$/.test(x)) };
 }
 
 function kernelstubOptions(host: Host): string | null {

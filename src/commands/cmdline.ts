@@ -52,7 +52,7 @@ export function renderCmdline(d: CmdlineData, s: Style): string {
 
 export const cmdline: CommandDef<Record<string, never>, CmdlineData> = {
   name: 'cmdline',
-  summary: 'the running and the configured kernel command line, side by side',
+  summary: 'show the running and the configured kernel command line, side by side',
   help: 'Shows /proc/cmdline and the command line the bootloader will use next, parameter by parameter.\nParameters only running are usually added by the bootloader itself (BOOT_IMAGE, root, initrd).',
   linuxOnly: true,
   configure() {},

@@ -98,8 +98,9 @@ const LABEL: Record<Check['status'], (s: Style) => string> = {
   skip: (s) => s.dim('SKIP'),
 };
 
-function renderGpu(g: GpuJson, s: Style, width: number): string[] {
-  const lines = [`  ${s.bold(g.address)}  ${g.name} [${g.vendorId}:${g.deviceId}]`];
+function renderGpu(g: GpuJson, s: Style, width: number, narrow: boolean): string[] {
+  const title = `${g.name} [${g.vendorId}:${g.deviceId}]`;
+  const lines = narrow ? [`  ${s.bold(g.address)}`, `      ${wrap(title, width, 6)}`] : [`  ${s.bold(g.address)}  ${wrap(title, width, 16)}`];
   const facts = [
     `driver ${g.driver ?? 'none'}`,
     `group ${g.iommuGroup ?? 'none'}`,
@@ -108,7 +109,7 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
     g.sriov ? `SR-IOV ${g.sriov.numVfs}/${g.sriov.totalVfs} VFs` : null,
     g.physfn ? `VF of ${g.physfn}` : null,
   ].filter(Boolean);
-  lines.push(`      ${facts.join(' · ')}`);
+  lines.push(`      ${wrap(facts.join(' · '), width, 6)}`);
   const verdict = g.isolation === 'clean' ? s.green('clean') : g.isolation === 'shared' ? s.yellow('shared') : s.dim('unknown (no IOMMU)');
   lines.push(`      isolation: ${verdict}`);
   if (g.reset && g.reset.verdict !== 'ok') {
@@ -129,27 +130,34 @@ function renderGpu(g: GpuJson, s: Style, width: number): string[] {
   return lines;
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export function renderDoctor(d: DoctorData, s: Style, ctx: Pick<Ctx, 'io'>): string {
   const width = ctx.io.isTTY ? ctx.io.columns : 0;
   const out: string[] = [];
-  out.push(s.bold(`gpuvirt doctor: kernel ${d.host.kernel ?? 'unknown'}, ${d.host.cpuVendor} CPU, bootloader ${d.host.bootloader.kind}`));
+  out.push(s.bold(wrap(`gpuvirt doctor: kernel ${d.host.kernel ?? 'unknown'}, ${d.host.cpuVendor} CPU, bootloader ${d.host.bootloader.kind}`, width, 0)));
   out.push('');
   const idWidth = Math.max(...d.checks.map((c) => c.id.length));
+  // Too narrow for a summary column beside the ids (a 40-column terminal): each summary goes under its id.
+  const narrow = width > 0 && width - (idWidth + 10) < 30;
   for (const c of d.checks) {
-    out.push(`  ${LABEL[c.status](s)}  ${c.id.padEnd(idWidth)}  ${wrap(c.summary, width, idWidth + 10)}`);
-    if (c.remedy && (c.status === 'fail' || c.status === 'warn' || c.status === 'skip')) {
-      out.push(`        ${' '.repeat(idWidth)}  ${s.cyan('fix:')} ${wrap(c.remedy, width, idWidth + 15)}`);
+    const fix = c.remedy && (c.status === 'fail' || c.status === 'warn' || c.status === 'skip') ? c.remedy : null;
+    if (narrow) {
+      out.push(`  ${LABEL[c.status](s)}  ${c.id}`, `        ${wrap(c.summary, width, 8)}`);
+      if (fix) out.push(`        ${s.cyan('fix:')} ${wrap(fix, width, 13)}`);
+      continue;
     }
+    out.push(`  ${LABEL[c.status](s)}  ${c.id.padEnd(idWidth)}  ${wrap(c.summary, width, idWidth + 10)}`);
+    if (fix) out.push(`        ${' '.repeat(idWidth)}  ${s.cyan('fix:')} ${wrap(fix, width, idWidth + 15)}`);
   }
   out.push('');
   if (d.gpus.length) {
     out.push(s.bold('GPUs'));
-    for (const g of d.gpus) out.push(...renderGpu(g, s, width));
+    for (const g of d.gpus) out.push(...renderGpu(g, s, width, narrow));
     out.push('');
   }
   const count = (st: Check['status']) => d.checks.filter((c) => c.status === st).length;
-  const warns = count('warn');
-  out.push(`${count('pass')} passed, ${warns} ${warns === 1 ? 'warning' : 'warnings'}, ${count('fail')} failed, ${count('skip')} skipped`);
+  out.push(wrap(`${count('pass')} passed, ${plural(count('warn'), 'warning')}, ${count('fail')} failed, ${count('skip')} skipped`, width, 0));
   return `${out.join('\n')}\n`;
 }
 
@@ -181,7 +189,11 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
     const data = doctorData(facts, ctx.names, await gatherSharing(ctx.host, ctx.exec, facts));
     const warnings: string[] = [];
     if (facts.firmware.dmar === 'unreadable') warnings.push('not running as root: checks that need root are marked skip');
-    return { ok: !data.checks.some((c) => c.status === 'fail'), data, warnings };
+    const failed = data.checks.filter((c) => c.status === 'fail').map((c) => c.id);
+    const dataWarnings = data.checks.filter((c) => c.status === 'warn').length;
+    if (!failed.length) return { ok: true, data, warnings, dataWarnings };
+    const error = { code: 'E_CHECKS_FAILED', message: `${failed.length} check${failed.length > 1 ? 's' : ''} failed: ${failed.join(', ')}`, hint: 'each failed check in data.checks has its remedy' };
+    return { ok: false, data, warnings, error, dataWarnings };
   },
   render: renderDoctor,
 };

@@ -6,7 +6,7 @@ import type { Style } from '../output.js';
 import type { Problem } from '../profiles/problems.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/schema.js';
-import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
+import { fileResult, invalidProfile, renderFileResult, type FileResult } from './profile/validate.js';
 import type { ProxmoxArtifact } from '../generate/proxmox.js';
 import type { Firmware } from '../generate/firmware.js';
 import type { Host } from '../host/host.js';
@@ -26,6 +26,7 @@ export interface GenerateOptions {
   hostdevOnly: boolean;
   /** proxmox: which artifact is the output (the JSON carries all three). */
   artifact: ProxmoxArtifact;
+  force: boolean;
 }
 
 export interface DeviceJson {
@@ -125,7 +126,7 @@ export function deviceJson(d: ResolvedDevice): DeviceJson {
 
 function writeOut(out: string, text: string, opts: GenerateOptions): void {
   const script = opts.target === 'qemu' || (opts.target === 'proxmox' && opts.artifact === 'commands');
-  writeOutFile(out, text, { mode: script ? 0o755 : 0o644 });
+  writeOutFile(out, text, { mode: script ? 0o755 : 0o644, force: opts.force });
 }
 
 export const generate: CommandDef<GenerateOptions, GenerateData> = {
@@ -145,6 +146,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       .argument('<profile>', 'profile file')
       .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
       .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
+      .option('--force', 'replace FILE if it exists')
       .option('--offline', 'resolve nothing on a host: explicit addresses only')
       .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
       .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf');
@@ -157,7 +159,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     if (!ARTIFACTS.includes(artifact)) throw usageError(`--artifact ${artifact}: must be conf, commands or mapping`);
     if (artifact !== 'conf' && target !== 'proxmox') throw usageError('--artifact is for --target proxmox');
     const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
-    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact };
+    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact, force: Boolean(opts.force) };
   },
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');
@@ -167,13 +169,13 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       file: opts.file, target: opts.target, offline: opts.offline, out: opts.out, devices: opened.devices.map(deviceJson), output: null,
       profile: fileResult(opts.file, opened.source, opened.problems),
     };
-    if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    if (!opened.profile) return invalidProfile(data, data.profile);
     const fw = opts.target === 'qemu' && !opts.offline && opened.profile.firmware === 'uefi' ? await readFirmware(ctx.host, opened.profile) : { firmware: null, problems: [] };
     const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware);
     g.problems.push(...fw.problems);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
-      if (!data.profile.valid) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+      if (!data.profile.valid) return invalidProfile(data, data.profile);
     }
     data.output = g.text;
     if (g.argv) data.argv = g.argv;

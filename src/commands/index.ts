@@ -40,4 +40,5 @@ export const commands: CommandEntry[] = [
   { name: 'host apply', load: async () => (await import('./host/apply.js')).hostApply },
   { name: 'host export', load: async () => (await import('./host/export.js')).hostExport },
   { name: 'init', load: async () => (await import('./init.js')).init },
+  { name: 'schema', load: async () => (await import('./schema.js')).schemaCommand },
 ];

@@ -29,10 +29,13 @@ export function renderSetup(d: SetupData, s: Style): string {
   if (d.change.add.length || d.change.remove.length) head.push(`  kernel command line: ${[...d.change.add.map((a) => `+${a}`), ...d.change.remove.map((r) => `-${r}`)].join(' ')}`);
   for (const g of d.reset) head.push(`  reset: ${g.address} (AMD ${g.family}) resets through vendor-reset (device_specific; was ${g.before.join(' ') || 'none'})`);
   for (const n of d.notes) head.push(s.dim(`  note: ${n}`));
+  const cannot = d.cannot ?? [];
+  if (cannot.length) head.push(s.yellow('Setup cannot fix this (outside the boot configuration):'), ...cannot.map((c) => `  - ${c}`));
   if (!d.applied) {
     for (const f of d.files) head.push('', ...f.diff.split('\n').map((l) => (l.startsWith('+') && !l.startsWith('+++') ? s.green(l) : l.startsWith('-') && !l.startsWith('---') ? s.red(l) : l)));
   }
-  let text = renderChangeText(d, s, head, 'Nothing to do: the host is already set up that way.');
+  const nothing = cannot.length ? 'Nothing setup can change: the host is not ready for passthrough until the above is done.' : 'Nothing to do: the host is already set up that way.';
+  let text = renderChangeText(d, s, head, nothing);
   const cmdline = d.change.add.length > 0 || d.change.remove.length > 0 || d.vfioModules;
   if (d.applied?.ok && cmdline) text += d.action === 'undo' ? 'Reboot to run the restored command line.\n' : 'Reboot to use the new command line (`gpuvirt doctor` shows boot.pending until then); `gpuvirt setup --undo` reverts.\n';
   else if (d.applied?.ok && d.action === 'setup') text += '`gpuvirt setup --undo` reverts.\n';

@@ -125,6 +125,32 @@ export function findHolders(host: Host, files: readonly string[]): Holder[] {
   return holders;
 }
 
+/** Whether the host shows its processes (/proc/<pid>): an unpacked snapshot shows none. */
+export function processesVisible(host: Host): boolean {
+  return (host.list(paths.procDir) ?? []).some((n) => /^\d+$/.test(n));
+}
+
+/**
+ * What this host does not show of the facts the usage refusals need, and so which refusals
+ * could not be checked: a warning, or null when everything is there. An unpacked snapshot
+ * holds no processes, mounts or network state, so a dry run on it checks none of them.
+ */
+export function usageGaps(host: Host, only: 'all' | 'processes' = 'all'): string | null {
+  const gaps: [boolean, string, string][] = [
+    [!processesVisible(host), 'no processes (/proc/<pid>)', 'device files held open (DRM clients, nvidia-persistenced, a VM holding its VFIO group)'],
+  ];
+  if (only === 'all') {
+    gaps.push(
+      [readAttr(host, paths.procMounts) === null, 'no /proc/mounts', 'mounted filesystems on the devices (the root filesystem included)'],
+      [readAttr(host, paths.procSwaps) === null, 'no /proc/swaps', 'swap on the devices'],
+      [readAttr(host, paths.procNetRoute) === null, 'no /proc/net/route', 'network interfaces with the default route or an address'],
+    );
+  }
+  const missing = gaps.filter(([gone]) => gone);
+  if (!missing.length) return null;
+  return `this host shows ${missing.map(([, what]) => what).join(', ')} (an unpacked snapshot?): not checked: ${missing.map(([, , refusal]) => refusal).join('; ')}`;
+}
+
 export function readUsage(host: Host, addresses: readonly string[]): DeviceUsage[] {
   const mounts = readMounts(host);
   const swaps = (readAttr(host, paths.procSwaps) ?? '').split('\n').slice(1).map((l) => l.split(/\s+/)[0] ?? '').filter(Boolean);

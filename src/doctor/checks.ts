@@ -44,6 +44,8 @@ function cpuVirtualization(f: HostFacts): Check {
   const flag = hasVirt(f);
   if (flag === 'vmx') return check(id, 'pass', 'Intel VT-x is available (vmx)');
   if (flag === 'svm') return check(id, 'pass', 'AMD-V is available (svm)');
+  // The kernel creates /dev/kvm only once a KVM backend initialised: KVM works whatever the flags say.
+  if (f.kvmDevice) return check(id, 'pass', `no ${f.cpu.vmx || f.cpu.svm ? 'matching ' : ''}vmx/svm CPU flag, but /dev/kvm is present, so KVM works here (a hypervisor that offers KVM without the flag: nested or paravirtual, e.g. PVM)`);
   if (f.cpu.vmx || f.cpu.svm) {
     return check(id, 'fail', `this ${f.cpu.vendor === 'intel' ? 'Intel' : 'AMD'} CPU reports ${f.cpu.vmx ? 'vmx' : 'svm'}, the other vendor's flag: an emulated CPU model, which KVM cannot use`,
       'on the hypervisor, give this VM the host CPU model (host-passthrough) with nested virtualization');

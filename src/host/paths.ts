@@ -23,6 +23,8 @@ export const paths = {
   sysModule: (name: string) => `/sys/module/${name}`,
   moduleParam: (name: string, param: string) => `/sys/module/${name}/parameters/${param}`,
   sysBlock: '/sys/block',
+  cpuOnline: '/sys/devices/system/cpu/online',
+  hugepagesDir: '/sys/kernel/mm/hugepages',
   sysClassNet: '/sys/class/net',
   procDir: '/proc',
   procPid: (pid: string | number) => `/proc/${pid}`,
@@ -39,12 +41,16 @@ export const paths = {
   procInterrupts: '/proc/interrupts',
   procMounts: '/proc/mounts',
   osrelease: '/proc/sys/kernel/osrelease',
+  /** The UTS hostname, as uname -n gives it. */
+  procHostname: '/proc/sys/kernel/hostname',
 
   devKvm: '/dev/kvm',
   devVfio: '/dev/vfio',
   devVfioGroup: (group: number) => `/dev/vfio/${group}`,
 
   osRelease: ['/etc/os-release', '/usr/lib/os-release'],
+  /** systemd's machine-id(5): the host's stable identity in JSON documents. */
+  machineId: '/etc/machine-id',
   etcDefaultGrub: '/etc/default/grub',
   etcKernelCmdline: '/etc/kernel/cmdline',
   proxmoxBootUuids: '/etc/kernel/proxmox-boot-uuids',
@@ -89,6 +95,8 @@ export const paths = {
   mdevDevices: '/sys/bus/mdev/devices',
 
   pciIds: ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids', '/usr/share/pci.ids'],
+  /** systemd's PCI names, regenerated from pci.ids with each udev release (udev/hwdb.d). */
+  pciHwdb: ['/usr/lib/udev/hwdb.d/20-pci-vendor-model.hwdb', '/lib/udev/hwdb.d/20-pci-vendor-model.hwdb'],
 
   stateDir: '/var/lib/gpuvirt',
   stateFile: '/var/lib/gpuvirt/state.json',

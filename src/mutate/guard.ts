@@ -13,12 +13,12 @@ export function requireRoot(ctx: Pick<Ctx, 'host'>, command: string): void {
 
 /** inquirer, loaded only when a question is really asked. */
 export const inquirerPrompter: Prompter = {
-  async confirm(message) {
+  async confirm(message, def = false) {
     const { confirm } = await import('@inquirer/prompts');
-    return confirm({ message, default: false });
+    return confirm({ message, default: def });
   },
-  async select(message, choices) {
+  async select(message, choices, def) {
     const { select } = await import('@inquirer/prompts');
-    return select({ message, choices });
+    return select({ message, choices, default: def });
   },
 };

@@ -3,7 +3,7 @@
 import type { Ctx } from '../context.js';
 import { paths } from '../host/paths.js';
 import type { Step } from '../mutate/steps.js';
-import { readUsage } from '../detect/usage.js';
+import { readUsage, usageGaps } from '../detect/usage.js';
 import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
 import type { ChangePlan } from '../change/types.js';
@@ -92,6 +92,8 @@ export function planPassthrough(ctx: Ctx, req: PassthroughRequest): ChangePlan<P
     steps.push(...planPersist(ctx.host, [...byAddress.values()], detectInitramfs(ctx.host)));
   }
   const warnings: string[] = [];
+  const gaps = usageGaps(ctx.host);
+  if (gaps) warnings.push(gaps);
   if (req.persist && detectInitramfs(ctx.host).kind === 'none') {
     warnings.push('no initramfs generator found: a host driver loaded from an initramfs could still claim the device at boot');
   }

@@ -3,6 +3,7 @@
 // whole: for 1.3 MB that cost more than all else doctor does on a small host.
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
+import { Hwdb } from './hwdb.js';
 
 /** A few vendors gpuvirt users meet, for hosts without pci.ids. */
 const FALLBACK_VENDORS: Record<string, string> = {
@@ -168,8 +169,17 @@ export class PciNames {
   private readonly cache = new Map<string, string>();
   private readonly vendorLines = new Map<string, number>();
 
-  /** `sources` are tried in order; the first that has a pci.ids file is used. */
-  constructor(private readonly sources: readonly Host[]) {}
+  /** Asked only for what pci.ids lacks, as lspci does. */
+  private readonly hwdb: Hwdb;
+
+  /**
+   * `sources` are tried in order; the first that has a pci.ids file is used. The hwdb is the
+   * first source's own: a snapshot carries its host's, and this machine's newer udev would name
+   * its devices otherwise than that host's lspci did.
+   */
+  constructor(private readonly sources: readonly Host[]) {
+    this.hwdb = new Hwdb(sources.slice(0, 1));
+  }
 
   private db(): IdsFile | null {
     if (this.ids !== undefined) return this.ids;
@@ -216,11 +226,12 @@ export class PciNames {
     const key = `v${vendorId}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
-    let name = FALLBACK_VENDORS[vendorId] ?? `Vendor ${vendorId}`;
+    let name: string | null = null;
     if (this.db()) {
       const at = this.vendorLine(vendorId);
       if (at >= 0) name = this.lineRest(at, 6);
     }
+    name ??= this.hwdb.vendor(vendorId) ?? FALLBACK_VENDORS[vendorId] ?? `Vendor ${vendorId}`;
     this.cache.set(key, name);
     return name;
   }
@@ -229,7 +240,7 @@ export class PciNames {
     const key = `d${vendorId}:${deviceId}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
-    let name = `Device ${deviceId}`;
+    let name: string | null = null;
     if (this.db()) {
       const v = this.vendorLine(vendorId);
       if (v >= 0) {
@@ -241,6 +252,7 @@ export class PciNames {
         if (d >= 0 && ids.endBefore(v, d - 1) < 0) name = this.lineRest(d, 7);
       }
     }
+    name ??= this.hwdb.model(vendorId, deviceId) ?? `Device ${deviceId}`;
     this.cache.set(key, name);
     return name;
   }

@@ -9,6 +9,7 @@ import { deviceFiles, findHolders } from '../detect/usage.js';
 import { readPf } from '../sriov/detect.js';
 import { readMdevTypes } from '../commands/mdev/types.js';
 import type { PciNames } from '../pci/names.js';
+import { readHostResources, type HostResources } from './host-fit.js';
 
 export interface InventoryFunction extends PciFunction {
   name: string;
@@ -26,6 +27,8 @@ export interface InventoryFunction extends PciFunction {
 
 export interface Inventory {
   functions: InventoryFunction[];
+  /** CPUs and hugepages, for what a profile asks besides devices; absent in inventories built by hand. */
+  resources?: HostResources;
 }
 
 export function readInventory(host: Host, names: PciNames): Inventory {
@@ -49,5 +52,5 @@ export function readInventory(host: Host, names: PciNames): Inventory {
       inUse: fn.physfn !== null && findHolders(host, deviceFiles(host, addr)).length > 0,
     };
   });
-  return { functions };
+  return { functions, resources: readHostResources(host) };
 }

@@ -3,7 +3,9 @@
 // host) or over the profile alone (--offline: explicit addresses only). Problems carry the
 // profile path they are about, so they print with the profile's line numbers.
 import { createHash } from 'node:crypto';
-import { problem, type Path, type Problem } from './problems.js';
+import { notFound, problem, type Path, type Problem } from './problems.js';
+import { hostFit } from './host-fit.js';
+import { legalVfCounts } from '../sharing/families.js';
 import type { Device, GpuDevice, MdevDevice, Profile, Selector, VfDevice } from './schema.js';
 import type { Inventory, InventoryFunction } from './inventory.js';
 
@@ -102,7 +104,7 @@ export function selectDevice(inv: Inventory, sel: Selector, at: Path, allowVf: b
   let device: InventoryFunction | undefined;
   if (sel.address) {
     device = inv.functions.find((f) => f.address === sel.address);
-    if (!device) return { device: null, problems: [problem('error', [...at, 'address'], `no PCI device ${sel.address} on this host`)] };
+    if (!device) return { device: null, problems: [notFound([...at, 'address'], `no PCI device ${sel.address} on this host`)] };
     if (sel.id && `${device.vendorId}:${device.deviceId}` !== sel.id) out.push(problem('error', [...at, 'id'], `${sel.address} is ${device.vendorId}:${device.deviceId}, not ${sel.id}: the hardware changed`));
     if (sel.name && !globToRegExp(sel.name).test(device.name)) out.push(problem('error', [...at, 'name'], `${sel.address} is "${device.name}", which does not match "${sel.name}"`));
   } else {
@@ -112,13 +114,13 @@ export function selectDevice(inv: Inventory, sel: Selector, at: Path, allowVf: b
       (!sel.id || `${f.vendorId}:${f.deviceId}` === sel.id) &&
       (!sel.subsystem || `${f.subsystemVendorId}:${f.subsystemDeviceId}` === sel.subsystem) &&
       (!re || re.test(f.name)));
-    if (!matches.length) return { device: null, problems: [problem('error', at, `no device on this host matches ${describe(sel)}`)] };
+    if (!matches.length) return { device: null, problems: [notFound(at, `no device on this host matches ${describe(sel)}`)] };
     if (sel.index === undefined && matches.length > 1) {
       return { device: null, problems: [problem('error', at, `${matches.length} devices match ${describe(sel)} (${matches.map((m) => m.address).join(', ')}): add index: 0 to ${matches.length - 1}, or give the address`)] };
     }
     const i = sel.index ?? 0;
     device = matches[i];
-    if (!device) return { device: null, problems: [problem('error', [...at, 'index'], `index ${i}, but only ${matches.length} device(s) match ${describe(sel)}`)] };
+    if (!device) return { device: null, problems: [notFound([...at, 'index'], `index ${i}, but only ${matches.length} device(s) match ${describe(sel)}`)] };
   }
   if (sel.address && sel.subsystem && `${device.subsystemVendorId}:${device.subsystemDeviceId}` !== sel.subsystem) {
     out.push(problem('error', [...at, 'subsystem'], `${device.address} has subsystem ${device.subsystemVendorId}:${device.subsystemDeviceId}, not ${sel.subsystem}: another card of the same model?`));
@@ -210,6 +212,8 @@ function resolveVf(c: Ctx, d: VfDevice, index: number): ResolvedPci | null {
   if (!pf) return null;
   if (!pf.sriov) return void c.problems.push(problem('error', [...at, 'pf'], `${pf.address} has no SR-IOV capability`)), null;
   if (d.vfCount > pf.sriov.totalVfs) c.problems.push(problem('error', [...at, 'vfCount'], `${pf.address} offers at most ${pf.sriov.totalVfs} VFs`));
+  const legal = legalVfCounts(pf.vendorId, pf.deviceId);
+  if (legal && !legal.includes(d.vfCount)) c.problems.push(problem('error', [...at, 'vfCount'], `${pf.address} (${pf.vendorId}:${pf.deviceId}) runs ${legal.join(' or ')} VFs, one per partition mode, not ${d.vfCount}`));
   const all = Array.from({ length: d.vfCount }, (_, i) => vfAt(pf, i)).filter((a): a is string => a !== null);
   let chosen: string | null;
   if (d.vf === 'any') {
@@ -269,5 +273,6 @@ export function resolveProfile(profile: Profile, inv: Inventory | null, opts: Re
       seen.set(f.address, d.index);
     }
   }
+  if (inv?.resources) c.problems.push(...hostFit(profile, inv.resources));
   return { devices, problems: c.problems };
 }

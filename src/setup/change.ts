@@ -36,6 +36,8 @@ export interface SetupView {
   /** The GPUs whose reset_method is set to device_specific. */
   reset: { address: string; family: string; before: string[] }[];
   notes: string[];
+  /** What keeps the host from passthrough that setup cannot change (firmware, missing modules); absent for --undo. */
+  cannot?: string[];
   files: FileDiff[];
 }
 
@@ -91,7 +93,8 @@ function fileSteps(changes: readonly FileChange[], runId: string): Step[] {
 export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan<SetupView>> {
   const facts = gatherFacts(ctx.host);
   validate(req, facts.kernel);
-  const rec = recommend(facts, vfioLoadedAtBoot(ctx.host));
+  const initramfs = detectInitramfs(ctx.host);
+  const rec = recommend(facts, vfioLoadedAtBoot(ctx.host), initramfs.kind);
   const chosen = req.iommu || req.vfioModules || Boolean(req.reset) || req.params.length > 0 || req.removeParams.length > 0;
   const change: ParamChange = chosen
     ? { add: [...(req.iommu ? rec.change.add : []), ...req.params], remove: [...(req.iommu ? rec.change.remove : []), ...req.removeParams] }
@@ -107,7 +110,6 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
     ? planCmdlineEdit(ctx.host, facts.boot, facts.cmdline.running, change)
     : { changes: [], commands: [], verify: [] };
   const reset = chosen && !req.reset ? null : planReset(ctx.host, facts, Boolean(req.reset));
-  const initramfs = detectInitramfs(ctx.host);
   const moduleChanges = vfioModules ? planVfioModules(ctx.host, initramfs) : [];
   const changes = [...edit.changes, ...moduleChanges, ...(reset?.rule ? [reset.rule] : [])];
   const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] }] : [];
@@ -126,7 +128,7 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
   return {
     view: {
       action: 'setup', bootloader: { kind: facts.boot.kind, reason: facts.boot.reason },
-      change: { add: change.add.map(paramText), remove: change.remove }, vfioModules, notes, files: await diffs(changes),
+      change: { add: change.add.map(paramText), remove: change.remove }, vfioModules, notes, cannot: rec.cannot, files: await diffs(changes),
       reset: (reset?.gpus ?? []).map((g) => ({ address: g.address, family: g.family, before: g.before })),
     },
     steps, refusals: [...asked.refusals, ...(reset?.refusals ?? [])],

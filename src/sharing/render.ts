@@ -29,8 +29,15 @@ const WORD: Record<Availability, (s: Style) => string> = {
 export function renderSharing(list: readonly SharingJson[], s: Style, width: number): string[] {
   if (!list.length) return [];
   const lines = ['      sharing:'];
+  // Too narrow for a column beside the strategy (a 40-column terminal): the text goes under it.
+  const narrow = width > 0 && width - 31 < 30;
   for (const x of list) {
     const run = x.command ? s.dim(` (${x.command})`) : '';
+    if (narrow) {
+      lines.push(`        ${WORD[x.status](s)}${x.strategy}`, `          ${wrap(`${x.summary}${run}`, width, 10)}`);
+      for (const c of x.changes) lines.push(`          ${wrap(`needs ${c.kind}: ${c.what}${c.command ? ` → ${c.command}` : ''}`, width, 10)}`);
+      continue;
+    }
     lines.push(`        ${WORD[x.status](s)}${x.strategy.padEnd(12)} ${wrap(`${x.summary}${run}`, width, 31)}`);
     for (const c of x.changes) {
       lines.push(`${' '.repeat(30)}${wrap(`needs ${c.kind}: ${c.what}${c.command ? ` → ${c.command}` : ''}`, width, 32)}`);

@@ -286,6 +286,9 @@ function captureKernel(c: Collector, kernel: string | null): void {
     c.dir(paths.sysModule(name), { sysfs: true, descend: (n, depth) => depth > 0 || (vfio ? MODULE_SUBDIRS.has(n) : n === 'drivers') });
   }
   c.dir(paths.acpiTables, { empty: true, descend: ALL });
+  // What profiles are checked against besides devices: the online CPUs and the hugepage pools.
+  c.file(paths.cpuOnline);
+  c.dir(paths.hugepagesDir, { sysfs: true, descend: ALL });
   c.presence(paths.devKvm);
   c.dir(paths.devVfio, { empty: true });
   if (kernel === null) return;
@@ -343,6 +346,20 @@ function pciIdsFilter(host: Host): (text: string) => string {
   };
 }
 
+/** The hwdb's PCI names cut to this host's vendors and devices, as pci.ids is. */
+function hwdbFilter(host: Host): (text: string) => string {
+  const keys = new Set<string>();
+  for (const addr of listAddresses(host)) {
+    const f = readFunction(host, addr);
+    const v = f.vendorId.toUpperCase();
+    keys.add(`pci:v0000${v}*`).add(`pci:v0000${v}d0000${f.deviceId.toUpperCase()}*`);
+  }
+  return (text) => {
+    const kept = text.split(/\n\n+/).filter((entry) => keys.has(entry.trim().split('\n')[0] ?? ''));
+    return `# 20-pci-vendor-model.hwdb cut by gpuvirt snapshot to the devices of one host\n\n${kept.map((e) => e.trim()).join('\n\n')}\n`;
+  };
+}
+
 export function captureSnapshot(host: Host, meta: { gpuvirtVersion: string; createdAt: Date }): Snapshot {
   const c = new Collector(host);
   const kernel = readAttr(host, paths.osrelease);
@@ -352,5 +369,7 @@ export function captureSnapshot(host: Host, meta: { gpuvirtVersion: string; crea
   captureBoot(c);
   const pciIds = paths.pciIds.find((p) => host.exists(p));
   if (pciIds) c.file(pciIds, { filter: pciIdsFilter(host) });
+  const hwdb = paths.pciHwdb.find((p) => host.exists(p));
+  if (hwdb) c.file(hwdb, { filter: hwdbFilter(host) });
   return c.finish({ gpuvirtVersion: meta.gpuvirtVersion, createdAt: meta.createdAt.toISOString(), kernel });
 }

@@ -14,6 +14,7 @@ import { readPf } from './detect.js';
 import { planSriovPersist, type PersistedPf } from './persist.js';
 import { vfAddresses } from './plan.js';
 import { heldByVfio, vfsInUse } from './select.js';
+import { usageGaps } from '../detect/usage.js';
 import { planDisableFor, planEnableFor } from './vendor-plans.js';
 import { chooseAdapter, validateEnable, type Adapter, type AdapterId } from './vendors.js';
 import { pfJson, type PfJson } from '../commands/sriov/status.js';
@@ -107,7 +108,10 @@ export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): Chang
     // As for passthrough: without an IOMMU vfio-pci's probe fails (-EINVAL) and the VFs would end driverless.
     refusals.push({ code: 'no-iommu', address: pf.address, message: `${pf.address} has no IOMMU group: no IOMMU is active, so vfio-pci cannot take its VFs (run \`gpuvirt doctor\` for the fix)`, force: null });
   }
-  if (pf.sriov.numVfs !== req.numVfs && pf.sriov.numVfs > 0) refusals.push(...inUse(ctx, pf, 'change the count'));
+  const replacing = pf.sriov.numVfs !== req.numVfs && pf.sriov.numVfs > 0;
+  if (replacing) refusals.push(...inUse(ctx, pf, 'change the count'));
+  // Whether a VF is held open is known only where processes are visible (not on a snapshot).
+  const gaps = replacing ? usageGaps(ctx.host, 'processes') : null;
   const state = readState(ctx.host);
   const previous = state.sriov?.[pf.address];
   const body = planEnableFor(adapter.id, pf, { numVfs: req.numVfs, bind: req.bind, vfioLoaded: ctx.host.exists(paths.pciDriver('vfio-pci')) });
@@ -127,7 +131,7 @@ export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): Chang
   };
   return {
     view: { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: req.numVfs, notes, hint: null, after: null },
-    steps, refusals, blockedExit: errors.length ? ExitCode.unsupported : ExitCode.refused,
+    steps, refusals, blockedExit: errors.length ? ExitCode.unsupported : ExitCode.refused, warnings: gaps ? [gaps] : [],
     question: `Enable ${req.numVfs} VFs on ${pf.address}?`,
     state: (s) => ({ ...s, sriov: { ...s.sriov, [pf.address]: record } }),
     expect: countFacts(pf, adapter, req.numVfs, req.bind),
@@ -154,6 +158,8 @@ export function planSriovDisable(ctx: Ctx, pf: PfInfo, persist: boolean): Change
   if (persist) steps.push(...planSriovPersist(ctx.host, persistedPfs(ctx, state, pf.address)));
   const keep = !persist && (previous?.persisted ?? false);
   const warnings = previous?.persisted && !persist ? [`${pf.address} stays persisted: the next boot creates its ${previous.numVfs} VFs again (--persist removes that)`] : [];
+  const gaps = usageGaps(ctx.host, 'processes');
+  if (gaps) warnings.push(gaps);
   return {
     view: { action: 'disable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: 0, notes: [], hint: null, after: null },
     steps, refusals, warnings,

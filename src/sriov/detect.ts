@@ -8,6 +8,8 @@ import { intAttr, listAddresses, readFunction, readSriov, readVirtfns, type PciF
 export interface VfInfo {
   index: number;
   address: string;
+  vendorId: string;
+  deviceId: string;
   driver: string | null;
   iommuGroup: number | null;
 }
@@ -38,7 +40,7 @@ export function readPf(host: Host, addr: string): PfInfo | null {
   const fn = readFunction(host, addr);
   const vfs = readVirtfns(host, addr).map((vf, index) => {
     const f = readFunction(host, vf);
-    return { index, address: vf, driver: f.driver, iommuGroup: f.iommuGroup };
+    return { index, address: vf, vendorId: f.vendorId, deviceId: f.deviceId, driver: f.driver, iommuGroup: f.iommuGroup };
   });
   const module = fn.driver ? (host.readLink(`${paths.pciDriver(fn.driver)}/module`) ?? '').split('/').pop() || null : null;
   return {

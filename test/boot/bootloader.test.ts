@@ -25,6 +25,41 @@ describe('detectBootloader', () => {
     expect(b.configured).toBe('root=UUID=1 ro rhgb quiet intel_iommu=on');
   });
 
+  it('Fedora is told by os-release and GRUB_ENABLE_BLSCFG, not by /boot/grub2 alone (a separate /boot may not be mounted)', () => {
+    const fedora = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=39\n';
+    const bls = detect({
+      'etc/os-release': fedora,
+      'etc/default/grub': 'GRUB_CMDLINE_LINUX="rhgb quiet"\nGRUB_ENABLE_BLSCFG=true\n',
+      'boot/loader/entries/abc-6.8.0-45-generic.conf': 'title Fedora\noptions root=UUID=1 ro rhgb quiet\n',
+    });
+    expect(bls).toMatchObject({ kind: 'grub-bls', configured: 'root=UUID=1 ro rhgb quiet' });
+    expect(bls.reason).toContain('ID=fedora in /etc/os-release, GRUB_ENABLE_BLSCFG=true in /etc/default/grub');
+    // Entries unreadable without root (Fedora keeps them 0700): still grubby, configured line unknown.
+    expect(detect({ 'etc/os-release': fedora, 'etc/default/grub': 'GRUB_CMDLINE_LINUX="rhgb"\nGRUB_ENABLE_BLSCFG=true\n' })).toMatchObject({ kind: 'grub-bls', configured: null });
+    // RHEL-like without BLS: GRUB_CMDLINE_LINUX and grub2-mkconfig.
+    const rocky = detect({ 'usr/lib/os-release': 'ID="rocky"\nID_LIKE="rhel centos fedora"\n', 'etc/default/grub': 'GRUB_CMDLINE_LINUX="crashkernel=auto"\nGRUB_CMDLINE_LINUX_DEFAULT="ignored"\n' });
+    expect(rocky).toMatchObject({ kind: 'grub', configured: 'crashkernel=auto' });
+    expect(rocky.reason).toContain('Fedora/RHEL layout');
+    // Debian's GRUB has no BLS support: the variable there changes nothing.
+    const debian = detect({ 'etc/os-release': 'ID=debian\n', 'etc/default/grub': 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_ENABLE_BLSCFG=true\n' });
+    expect(debian).toMatchObject({ kind: 'grub', configured: 'quiet' });
+    expect(debian.reason).not.toContain('Fedora');
+  });
+
+  it('the Fedora fixture: setup edits GRUB_CMDLINE_LINUX and runs grubby, never update-grub', async () => {
+    const { main } = await import('../../src/cli.js');
+    const { captureIO } = await import('../helpers/io.js');
+    const io = captureIO();
+    const root = new URL('../fixtures/sysfs/shared-with-boot-disk', import.meta.url).pathname;
+    expect(await main(['setup', '--dry-run', '--param', 'iommu=pt', '--json', '--root', root], { io, env: {}, platform: 'linux' })).toBe(0);
+    const d = JSON.parse(io.stdout).data;
+    expect(d.bootloader.kind).toBe('grub-bls');
+    const text = JSON.stringify(d);
+    expect(text).toContain('grubby');
+    expect(text).not.toContain('update-grub');
+    expect(text).not.toContain('GRUB_CMDLINE_LINUX_DEFAULT');
+  });
+
   it('Proxmox with proxmox-boot-tool reads /etc/kernel/cmdline', () => {
     const b = detect({
       'etc/kernel/cmdline': 'root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n',

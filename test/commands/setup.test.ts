@@ -169,6 +169,6 @@ describe('setup recommendations', () => {
     expect(r.code).toBe(0);
     expect(r.doc.data.vfioModules).toBe(false);
     expect(r.doc.data.steps).toEqual([]);
-    expect(r.doc.data.notes.join(' ')).toContain('not installed');
+    expect(r.doc.data.cannot.join(' ')).toContain('not installed');
   });
 });

@@ -54,11 +54,22 @@ describe('doctor checks', () => {
     expect(checks.every((c) => c.remedy === null)).toBe(true);
   });
 
-  it('cpu.virtualization fails without vmx/svm and tells a VM from bare metal', () => {
+  it('cpu.virtualization fails without vmx/svm (and without /dev/kvm) and tells a VM from bare metal', () => {
     const noFlags = { vendor: 'intel' as const, model: null, vmx: false, svm: false, hypervisor: false };
-    expect(byId(runChecks(facts({ cpu: noFlags })), 'cpu.virtualization')).toMatchObject({ status: 'fail', remedy: expect.stringContaining('firmware setup') });
-    expect(byId(runChecks(facts({ cpu: { ...noFlags, hypervisor: true } })), 'cpu.virtualization').remedy).toContain('nested');
-    expect(status(facts({ cpu: { ...noFlags, svm: true, vendor: 'amd' } }), 'cpu.virtualization')).toBe('pass');
+    expect(byId(runChecks(facts({ cpu: noFlags, kvmDevice: false })), 'cpu.virtualization')).toMatchObject({ status: 'fail', remedy: expect.stringContaining('firmware setup') });
+    expect(byId(runChecks(facts({ cpu: { ...noFlags, hypervisor: true }, kvmDevice: false })), 'cpu.virtualization').remedy).toContain('nested');
+    expect(status(facts({ cpu: { ...noFlags, svm: true, vendor: 'amd' }, kvmDevice: false }), 'cpu.virtualization')).toBe('pass');
+  });
+
+  it('cpu.virtualization is judged by what works: /dev/kvm without the flag (nested, PVM) passes, with a note', () => {
+    const noFlags = { vendor: 'intel' as const, model: null, vmx: false, svm: false, hypervisor: true };
+    const c = byId(runChecks(facts({ cpu: noFlags, kvmDevice: true })), 'cpu.virtualization');
+    expect(c).toMatchObject({ status: 'pass', remedy: null });
+    expect(c.summary).toContain('/dev/kvm is present, so KVM works here');
+    expect(status(facts({ cpu: noFlags, kvmDevice: true }), 'kvm.device')).toBe('pass');
+    const wrongVendor = byId(runChecks(facts({ cpu: { ...noFlags, svm: true }, kvmDevice: true })), 'cpu.virtualization');
+    expect(wrongVendor.status).toBe('pass');
+    expect(status(facts({ cpu: { ...noFlags, svm: true }, kvmDevice: false }), 'cpu.virtualization')).toBe('fail');
   });
 
   it('kvm.device fails without /dev/kvm and names the module to load', () => {

@@ -4,6 +4,7 @@ import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, 
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pkg from '../../package.json' with { type: 'json' };
 import { copyTree, simTmpDir } from '../../src/sim/host.js';
 import { FIXTURES } from '../helpers/sim.js';
 import { SysfsBuilder } from '../helpers/sysfs-builder.js';
@@ -12,7 +13,7 @@ const BIN = new URL('../../bin/gpuvirt', import.meta.url).pathname;
 const built = existsSync(new URL('../../dist/cli.js', import.meta.url));
 
 function gpuvirt(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -39,6 +40,12 @@ describe.runIf(built)('bin/gpuvirt', () => {
     const r = gpuvirt(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('--version alone prints the version; with --json it is a document', () => {
+    expect(gpuvirt(['--version'])).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    const doc = JSON.parse(gpuvirt(['--version', '--json']).stdout);
+    expect(doc).toMatchObject({ schemaVersion: 1, command: 'version', ok: true, data: { version: pkg.version }, timestamp: '2023-11-14T22:13:20.000Z' });
   });
 
   it('doctor --json on a fixture: one document, exit status from the checks', () => {
@@ -88,7 +95,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
     // A copy of the program without dist/cli.js: what still works there never loaded it.
     const copy = copyOfProgram(join(scratch, 'fast-only'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
     const run = (args: string[]) => {
-      const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
     const root = FIXTURES + 'two-identical-gpus';
@@ -105,7 +112,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
   it('without bin/fast-loader.cjs, doctor runs through the full program', () => {
     const copy = copyOfProgram(join(scratch, 'no-loader'), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
     const args = ['doctor', '--json', '--root', FIXTURES + 'qemu-amd'];
-    const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
     expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual(gpuvirt(args));
   });
 
@@ -115,7 +122,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(required.length).toBeGreaterThan(0);
     expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
     const r = spawnSync(process.execPath, ['-e', "process.stdout.write(String(require('./bin/fast-loader.cjs').load().cacheRejected))"], {
-      cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' },
+      cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' },
     });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('false');
@@ -124,8 +131,8 @@ describe.runIf(built)('bin/gpuvirt', () => {
   it('a code cache is used only with the file it was made from; a damaged one is rejected; doctor still runs', () => {
     const copy = copyOfProgram(join(scratch, 'stale-cache'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
     const loader = join(copy, 'bin/fast-loader.cjs');
-    const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
-    const doctor = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).stdout;
+    const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } }).stdout;
+    const doctor = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } }).stdout;
     const args = ['doctor', '--root', FIXTURES + 'server-mxgpu-sriov'];
     const expected = gpuvirt(args).stdout;
     expect(state()).toBe('false');
@@ -163,7 +170,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
     try {
       const root = FIXTURES + 'intel-desktop-nvidia';
       for (const args of [['doctor', '--root', root], ['doctor', '--json', '--root', root], ['list', '--json', '--root', root], ['doctor', '--help']]) {
-        const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+        const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
         expect(r.stderr, args.join(' ')).toBe('gpuvirt: cannot write to standard output: ENOSPC\n');
         expect(r.status, args.join(' ')).toBe(1);
       }
@@ -190,7 +197,7 @@ describe.runIf(built)('bin/gpuvirt', () => {
       const writeEnd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
       const nonblocking = 'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec @ARGV or die';
       const child = spawn('perl', ['-MFcntl', '-e', nonblocking, process.execPath, BIN, 'list', '--json', '--root', machine.root], {
-        stdio: ['ignore', writeEnd, 'pipe'], env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', writeEnd, 'pipe'], env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' },
       });
       const closed = new Promise<number | null>((r) => child.on('close', r));
       await new Promise((r) => setTimeout(r, 1500));

@@ -43,10 +43,10 @@ describe('generated man page and completions', () => {
     { words: ['sriov', ''], want: ['status', 'enable', 'disable'] },
     { words: ['--json', 'profile', ''], want: ['validate', 'schema', 'check'] },
     { words: ['--root', '/x', 'mdev', 'c'], want: ['create'] },
-    { words: ['sriov', 'enable', '--'], want: ['--vfs', '--bind', '--persist', '--dry-run', '--yes', '--force', '--root', '--json', '--no-color'] },
+    { words: ['sriov', 'enable', '--'], want: ['--vfs', '--bind', '--persist', '--dry-run', '--yes', '--force', '--root', '--json', '--no-color', '--strict'] },
     { words: ['list', '--g'], want: ['--gpus'] },
-    { words: ['--'], want: ['--version', '--root', '--json', '--no-color'] },
-    { words: ['doctor', '--'], want: ['--root', '--json', '--no-color'] },
+    { words: ['--'], want: ['--version', '--root', '--json', '--no-color', '--strict'] },
+    { words: ['doctor', '--'], want: ['--root', '--json', '--no-color', '--strict'] },
   ])('bash completes gpuvirt $words', ({ words, want }) => {
     expect(complete(words)).toEqual(want);
   });

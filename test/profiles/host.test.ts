@@ -45,6 +45,7 @@ describe('selectors against a host', () => {
     expect(r.doc.data.files[0].problems.map((p: { line: number; message: string }) => [p.line, p.message])).toEqual([
       [6, 'no PCI device 0000:05:00.0 on this host'],
       [7, '0000:41:00.0 offers at most 8 VFs'],
+      [7, '0000:41:00.0 (1002:74a1) runs 1 or 8 VFs, one per partition mode, not 9'],
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FsHost } from '../../src/host/fs-host.js';
 import type { Host } from '../../src/host/host.js';
@@ -99,6 +99,16 @@ describe('captureSnapshot', () => {
     const ids = text(paths.get('/usr/share/misc/pci.ids'));
     expect(ids).toContain('\t2204  GA102 [GeForce RTX 3090]');
     expect(ids).not.toMatch(/2206|Red Hat|Serial bus|\t\t/);
+    // The hwdb too: names a host's old pci.ids lacks must survive the snapshot.
+    const withHwdb = miniHost();
+    mkdirSync(`${withHwdb}/usr/lib/udev/hwdb.d`, { recursive: true });
+    writeFileSync(`${withHwdb}/usr/lib/udev/hwdb.d/20-pci-vendor-model.hwdb`,
+      '# systemd\n\npci:v000010DE*\n ID_VENDOR_FROM_DATABASE=NVIDIA Corporation\n\npci:v000010DEd00002204*\n ID_MODEL_FROM_DATABASE=GA102 [GeForce RTX 3090]\n\n'
+      + 'pci:v000010DEd00002204sv00001043sd000087B3*\n ID_MODEL_FROM_DATABASE=sub\n\npci:v000010DEd00002206*\n ID_MODEL_FROM_DATABASE=GA102 [GeForce RTX 3080]\n\npci:v00001AF4*\n ID_VENDOR_FROM_DATABASE=Red Hat, Inc.\n');
+    const hwdb = text(byPath(captureSnapshot(new FsHost(withHwdb), meta).entries).get('/usr/lib/udev/hwdb.d/20-pci-vendor-model.hwdb'));
+    expect(hwdb).toContain('pci:v000010DEd00002204*\n ID_MODEL_FROM_DATABASE=GA102 [GeForce RTX 3090]');
+    expect(hwdb).toContain('pci:v000010DE*\n');
+    expect(hwdb).not.toMatch(/2206|Red Hat|sv00001043/);
     expect(text(paths.get('/proc/cpuinfo'))).toBe(readFileSync(`${root}/proc/cpuinfo`, 'utf8'));
     expect(paths.get('/proc/cmdline')).toMatchObject({ mode: 0o444 });
     expect(paths.has('/etc/default/grub.d/50-gpu.cfg')).toBe(true);

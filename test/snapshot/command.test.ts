@@ -20,7 +20,7 @@ function tempDir(): string {
 
 async function run(argv: string[], opts: { tty?: boolean } = {}) {
   const io = captureIO({ tty: opts.tty });
-  const code = await main(argv, { io, env: {}, platform: 'linux' });
+  const code = await main(argv, { io, env: {}, platform: 'linux', clock: () => new Date(1_700_000_000_000) });
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
 

@@ -5,7 +5,7 @@ import { compare } from './diff.js';
 
 export const hostAssert: CommandDef<HostOptions, AnsibleResult> = {
   name: 'host assert',
-  summary: 'exit 0 when this host is in the state of a named host config, 1 when not',
+  summary: 'check that this host is in the state of a named host config (exit 0), or not (1)',
   help: [
     'Checks every selected device and the host-wide items against the config. A host whose',
     'configured kernel command line is not the running one (a reboot is due) does not match yet.',

@@ -13,7 +13,7 @@ export async function compare(opts: HostOptions, ctx: Parameters<CommandDef<Host
 
 export const hostDiff: CommandDef<HostOptions, AnsibleResult> = {
   name: 'host diff',
-  summary: 'what `host apply` would change: this host against a named host config',
+  summary: 'show what `host apply` would change: this host against a named host config',
   help: [
     'Compares each selected device (driver, VF count, the VFs\' driver) and the host-wide items',
     '(kernel parameters, vfio modules at boot) with the config, and prints the differences as a',

@@ -28,7 +28,7 @@ export function renderMdevTypes(d: { parents: MdevParent[] }, s: Style): string 
 
 export const mdevTypes: CommandDef<{ parent: string | undefined }, { parents: MdevParent[] }> = {
   name: 'mdev types',
-  summary: 'mediated device types each parent offers (name, available instances, API)',
+  summary: 'list the mediated device types each parent offers (name, available instances, API)',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('[parent]', 'only this parent device');

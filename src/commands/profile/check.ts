@@ -3,7 +3,7 @@ import type { Ctx } from '../../context.js';
 import { ExitCode } from '../../errors.js';
 import type { Style } from '../../output.js';
 import type { DriftCheck } from '../../profiles/check.js';
-import { fileResult, renderFileResult, type FileResult } from './validate.js';
+import { fileResult, invalidProfile, renderFileResult, type FileResult } from './validate.js';
 
 export interface CheckOptions {
   file: string;
@@ -43,7 +43,7 @@ function renderCheck(d: CheckData, s: Style, ctx: Ctx): string {
 
 export const profileCheck: CommandDef<CheckOptions, CheckData> = {
   name: 'profile check',
-  summary: 'does the hardware still match the profile (ids, subsystem ids, groups, isolation)',
+  summary: 'check that the hardware still matches a profile (ids, subsystem ids, groups, isolation)',
   help: [
     'Looks up every device of the profile on this host (or --root) and compares what the profile',
     'recorded (vendor:device and subsystem ids, IOMMU group) with what is there now; checks the',
@@ -61,12 +61,16 @@ export const profileCheck: CommandDef<CheckOptions, CheckData> = {
     ]);
     const opened = openProfile(opts.file, ctx, { resolve: false, offline: false, needFunctions: true });
     const data: CheckData = { file: opts.file, matches: false, checks: [], profile: fileResult(opts.file, opened.source, opened.problems) };
-    if (!opened.profile) return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
+    if (!opened.profile) return invalidProfile(data, data.profile);
     const inv = readInventory(ctx.host, ctx.names);
     const resolved = resolveProfile(opened.profile, inv, { needFunctions: true });
     data.checks = driftChecks(opened.profile, inv, resolved.devices);
     data.matches = !data.checks.some((c) => c.status === 'fail');
-    return { ok: data.matches, data, warnings: [], exitCode: data.matches ? ExitCode.ok : ExitCode.failed };
+    const failed = data.checks.filter((c) => c.status === 'fail');
+    const dataWarnings = data.checks.filter((c) => c.status === 'warn').length;
+    if (data.matches) return { ok: true, data, warnings: [], dataWarnings };
+    const message = `the hardware no longer matches ${opts.file}: ${failed.map((c) => `devices[${c.device}] ${c.id}`).join(', ')}`;
+    return { ok: false, data, warnings: [], exitCode: ExitCode.failed, error: { code: 'E_DRIFT', message }, dataWarnings };
   },
   render: (d, s, ctx) => renderCheck(d, s, ctx),
 };

@@ -40,6 +40,7 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
   parse(args, opts) {
     const vfs = Number(opts.vfs);
     if (!/^\d+$/.test(String(opts.vfs))) throw usageError(`--vfs ${String(opts.vfs)}: not a whole number`);
+    if (vfs === 0) throw usageError('--vfs 0: enable needs at least one VF', 'to remove the VFs, run `gpuvirt sriov disable`');
     if (opts.bind !== undefined && opts.bind !== 'vfio-pci') throw usageError(`--bind ${String(opts.bind)}: only vfio-pci is supported`);
     return { pf: args[0], vfs, bind: opts.bind ? 'vfio-pci' : null, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
   },

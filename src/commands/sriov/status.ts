@@ -5,6 +5,7 @@ import { paths } from '../../host/paths.js';
 import type { Style } from '../../output.js';
 import { parseAddress } from '../../pci/address.js';
 import { assertDevicesExist } from '../../passthrough/resolve.js';
+import { deviceFiles, findHolders, processesVisible } from '../../detect/usage.js';
 import { listPfs, readPf, type PfInfo } from '../../sriov/detect.js';
 import { chooseAdapter } from '../../sriov/vendors.js';
 import { ExitCode, GpuvirtError } from '../../errors.js';
@@ -12,14 +13,20 @@ import { ExitCode, GpuvirtError } from '../../errors.js';
 export interface VfJson {
   index: number;
   address: string;
+  vendorId: string;
+  deviceId: string;
   driver: string | null;
   iommuGroup: number | null;
+  /** A process holds the VF's device files (its VFIO group: a VM; a DRM node); null when no process is visible (a snapshot). */
+  inUse: boolean | null;
   /** vGPU types this VF can host (NVIDIA: creatable_vgpu_types or mdev types), when the driver lists them. */
   vgpuTypes: string[] | null;
 }
 
 export interface PfJson {
   address: string;
+  vendorId: string;
+  deviceId: string;
   name: string;
   classId: string;
   driver: string | null;
@@ -42,13 +49,21 @@ function vgpuTypes(ctx: Ctx, vf: string): string[] | null {
   return mdev ?? null;
 }
 
+/** Which of the VFs something holds open, from one pass over the processes; null when none are visible. */
+function vfsHeld(ctx: Ctx, pf: PfInfo): Set<string> | null {
+  if (!pf.vfs.length || !processesVisible(ctx.host)) return pf.vfs.length ? null : new Set();
+  const files = new Map(pf.vfs.flatMap((v) => deviceFiles(ctx.host, v.address).map((f) => [f, v.address] as const)));
+  return new Set(findHolders(ctx.host, [...files.keys()]).map((h) => files.get(h.file)!));
+}
+
 export function pfJson(ctx: Ctx, pf: PfInfo): PfJson {
   const adapter = chooseAdapter(pf);
+  const held = vfsHeld(ctx, pf);
   return {
-    address: pf.address, name: ctx.names.name(pf.vendorId, pf.deviceId), classId: pf.classId, driver: pf.driver,
+    address: pf.address, vendorId: pf.vendorId, deviceId: pf.deviceId, name: ctx.names.name(pf.vendorId, pf.deviceId), classId: pf.classId, driver: pf.driver,
     adapter: adapter.id, adapterReason: adapter.reason, totalVfs: pf.sriov.totalVfs, numVfs: pf.sriov.numVfs,
     driversAutoprobe: pf.sriov.driversAutoprobe,
-    vfs: pf.vfs.map((v) => ({ ...v, vgpuTypes: adapter.id === 'nvidia' ? vgpuTypes(ctx, v.address) : null })),
+    vfs: pf.vfs.map((v) => ({ ...v, inUse: held && held.has(v.address), vgpuTypes: adapter.id === 'nvidia' ? vgpuTypes(ctx, v.address) : null })),
   };
 }
 
@@ -60,7 +75,8 @@ export function renderSriovStatus(d: SriovStatusData, s: Style): string {
     out.push(`  driver ${pf.driver ?? 'none'} · ${pf.adapter} path · ${pf.numVfs} of ${pf.totalVfs} VFs enabled${pf.driversAutoprobe === false ? ' · autoprobe off' : ''}`);
     for (const vf of pf.vfs) {
       const types = vf.vgpuTypes ? ` · vGPU types: ${vf.vgpuTypes.join(', ') || 'none'}` : '';
-      out.push(`    VF ${String(vf.index).padStart(2)}  ${vf.address}  driver ${vf.driver ?? 'none'} · group ${vf.iommuGroup ?? 'none'}${types}`);
+      const use = vf.inUse ? ' · in use' : '';
+      out.push(`    VF ${String(vf.index).padStart(2)}  ${vf.address}  driver ${vf.driver ?? 'none'} · group ${vf.iommuGroup ?? 'none'}${use}${types}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -68,7 +84,7 @@ export function renderSriovStatus(d: SriovStatusData, s: Style): string {
 
 export const sriovStatus: CommandDef<{ pf: string | undefined }, SriovStatusData> = {
   name: 'sriov status',
-  summary: 'SR-IOV capable devices, their VF counts and each VF',
+  summary: 'show the SR-IOV capable devices, their VF counts and each VF',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('[pf]', 'only this physical function');

@@ -50,7 +50,7 @@ export function renderVgpuStatus(d: VgpuStatusData, s: Style): string {
 
 export const vgpuStatus: CommandDef<{ device: string | undefined }, VgpuStatusData> = {
   name: 'vgpu status',
-  summary: 'the vGPUs that exist (per VF or mdev) and the MIG layout of each GPU',
+  summary: 'show the vGPUs that exist (per VF or mdev) and the MIG layout of each GPU',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('[device]', 'only this GPU (or one of its VFs)');

@@ -55,7 +55,7 @@ export function renderVgpuTypes(d: VgpuTypesData, s: Style): string {
 
 export const vgpuTypes: CommandDef<{ device: string | undefined }, VgpuTypesData> = {
   name: 'vgpu types',
-  summary: 'vGPU types each GPU offers (NVIDIA vendor-specific VFIO or mdev), with free capacity',
+  summary: 'list the vGPU types each GPU offers (NVIDIA vendor-specific VFIO or mdev), with free capacity',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('[device]', 'only this GPU (or one of its VFs)');

@@ -42,8 +42,8 @@ if (why) {
     let scratch = '';
     let sysroot = '';
     const exe = path.join(REPO, 'build', 'gpuvirt-linux-arm64');
-    const arm64 = (args: string[]) => sh('qemu-aarch64-static', ['-L', sysroot, exe, ...args], { env: { PATH: '/usr/bin:/bin' } });
-    const fromClone = (args: string[]) => sh(process.execPath, [path.join(REPO, 'bin', 'gpuvirt'), ...args], { env: { PATH: '/usr/bin:/bin' } });
+    const arm64 = (args: string[]) => sh('qemu-aarch64-static', ['-L', sysroot, exe, ...args], { env: { PATH: '/usr/bin:/bin', SOURCE_DATE_EPOCH: '1700000000' } });
+    const fromClone = (args: string[]) => sh(process.execPath, [path.join(REPO, 'bin', 'gpuvirt'), ...args], { env: { PATH: '/usr/bin:/bin', SOURCE_DATE_EPOCH: '1700000000' } });
 
     beforeAll(() => {
       scratch = mkdtempSync(path.join(os.tmpdir(), 'gpuvirt-arm64-'));

@@ -36,7 +36,7 @@ function fileList(root: string): string[] {
 
 /** What bin/gpuvirt (Node, dist/) prints for argv. */
 function fromClone(args: string[]) {
-  return sh(process.execPath, [path.join(REPO, 'bin', 'gpuvirt'), ...args], { env: { PATH: process.env.PATH ?? '' } });
+  return sh(process.execPath, [path.join(REPO, 'bin', 'gpuvirt'), ...args], { env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
 }
 
 const why = missing();
@@ -122,7 +122,7 @@ if (why) {
 
     it('prints what bin/gpuvirt prints for an example host', () => {
       for (const args of [['doctor', '--json'], ['doctor'], ['list', '--json'], ['sriov', 'status', '--json']]) {
-        const r = inRoot(`gpuvirt ${args.join(' ')} --root /tmp/${FIXTURE}`);
+        const r = inRoot(`SOURCE_DATE_EPOCH=1700000000 gpuvirt ${args.join(' ')} --root /tmp/${FIXTURE}`);
         const want = fromClone([...args, '--root', path.join(REPO, 'test', 'fixtures', 'sysfs', FIXTURE)]);
         expect({ args, ...r, error: undefined }).toEqual({ args, ...want, error: undefined });
       }
