@@ -30,7 +30,7 @@ export function renderSingleGpu(d: SingleGpuData, s: Style): string {
 
 export const singleGpu: CommandDef<SingleGpuOptions, SingleGpuData> = {
   name: 'singlegpu',
-  summary: 'install a libvirt hook that hands the host\'s only GPU to a VM and gives the desktop back after it',
+  summary: 'give the host\'s only GPU to a libvirt VM and the desktop back after it (installs a libvirt hook)',
   help: [
     'Writes /etc/libvirt/hooks/qemu.d/gpuvirt-singlegpu-<vm> (libvirt 6.5+ runs it at every VM start',
     'and stop). At prepare/begin it stops the display manager, unbinds the frame buffer consoles and the',

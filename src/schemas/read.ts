@@ -15,14 +15,30 @@ const sharing = z.object({
   source: z.string().nullable(),
 });
 
+/** doctor's per-GPU reset verdict (src/reset): the kernel's methods and the family's known behaviour. */
+const reset = z.object({
+  methods: z.array(z.string()),
+  family: z.object({ family: z.string(), cards: z.string(), behaviour: z.string(), source: z.string() }).nullable(),
+  vendorReset: z.enum(['loaded', 'installed', 'absent', 'unknown']),
+  selected: z.boolean().describe('device_specific is the first method the kernel tries'),
+  verdict: z.enum(['ok', 'vendor-reset', 'needs-setup', 'needs-vendor-reset', 'none']),
+  summary: z.string(),
+  command: z.string().nullable(),
+});
+
+const peer = z.object({ address, classId, name: z.string(), driver: z.string().nullable() });
+
 const gpu = z.object({
   address, vendorId: hexId, deviceId: hexId, classId, name: z.string(), driver: z.string().nullable(),
   iommuGroup: count.nullable(), bootVga: z.boolean().nullable(), resetMethods: z.array(z.string()),
   sriov: z.object({ totalVfs: count, numVfs: count }).nullable(),
   physfn: address.nullable(),
   isolation: z.enum(['clean', 'shared', 'unknown']),
-  blockingPeers: z.array(z.object({ address, classId, name: z.string(), driver: z.string().nullable() })),
+  blockingPeers: z.array(peer),
   sharing: z.array(sharing),
+  reset: reset.nullable().describe('null for a VF'),
+  companions: z.array(z.object({ address, iommuGroup: count.nullable(), blockingPeers: z.array(peer) }))
+    .describe('functions of the GPU\'s slot in other IOMMU groups, judged with it'),
 });
 
 export const doctor = z.object({
