@@ -32,23 +32,23 @@ export interface OpenOptions {
 export const PROFILE_MAX_BYTES = 1024 * 1024;
 
 /**
- * The profile file the user named (not a host path): a regular file of at most
- * PROFILE_MAX_BYTES. O_NONBLOCK so that a FIFO is refused by the fstat, not waited on.
+ * A profile or host configuration file the user named (not a host path): a regular file of at
+ * most PROFILE_MAX_BYTES. O_NONBLOCK so that a FIFO is refused by the fstat, not waited on.
  */
-export function readProfileFile(file: string): string {
+export function readProfileFile(file: string, what = 'profile'): string {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(code === 'ENOENT' ? `${file}: no such profile file` : `${file}: cannot read it (${code ?? String(err)})`);
+    throw usageError(code === 'ENOENT' ? `${file}: no such ${what} file` : `${file}: cannot read it (${code ?? String(err)})`);
   }
   try {
     if (!fs.fstatSync(fd).isFile()) throw usageError(`${file}: not a regular file`);
     const buf = Buffer.allocUnsafe(PROFILE_MAX_BYTES + 1);
     let got = 0;
     for (let n = 1; n > 0 && got < buf.length; got += n) n = fs.readSync(fd, buf, got, buf.length - got, null);
-    if (got > PROFILE_MAX_BYTES) throw usageError(`${file}: larger than ${PROFILE_MAX_BYTES} bytes, too big for a profile`);
+    if (got > PROFILE_MAX_BYTES) throw usageError(`${file}: larger than ${PROFILE_MAX_BYTES} bytes, too big for a ${what} file`);
     return buf.subarray(0, got).toString('utf8');
   } finally {
     fs.closeSync(fd);

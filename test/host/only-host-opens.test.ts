@@ -15,7 +15,6 @@ const NOT_HOST_PATHS: Record<string, string> = {
   'profiles/session.ts': 'the profile file the user named (bounded, regular files only)',
   'sim/host.ts': 'copying a fixture into a fresh scratch directory for the simulated kernel',
   'sea.ts': 'writeSync to stdout for --version in the single executable; it opens no file',
-  'commands/host/common.ts': 'the host configuration file the user named (not yet bounded like profiles)',
 };
 const HOST_LAYER = ['host/fs-host.ts', 'host/fs-read.ts', 'host/jail.ts'];
 

@@ -221,3 +221,20 @@ describe('host export', () => {
     expect((await run(m, 'assert', configFile(r.stdout), 'node-a')).code).toBe(0);
   });
 });
+
+describe('the host configuration file itself', () => {
+  it('is read like a profile: a FIFO, a device or a file over 1 MiB is one usage error, never a hang', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-hostcfg-'));
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    writeFileSync(join(dir, 'big.yaml'), `${HEAD}# ${'x'.repeat(1024 * 1024)}\n`);
+    const m = machine('intel-desktop-nvidia');
+    for (const [file, message] of [[join(dir, 'fifo'), 'not a regular file'], ['/dev/zero', 'not a regular file'], [join(dir, 'big.yaml'), 'too big for a host configuration file']] as const) {
+      const r = await m.run(['host', 'diff', '-f', file, '-c', 'gaming']);
+      expect(r.code, file).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  });
+});

@@ -1,10 +1,8 @@
 // What host diff, assert and apply share: opening the file at the named config, and the result
 // in the field names Ansible modules return (changed, failed, msg, diff {before, after}), so a
 // module passes gpuvirt's answer on as it is.
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Ctx } from '../../context.js';
-import { usageError } from '../../errors.js';
 import type { Style } from '../../output.js';
 import type { HostConfig } from '../../hostconfig/schema.js';
 import type { Difference, Inspection } from '../../hostconfig/inspect.js';
@@ -44,14 +42,9 @@ export interface Opened {
 
 /** Reads and checks the file; a bad file or an unknown config name is a result with failed set. */
 export async function openHostConfig(opts: HostOptions): Promise<Opened> {
-  let source: string;
-  try {
-    source = fs.readFileSync(opts.file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw usageError(code === 'ENOENT' ? `${opts.file}: no such host configuration file` : `${opts.file}: cannot read it (${code ?? String(err)})`);
-  }
-  const [{ loadHostConfigText, pickConfig }] = await Promise.all([import('../../hostconfig/load.js')]);
+  const [{ loadHostConfigText, pickConfig }, { readProfileFile }] = await Promise.all([import('../../hostconfig/load.js'), import('../../profiles/session.js')]);
+  // Bounded and regular files only, as profiles: a FIFO or /dev/zero named by mistake is refused, not read.
+  const source = readProfileFile(opts.file, 'host configuration');
   const loaded = loadHostConfigText(source);
   const validation = fileResult(opts.file, source, loaded.problems);
   const result: AnsibleResult = {
