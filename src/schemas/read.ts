@@ -162,7 +162,12 @@ export const snapshot = z.object({
 export const init = z.object({
   out: z.string().nullable(),
   profile: z.string().describe('the profile text written'),
-  device: z.object({ address, name: z.string(), isolation: z.string() }).nullable(),
+  device: z.object({
+    address, name: z.string(), isolation: z.string(),
+    kind: z.enum(['gpu', 'vf']).describe('a whole GPU, or an SR-IOV VF (a `type: vf` device)'),
+    pf: address.nullable().describe('for a VF: its PF'),
+    vf: z.union([z.int().min(0), z.literal('any')]).nullable().describe('for a VF: its index, or "any"'),
+  }).nullable(),
 });
 
 export const version = z.object({ version: z.string() });

@@ -93,4 +93,82 @@ describe('init', () => {
     expect((await gpuvirt(['init', '--yes', '--node', 'pve1', '--root', FIXTURES + 'intel-desktop-nvidia'])).code).toBe(2);
     expect((await gpuvirt(['init', '--yes', '--vmid', '7', '--root', FIXTURES + 'intel-desktop-nvidia'])).stderr).toContain('from 100');
   });
+
+  describe('SR-IOV: a VF is offered as a VF and written as a `type: vf` device', () => {
+    const mx = FIXTURES + 'server-mxgpu-sriov';
+
+    it('--gpu <VF> writes its PF, its index and its address; the profile is valid on the host and passes the drift check', async () => {
+      const out = join(dir, 'vf.yaml');
+      const r = await gpuvirt(['init', '--yes', '--gpu', '41:02.1', '--json', '--out', out, '--root', mx]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.doc.data.device).toEqual({ address: '0000:41:02.1', name: expect.any(String), isolation: 'clean', kind: 'vf', pf: '0000:41:00.0', vf: 1 });
+      const text = readFileSync(out, 'utf8');
+      expect(text).toContain('  - type: vf\n');
+      expect(text).toContain('    pf:\n      address: 0000:41:00.0\n      id: 1002:74a1\n');
+      expect(text).toContain('    vf: 1\n');
+      expect(text).toContain('    address: 0000:41:02.1\n');
+      // An MI300X runs 1 or 8 VFs: the fixture's 4 is not a count a profile may ask for.
+      expect(text).toContain('    vfCount: 8\n');
+      expect(JSON.stringify(r.doc.warnings)).toContain('has 4 VFs now: the profile asks for 8');
+      expect((await gpuvirt(['profile', 'validate', out, '--host', '--root', mx])).code).toBe(0);
+      const g = await gpuvirt(['generate', out, '--target', 'qemu', '--root', mx]);
+      expect(g.code, g.stderr).toBe(0);
+      expect(g.stdout).toContain('-device vfio-pci,host=0000:41:02.1,');
+    });
+
+    it('--gpu <PF> --vf any|N; the VF of a VF, an index past the PF\'s VFs, --vf without --gpu are usage errors', async () => {
+      const any = await gpuvirt(['init', '--yes', '--gpu', '41:00.0', '--vf', 'any', '--root', mx]);
+      expect(any.code, any.stderr).toBe(0);
+      expect(any.stdout).toContain('    vf: any\n');
+      expect(any.stdout).not.toContain('    address: 0000:41:02');
+      const seven = await gpuvirt(['init', '--yes', '--gpu', '41:00.0', '--vf', '7', '--json', '--root', mx]);
+      expect(seven.code, seven.stderr).toBe(0);
+      expect(seven.doc.data.device).toMatchObject({ kind: 'vf', pf: '0000:41:00.0', vf: 7, address: '0000:41:00.0' });
+      expect(seven.doc.data.profile).toContain('    vf: 7\n    vfCount: 8\n');
+      for (const [argv, message] of [
+        [['--gpu', '41:00.0', '--vf', '8'], '--vf 8: 0000:41:00.0 has at most 8 VFs (0 to 7)'],
+        [['--gpu', '41:02.1', '--vf', '1'], '0000:41:02.1 is itself a VF'],
+        [['--vf', '1'], '--vf needs --gpu'],
+        [['--gpu', '41:00.0', '--vf', '-1'], '--vf -1: a VF index'],
+        [['--gpu', 'c3:00.0', '--vf', '0'], '0000:c3:00.0 has no SR-IOV capability'],
+      ] as const) {
+        const bad = await gpuvirt(['init', '--yes', ...argv, '--root', mx]);
+        expect(bad.code, argv.join(' ')).toBe(2);
+        expect(bad.stderr).toContain(message);
+      }
+    });
+
+    it('--yes skips a PF whose VFs exist (passing it removes them); naming it warns', async () => {
+      const yes = await gpuvirt(['init', '--yes', '--json', '--root', mx]);
+      expect(yes.doc.data.device).toMatchObject({ address: '0000:81:00.0', kind: 'gpu' });
+      const pf = await gpuvirt(['init', '--yes', '--gpu', '41:00.0', '--root', mx]);
+      expect(pf.code).toBe(0);
+      expect(pf.stderr).toContain('0000:41:00.0 is an SR-IOV PF with 4 VFs: passing it through removes them');
+      // With no whole GPU left, the first free VF: Intel's iGPU PF has VFs, the VFs are free.
+      const adl = await gpuvirt(['init', '--yes', '--json', '--root', FIXTURES + 'intel-adl-i915-sriov']);
+      expect(adl.doc.data.device).toMatchObject({ kind: 'vf', pf: '0000:00:02.0', vf: 0, address: '0000:00:02.1' });
+      expect(adl.doc.data.profile).toContain('  - type: vf\n');
+    });
+
+    it('the wizard lists the VFs under their PF and an "any free VF" choice, and writes what was picked', async () => {
+      for (const [pickValue, expected] of [['0000:41:02.2', '    vf: 2\n'], ['0000:41:00.0/any', '    vf: any\n']] as const) {
+        const io = captureIO({ tty: true });
+        let listed: { value: string; name: string }[] = [];
+        let def: string | undefined;
+        const prompt = {
+          confirm: async (_m: string, d?: boolean) => d ?? false,
+          select: async (_m: string, choices: { value: string; name: string }[], d?: string) => ((listed = choices), (def = d), pickValue),
+          input: async (_m: string, d: string) => d,
+        };
+        expect(await main(['init', '--root', mx], { io, env: {}, platform: 'linux', prompt: prompt as never })).toBe(0);
+        const names = listed.map((c) => c.name).join('\n');
+        expect(names).toMatch(/0000:41:00\.0 .*\(SR-IOV PF: passing it removes its 4 VFs\)/);
+        expect(names).toContain('any free VF of 0000:41:00.0, chosen when the VM starts');
+        expect(names).toMatch(/0000:41:02\.3 {2}VF 3 of 0000:41:00\.0 {2}\[clean\]/);
+        expect(def).toBe('0000:81:00.0');
+        expect(io.stdout).toContain('  - type: vf\n');
+        expect(io.stdout).toContain(expected);
+      }
+    });
+  });
 });
