@@ -168,7 +168,7 @@ async function apply<V>(ctx: Ctx, command: string, plan: ChangePlan<V>, steps: S
       applied.rollback = await rollback(ctx, steps, result.started, before, facts);
       now = readAll(ctx.host, facts);
     }
-    if (applied.rollback && !applied.rollback.ok) writeJournal(ctx.host, { ...journal, rollbackIncomplete: true });
+    if (applied.rollback && !applied.rollback.ok) writeJournal(ctx.host, { ...journal, rollbackIncomplete: true }, result.started);
     else clearJournal(ctx.host, journal);
     data.applied = applied;
     data.facts = readings(plan, facts, before, now);

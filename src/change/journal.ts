@@ -31,8 +31,9 @@ export interface FoundJournal {
   started: number;
 }
 
-export function writeJournal(host: Host, j: Journal): void {
-  host.writeFile(PROGRESS, '-1\n', 0o600);
+/** `started`: the last step that had started; kept when a journal is written again after a rollback that could not finish. */
+export function writeJournal(host: Host, j: Journal, started = -1): void {
+  host.writeFile(PROGRESS, `${started}\n`, 0o600);
   host.writeFile(JOURNAL, `${JSON.stringify(j)}\n`, 0o600);
 }
 

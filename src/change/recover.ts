@@ -46,7 +46,7 @@ export async function recover(ctx: Ctx, opts: { dryRun: boolean; yes: boolean },
     const before = new Map(journal.before.map((b) => [factKey(b.fact), b.value]));
     data.applied = await rollback(ctx, journal.steps, started, before, journal.before.map((b) => b.fact));
     if (data.applied.ok) clearJournal(ctx.host, journal);
-    else writeJournal(ctx.host, { ...journal, rollbackIncomplete: true });
+    else writeJournal(ctx.host, { ...journal, rollbackIncomplete: true }, started);
     return { ok: data.applied.ok, data, warnings: [] };
   } finally {
     lock?.release();
