@@ -3,6 +3,7 @@
 // it up. Loaded only by `gpuvirt schema` and the tests: zod stays out of every other start.
 import { z } from 'zod';
 import { documentSchema, unknownCommandSchema } from './common.js';
+import * as change from './change.js';
 import * as read from './read.js';
 
 export const dataSchemas: Record<string, z.ZodType> = {
@@ -22,6 +23,23 @@ export const dataSchemas: Record<string, z.ZodType> = {
   init: read.init,
   schema: read.schema,
   version: read.version,
+  passthrough: change.passthrough,
+  release: change.release,
+  recover: change.recover,
+  'sriov enable': change.sriovEnable,
+  'sriov disable': change.sriovDisable,
+  'vgpu create': change.vgpuCreate,
+  'vgpu remove': change.vgpuRemove,
+  'mdev create': change.mdevCreate,
+  'mdev remove': change.mdevRemove,
+  setup: change.setup,
+  singlegpu: change.singlegpu,
+  apply: change.apply,
+  'host diff': change.hostDiff,
+  'host assert': change.hostAssert,
+  'host apply': change.hostApply,
+  'host export': change.hostExport,
+  'host schema': read.schema,
 };
 
 /** The zod schema of `command`'s whole document, or undefined when none is published. */
