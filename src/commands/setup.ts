@@ -22,7 +22,22 @@ export interface SetupOptions {
   force: boolean;
 }
 
-export type SetupData = ChangeResult<SetupView>;
+export type SetupData = ChangeResult<SetupView> & {
+  /**
+   * The kernel command line the bootloader is configured with (read after this run) differs from
+   * the running one: a reboot is needed for it, as doctor's boot.pending says. Null when the
+   * configured line cannot be read.
+   */
+  rebootRequired: boolean | null;
+};
+
+/** What a reboot would change on the kernel command line, read from the host as it is now. */
+async function rebootRequired(ctx: Parameters<CommandDef<SetupOptions, SetupData>['run']>[1]): Promise<boolean | null> {
+  const [{ gatherFacts }, { pendingChanges }] = await Promise.all([import('../doctor/facts.js'), import('../detect/cmdline.js')]);
+  const f = gatherFacts(ctx.host);
+  if (f.configuredParams === null || f.cmdline.running === null) return null;
+  return pendingChanges(f.cmdline.params, f.configuredParams).length > 0;
+}
 
 export function renderSetup(d: SetupData, s: Style): string {
   const head = [s.bold(`${d.action === 'undo' ? 'Undo of the last setup' : 'Setup'}: bootloader ${d.bootloader.kind}`) + s.dim(` (${d.bootloader.reason})`)];
@@ -80,6 +95,9 @@ export const setup: CommandDef<SetupOptions, SetupData> = {
     if (undo && (opts.iommu || opts.vfioModules || opts.reset || params.length || removeParams.length)) throw usageError('--undo takes no other selection');
     return { iommu: Boolean(opts.iommu), reset: Boolean(opts.reset), vfioModules: Boolean(opts.vfioModules), params, removeParams, undo, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
   },
-  run: (opts, ctx) => runChange(ctx, 'setup', opts, () => (opts.undo ? planUndo(ctx) : planSetup(ctx, opts)), async (d) => renderSetup(d, await ctx.style())),
+  async run(opts, ctx) {
+    const r = await runChange(ctx, 'setup', opts, () => (opts.undo ? planUndo(ctx) : planSetup(ctx, opts)), async (d) => renderSetup({ ...d, rebootRequired: null }, await ctx.style()));
+    return { ...r, data: { ...r.data, rebootRequired: await rebootRequired(ctx) } };
+  },
   render: (d, s) => renderSetup(d, s),
 };

@@ -189,6 +189,7 @@ export const setup = change({
   notes: z.array(z.string()),
   cannot: z.array(z.string()).optional().describe('what keeps the host from passthrough that setup cannot change; absent for --undo'),
   files: z.array(z.object({ path: z.string(), created: z.boolean(), removed: z.boolean(), diff: z.string() })),
+  rebootRequired: z.boolean().nullable().describe('after this run, the configured kernel command line differs from the running one (a reboot applies it); null when the configured line cannot be read'),
 });
 
 /** SingleGpuView (src/singlegpu/change.ts). */

@@ -9,9 +9,12 @@ describe('setup on a GRUB host (Debian/Ubuntu)', () => {
   it('adds intel_iommu=on to GRUB_CMDLINE_LINUX_DEFAULT only, loads vfio at boot, runs update-grub; undo restores every byte', async () => {
     const m = machine('iommu-off-cmdline', { 'update-grub': OK });
     const original = m.host.readText(GRUB)!;
+    // JSON says whether a reboot is needed for what the bootloader is configured with, after the run.
+    expect((await m.run(['setup', '--dry-run', '--json'])).doc.data.rebootRequired).toBe(false);
     const r = await m.run(['setup', '--yes', '--json']);
     expect(r.code).toBe(0);
     expect(r.doc.data.change.add).toEqual(['intel_iommu=on']);
+    expect(r.doc.data.rebootRequired).toBe(true);
     const edited = m.host.readText(GRUB)!;
     const diff = edited.split('\n').map((l, i) => [l, original.split('\n')[i]]).filter(([a, b]) => a !== b);
     expect(diff).toEqual([['GRUB_CMDLINE_LINUX_DEFAULT="quiet intel_iommu=on"', 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"']]);
@@ -25,6 +28,7 @@ describe('setup on a GRUB host (Debian/Ubuntu)', () => {
     // a second run has nothing left to do
     const again = await m.run(['setup', '--yes']);
     expect(again.stdout).toContain('Nothing to do');
+    expect((await m.run(['setup', '--yes', '--json'])).doc.data.rebootRequired).toBe(true);
     // undo: byte-identical, the created file gone, update-grub again
     const undo = await m.run(['setup', '--undo', '--yes']);
     expect(undo.code).toBe(0);
@@ -32,6 +36,8 @@ describe('setup on a GRUB host (Debian/Ubuntu)', () => {
     expect(m.host.exists(paths.setupFiles.modulesLoad)).toBe(false);
     expect(m.testExec.calls).toEqual([['update-grub'], ['update-grub']]);
     expect((await m.run(['setup', '--undo', '--yes'])).code).toBe(1);
+    // Undone before any reboot: the configured line is the running one again.
+    expect((await m.run(['setup', '--dry-run', '--json'])).doc.data.rebootRequired).toBe(false);
   });
 
   it('--dry-run shows the diff of each file and changes nothing', async () => {
