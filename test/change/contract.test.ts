@@ -70,6 +70,11 @@ const CASES: Case[] = [
   },
   { name: 'singlegpu', fixture: 'intel-desktop-nvidia', argv: ['singlegpu', 'win11', '01:00.0'], prepare: async (m) => m.host.writeFile('/etc/libvirt/qemu.conf', '# stock\n') },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
+  { name: 'host labels (new file)', fixture: 'nvidia-l40s-vfio', argv: ['host', 'labels'] },
+  {
+    name: 'host labels (replacing the file)', fixture: 'nvidia-t4-mdev', argv: ['host', 'labels'],
+    prepare: async (m) => m.host.writeFile('/etc/kubernetes/node-feature-discovery/features.d/gpuvirt', 'gpuvirt.io/old=true\n'),
+  },
 ];
 
 async function ready(c: Case): Promise<Machine> {
