@@ -2,7 +2,7 @@
 // (openstack/nova nova/conf/pci.py, nova/conf/devices.py, doc/source/admin/pci-passthrough.rst):
 // - [pci] device_spec (repeated, one JSON object each): vendor_id, product_id, address, and
 //   "managed": "no" (the operator has bound the device to vfio-pci or a variant driver; Nova
-//   then asks libvirt neither to detach nor to re-attach it);
+//   then asks libvirt neither to detach nor to re-attach it; a tag since Nova 31.0.0, 2025.1);
 // - [pci] alias (repeated): name, device_type (type-PCI, type-PF for a device that can make VFs
 //   passed whole, type-VF), and vendor_id/product_id or a resource_class;
 // - [devices] enabled_mdev_types, and per type a [mdev_<type>] section whose device_addresses
@@ -21,7 +21,6 @@ export interface NovaOutput {
 /** Nova's own normalisation of a resource class: upper case, other characters "_", CUSTOM_ first. */
 export const resourceClass = (name: string): string => `CUSTOM_${name.toUpperCase().replace(/[^A-Z0-9_]+/g, '_').replace(/^_+|_+$/g, '')}`.slice(0, 255);
 
-const isGpuFunction = (f: OfferedFunction, offer: HostOffer) => f.physfn !== null || offer.gpus.some((g) => g.address === f.address);
 
 function deviceType(f: OfferedFunction, offer: HostOffer): string {
   if (f.physfn !== null) return 'type-VF';
@@ -37,7 +36,7 @@ export function novaConfig(offer: HostOffer): NovaOutput {
   const warnings: string[] = [];
   const deviceSpecs: Record<string, string>[] = [];
   const aliases = new Map<string, Record<string, string>>();
-  for (const f of offer.vfio.filter((x) => isGpuFunction(x, offer))) {
+  for (const f of offer.vfio) {
     deviceSpecs.push({ vendor_id: f.vendorId, product_id: f.deviceId, address: f.address, managed: 'no' });
     const type = deviceType(f, offer);
     const key = `${f.vendorId}:${f.deviceId}:${type}`;
@@ -65,7 +64,7 @@ export function novaConfig(offer: HostOffer): NovaOutput {
   const lines = [`# nova.conf of nova-compute${offer.node ? ` on ${offer.node}` : ''}: what gpuvirt has prepared on this host (gpuvirt host export --target nova).`];
   if (deviceSpecs.length) {
     if (offer.vendorVfio.length) lines.push('# The vGPU VFs are told apart by resource class: that needs [pci] report_in_placement = True (which cannot be turned off again).');
-    lines.push('# alias also belongs in nova.conf of nova-api; a flavor asks with --property "pci_passthrough:alias"="<name>:1".');
+    lines.push('# "managed": "no" needs Nova 2025.1 or later. alias also belongs in nova.conf of nova-api;', '# a flavor asks with --property "pci_passthrough:alias"="<name>:1".');
     lines.push('[pci]', ...deviceSpecs.map((d) => `device_spec = ${json(d)}`), ...[...aliases.values()].map((a) => `alias = ${json(a)}`));
   }
   if (mdevTypes.length) {

@@ -146,7 +146,10 @@ describe('what each fixture has prepared', () => {
     expect(before.warnings).toContain('kubevirt: nothing on this host is prepared for VMs (no GPU on vfio-pci, no vGPU type set, no mediated device)');
     expect((await m.run(['host', 'apply', '-f', file, '-c', 'vm', '--yes'])).code).toBe(0);
     const k = await exportOf(m, 'kubevirt');
-    expect(k.data.kubevirt.permittedHostDevices.pciHostDevices.map((d: { pciVendorSelector: string }) => d.pciVendorSelector)).toEqual(['10DE:2204', '10DE:1AEF']);
+    expect(k.data.kubevirt.permittedHostDevices.pciHostDevices).toEqual([
+      { pciVendorSelector: '10DE:2204', resourceName: 'nvidia.com/GA102_GeForce_RTX_3090', externalResourceProvider: false },
+      { pciVendorSelector: '10DE:1AEF', resourceName: 'nvidia.com/GA102_High_Definition_Audio_Controller', externalResourceProvider: false },
+    ]);
     const n = await exportOf(m, 'nova');
     expect(n.data.nova.deviceSpecs).toEqual([
       { vendor_id: '10de', product_id: '2204', address: '0000:01:00.0', managed: 'no' },
