@@ -153,6 +153,8 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
   },
   parse(args, opts) {
     const target = String(opts.target) as Target;
+    // These describe what a host has prepared, not a profile's VM.
+    if (['kubevirt', 'nova', 'proxmox-mappings'].includes(target)) throw usageError(`--target ${target} describes a host, not a profile's VM: gpuvirt host export --target ${target}`);
     if (!TARGETS.includes(target)) throw usageError(`--target ${target}: must be qemu, libvirt or proxmox`);
     if (opts.hostdevOnly && target !== 'libvirt') throw usageError('--hostdev-only is for --target libvirt');
     const artifact = String(opts.artifact ?? 'conf') as ProxmoxArtifact;

@@ -184,6 +184,14 @@ describe('host export: bad input', () => {
     expect(r.stderr).toContain(message);
   });
 
+  it('generate --target kubevirt|nova points to host export', async () => {
+    for (const t of ['kubevirt', 'nova', 'proxmox-mappings']) {
+      const r = await machine('qemu-intel').run(['generate', 'any.yaml', '--target', t]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--target ${t} describes a host, not a profile's VM: gpuvirt host export --target ${t}`);
+    }
+  });
+
   it('a Proxmox map line needs the node: without a hostname under the root, --node is asked for', async () => {
     const r = await machine('nvidia-t4-mdev').run(['host', 'export', '--target', 'proxmox-mappings']);
     expect(r.code).toBe(2);
