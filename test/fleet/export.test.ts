@@ -25,6 +25,39 @@ function dev(root: string, addr: string) {
   return { vendor: read('vendor')?.replace(/^0x/, ''), device: read('device')?.replace(/^0x/, ''), driver: link('driver'), vgpu: read('nvidia/current_vgpu_type') };
 }
 
+// ---- KubeVirt: what virt-handler's device manager would find for each permitted device ----
+
+const QUALIFIED = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * pkg/virt-handler/device-manager: a PCI device whose lower-case vendor:device is a selector and
+ * that is on vfio-pci, or an NVIDIA VF on nvidia whose current_vgpu_type is not 0; an mdev whose
+ * type name (mdev_type/name, else the type's directory) with spaces as "_" is the selector's.
+ */
+function checkKubevirt(root: string, conf: Record<string, any>): void {
+  const pciDir = join(root, 'sys/bus/pci/devices');
+  for (const d of conf.permittedHostDevices.pciHostDevices ?? []) {
+    expect(d.resourceName).toMatch(QUALIFIED);
+    expect(d.pciVendorSelector).toMatch(/^[0-9A-F]{4}:[0-9A-F]{4}$/);
+    const found = readdirSync(pciDir).filter((a) => {
+      const x = dev(root, a);
+      if (`${x.vendor}:${x.device}` !== d.pciVendorSelector.toLowerCase()) return false;
+      const pf = existsSync(join(pciDir, a, 'sriov_totalvfs'));
+      return x.driver === 'vfio-pci' || (x.driver === 'nvidia' && !pf && x.vgpu !== null && x.vgpu !== '0');
+    });
+    expect(found.length, `a device for ${d.pciVendorSelector}`).toBeGreaterThan(0);
+  }
+  const mdevDir = join(root, 'sys/bus/mdev/devices');
+  const typeNames = (existsSync(mdevDir) ? readdirSync(mdevDir) : []).map((u) => {
+    const name = join(mdevDir, u, 'mdev_type/name');
+    return (existsSync(name) ? readFileSync(name, 'utf8') : readlinkSync(join(mdevDir, u, 'mdev_type')).split('/').pop()!).replace(/ /g, '_').trim();
+  });
+  for (const d of conf.permittedHostDevices.mediatedDevices ?? []) {
+    expect(d.resourceName).toMatch(QUALIFIED);
+    expect(typeNames).toContain(d.mdevNameSelector.replace(/ /g, '_'));
+  }
+}
+
 // ---- Nova: oslo.config's INI, multi-valued options repeated ----
 
 function parseIni(text: string): Map<string, [string, string][]> {
@@ -110,6 +143,7 @@ describe('host export targets on every fixture', () => {
     const k = await exportOf(m, 'kubevirt');
     expect(kubevirtConfigurationErrors(k.data.kubevirt)).toEqual([]);
     expect(parse(k.data.text)).toEqual({ spec: { configuration: k.data.kubevirt } });
+    checkKubevirt(m.root, k.data.kubevirt);
     checkNova(m.root, (await exportOf(m, 'nova')).data.text);
     checkProxmox(m.root, (await exportOf(m, 'proxmox-mappings')).data);
   });
@@ -146,6 +180,7 @@ describe('what each fixture has prepared', () => {
     expect(before.warnings).toContain('kubevirt: nothing on this host is prepared for VMs (no GPU on vfio-pci, no vGPU type set, no mediated device)');
     expect((await m.run(['host', 'apply', '-f', file, '-c', 'vm', '--yes'])).code).toBe(0);
     const k = await exportOf(m, 'kubevirt');
+    checkKubevirt(m.root, k.data.kubevirt);
     expect(k.data.kubevirt.permittedHostDevices.pciHostDevices).toEqual([
       { pciVendorSelector: '10DE:2204', resourceName: 'nvidia.com/GA102_GeForce_RTX_3090', externalResourceProvider: false },
       { pciVendorSelector: '10DE:1AEF', resourceName: 'nvidia.com/GA102_High_Definition_Audio_Controller', externalResourceProvider: false },
