@@ -252,4 +252,43 @@ export const hostApply = z.union([
   z.object({ ...ansible, configFound: z.literal(true) }).extend(changeData),
   z.object({ ...ansible, configFound: z.literal(false) }),
 ]);
-export const hostExport = z.object({ config: z.string(), text: z.string().describe('the HostConfig file, YAML') });
+/** MappingSection (src/generate/proxmox.ts): one /etc/pve/mapping/pci.cfg section. */
+const mappingSection = z.object({ id: z.string(), map: z.array(z.string()).describe('complete map lines: id, iommugroup, node, path, subsystem-id'), description: z.string(), mdev: z.boolean() });
+
+/** HostExportData (src/commands/host/export.ts): the host config, or what the host has prepared for one target. */
+export const hostExport = z.object({
+  target: z.enum(['config', 'kubevirt', 'nova', 'proxmox-mappings']),
+  config: z.string().describe('config target: the name of the config written'),
+  node: z.string().nullable().describe('the node name used (--node or the hostname); null when unknown'),
+  text: z.string().describe('the output: the HostConfig file, the KubeVirt YAML, nova.conf lines, or the Proxmox artifact'),
+  kubevirt: z.object({
+    permittedHostDevices: z.object({
+      pciHostDevices: z.array(z.object({ pciVendorSelector: z.string(), resourceName: z.string(), externalResourceProvider: z.boolean() })).optional(),
+      mediatedDevices: z.array(z.object({ mdevNameSelector: z.string(), resourceName: z.string() })).optional(),
+    }),
+    mediatedDevicesConfiguration: z.object({
+      nodeMediatedDeviceTypes: z.array(z.object({ nodeSelector: z.record(z.string(), z.string()), mediatedDeviceTypes: z.array(z.string()) })),
+    }).optional(),
+  }).optional().describe('kubevirt: the KubeVirt CR\'s spec.configuration fragment'),
+  nova: z.object({
+    deviceSpecs: z.array(z.record(z.string(), z.string())).describe('[pci] device_spec objects'),
+    aliases: z.array(z.record(z.string(), z.string())).describe('[pci] alias objects'),
+    mdevTypes: z.array(z.object({ type: z.string(), addresses: z.array(z.string()) })).describe('[devices] enabled_mdev_types and each type\'s device_addresses'),
+  }).optional(),
+  proxmox: z.object({
+    artifact: z.enum(['commands', 'mapping']), sections: z.array(mappingSection), commands: z.array(z.array(z.string())).describe('pvesh create, as argv'),
+    mapping: z.string().describe('the pci.cfg sections'), script: z.string().describe('the pvesh commands as a script'),
+  }).optional(),
+});
+
+/** LabelsView (src/commands/host/labels.ts): the NFD labels, and the change that writes them unless --stdout. */
+const labelsView = {
+  namespace: z.string(),
+  labels: z.array(z.object({ key: z.string(), value: z.string() })),
+  hostConfig: z.object({ name: z.string(), asserted: z.boolean().describe('host assert passes for it') }).nullable(),
+  text: z.string().describe('the features.d file'),
+};
+export const hostLabels = z.union([
+  z.object({ ...labelsView, out: z.string().describe('the file written') }).extend(changeData),
+  z.object({ ...labelsView, out: z.null().describe('--stdout: nothing written') }),
+]);

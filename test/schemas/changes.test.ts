@@ -336,6 +336,24 @@ describe('host config documents match the published schema', { timeout: 120_000 
   });
 });
 
+describe('what a host offers: export targets and NFD labels match the published schema', { timeout: 120_000 }, () => {
+  it('host export --target kubevirt|nova|proxmox-mappings; host labels --stdout, --dry-run, written, again, refused', async () => {
+    for (const fixture of ['nvidia-l40s-vfio', 'nvidia-t4-mdev', 'intel-adl-i915-sriov']) {
+      const run = on(machine(fixture));
+      for (const target of ['kubevirt', 'nova', 'proxmox-mappings']) expect((await run(['host', 'export', '--target', target, '--node', 'n1'])).code).toBe(0);
+      expect((await run(['host', 'export', '--target', 'proxmox-mappings', '--node', 'n1', '--artifact', 'mapping'])).doc.data.proxmox.artifact).toBe('mapping');
+    }
+    const m = machine('intel-desktop-nvidia');
+    const run = on(m);
+    expect((await run(['host', 'export', '--target', 'proxmox-mappings'])).code).toBe(2);
+    expect((await run(['host', 'labels', '--stdout'])).doc.data.out).toBeNull();
+    expect((await run(['host', 'labels', '--dry-run'])).doc.data.dryRun).toBe(true);
+    expect((await run(['host', 'labels', '--yes', '-f', HOST_CONFIG, '-c', 'all-parts'])).doc.data.hostConfig).toEqual({ name: 'all-parts', asserted: false });
+    expect((await run(['host', 'labels', '--yes', '-f', HOST_CONFIG, '-c', 'all-parts'])).doc.data.noop).toBe(true);
+    expect((await run(['host', 'labels', '--namespace', 'kubernetes.io'])).code).toBe(2);
+  });
+});
+
 describe('the schemas cover every command', () => {
   it('every registered command has a published schema, and each is valid JSON Schema the validator knows', async () => {
     const names = commands.map((c) => c.name).sort();
