@@ -62,6 +62,11 @@ const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 
 /** The only attribute a restore-attr undo writes: a PCI device's reset_method. */
 const resetMethodPath = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
   /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/reset_method$/.test(p.slice(paths.pciDevices.length + 1));
+/** ...or an xe VF's scheduling setting (sriov_admin/vfN/profile), a u32. */
+const xeProfilePath = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
+  /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/sriov_admin\/vf[1-9]\d*\/profile\/(exec_quantum_ms|preempt_timeout_us)$/.test(p.slice(paths.pciDevices.length + 1));
+const attrUndoOk = (u: Record<string, unknown>) => typeof u.value === 'string' &&
+  ((resetMethodPath(u.path) && /^(\n|[a-z_ ]+)$/.test(u.value)) || (xeProfilePath(u.path) && /^\d{1,10}$/.test(u.value)));
 const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
 const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
 
@@ -80,7 +85,7 @@ function problem(steps: unknown[]): string | null {
       if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
       if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
       if (u.kind === 'restore-vgpu-type' && !vgpuUndoOk(u)) return `step ${i}'s undo names no PCI address or vGPU type id`;
-      if (u.kind === 'restore-attr' && (!resetMethodPath(u.path) || typeof u.value !== 'string' || !/^(\n|[a-z_ ]+)$/.test(u.value))) {
+      if (u.kind === 'restore-attr' && !attrUndoOk(u)) {
         return `step ${i}'s undo writes an attribute gpuvirt does not write`;
       }
     }

@@ -20,7 +20,7 @@ export type Undo =
   | { kind: 'restore-sriov'; pf: string; numVfs: number; autoprobe: boolean | null; vfDrivers: { address: string; driver: 'vfio-pci' | 'pci-stub' }[] }
   /** A file back to its content and mode (null: it did not exist, nor did `dirs`, removed when empty). */
   | { kind: 'restore-file'; path: string; content: string | null; mode: number | null; dirs?: string[] }
-  /** A PCI device's reset_method back to the methods it had ("\n": none). */
+  /** A PCI device's reset_method back to the methods it had ("\n": none), or an xe VF profile setting back to its number. */
   | { kind: 'restore-attr'; path: string; value: string }
   /** A mediated device removed if it exists. */
   | { kind: 'remove-mdev'; uuid: string }

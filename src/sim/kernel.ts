@@ -50,6 +50,7 @@ import {
 } from './sriov.js';
 import { isUnder, SimTree, simPaths } from './tree.js';
 import { isVgpuTypeStore, writeCurrentVgpuType } from './vgpu.js';
+import { isXeProfileStore, writeXeProfile } from './xe-admin.js';
 import { paths } from '../host/paths.js';
 import { normalizeHostPath, showPath, UnsafePathError } from '../host/jail.js';
 
@@ -215,6 +216,7 @@ export class SimKernel implements Host {
     if (file === paths.pciDriversProbe) return writeDriversProbe(k, value);
     if (file === simPaths.busDriversAutoprobe) return writeBusAutoprobe(k, value);
     if (isVgpuTypeStore(file) && this.isDeviceDir(parent)) return writeCurrentVgpuType(k, nodePath.basename(parent), value);
+    if (isXeProfileStore(file)) return writeXeProfile(k, file, value);
     if (isDevice) {
       const addr = nodePath.basename(dir);
       const op = {

@@ -18,6 +18,7 @@ import { usageGaps } from '../detect/usage.js';
 import { planDisableFor, planEnableFor } from './vendor-plans.js';
 import { chooseAdapter, validateEnable, type Adapter, type AdapterId } from './vendors.js';
 import { pfJson, type PfJson } from '../commands/sriov/status.js';
+import { planXeVfProfile, xeProfileRefusals, type XeVfProfile } from './xe-profile.js';
 
 export interface SriovView {
   action: 'enable' | 'disable';
@@ -28,6 +29,8 @@ export interface SriovView {
   notes: string[];
   /** What to do about the kernel's answer, when a write failed with a known errno. */
   hint: string | null;
+  /** xe: the scheduling profile written to every VF enabled (sriov_admin/vfN/profile), or null. */
+  vfProfile?: XeVfProfile | null;
   /** The PF as the host shows it after the run. */
   after: PfJson | null;
 }
@@ -98,6 +101,8 @@ export interface EnableRequest {
   persist: boolean;
   /** Leave the boot-time files out (a caller combining several PFs writes them once, for all). */
   noPersistFiles?: boolean;
+  /** xe: the per-VF scheduling profile to write once the VFs exist. */
+  vfProfile?: XeVfProfile | null;
 }
 
 export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): ChangePlan<SriovView> {
@@ -120,6 +125,10 @@ export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): Chang
     body.unshift({ kind: 'write', path: paths.pciAttr(pf.address, 'sriov_drivers_autoprobe'), value: '1', title: `let host drivers take the new VFs of ${pf.address}` });
   }
   const steps = withUndo(body, sriovUndo(pf, adapter));
+  // xe's VF profiles are written once the VFs exist; undone first (newest first), before the count goes back.
+  const profile = req.vfProfile ? planXeVfProfile(ctx.host, pf.address, req.numVfs, req.vfProfile) : null;
+  if (req.vfProfile) refusals.push(...xeProfileRefusals(ctx.host, pf.address, pf.driver, req.numVfs, req.vfProfile));
+  if (profile) steps.push(...profile.steps);
   const persisted = req.persist || (previous?.persisted ?? false);
   if (persisted && !req.noPersistFiles) {
     steps.push(...planSriovPersist(ctx.host, [...persistedPfs(ctx, state, pf.address), { pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, vfs: vfAddresses(pf, req.numVfs) }]));
@@ -130,11 +139,11 @@ export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): Chang
     status: 'done', since: (ctx.clock?.() ?? new Date()).toISOString(),
   };
   return {
-    view: { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: req.numVfs, notes, hint: null, after: null },
-    steps, refusals, blockedExit: errors.length ? ExitCode.unsupported : ExitCode.refused, warnings: gaps ? [gaps] : [],
+    view: { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: req.numVfs, notes, hint: null, after: null, vfProfile: req.vfProfile ?? null },
+    steps, refusals, blockedExit: errors.length || refusals.some((r) => r.code === 'no-sriov-admin') ? ExitCode.unsupported : ExitCode.refused, warnings: gaps ? [gaps] : [],
     question: `Enable ${req.numVfs} VFs on ${pf.address}?`,
     state: (s) => ({ ...s, sriov: { ...s.sriov, [pf.address]: record } }),
-    expect: countFacts(pf, adapter, req.numVfs, req.bind),
+    expect: [...countFacts(pf, adapter, req.numVfs, req.bind), ...(profile?.expect ?? [])],
     watch: watchFacts(pf),
   };
 }

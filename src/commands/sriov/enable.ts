@@ -4,6 +4,7 @@ import type { Style } from '../../output.js';
 import { runChange } from '../../change/engine.js';
 import { planSriovEnable } from '../../sriov/change.js';
 import { fresh, selectPf } from '../../sriov/select.js';
+import { parseXeVfProfile, type XeVfProfile } from '../../sriov/xe-profile.js';
 import type { PfJson } from './status.js';
 import { renderSriovChange, settle, type SriovChangeData } from './render.js';
 
@@ -12,6 +13,7 @@ export interface EnableOptions {
   vfs: number;
   bind: 'vfio-pci' | null;
   persist: boolean;
+  vfProfile: XeVfProfile | null;
   dryRun: boolean;
   yes: boolean;
   force: boolean;
@@ -25,6 +27,8 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
     'non-zero count (after checking that no VF is in use), waits until the VFs exist, and with',
     '--bind vfio-pci binds them for passthrough. AMD GIM, Intel i915/xe and NVIDIA PFs take their',
     'vendor\'s path. On any failure the PF goes back to its previous count.',
+    'On xe with sriov_admin (kernel 6.19+), --vf-profile sets each new VF\'s scheduling profile,',
+    'e.g. --vf-profile exec_quantum_ms=20,preempt_timeout_us=40000 (0: no limit).',
   ].join('\n'),
   linuxOnly: true,
   configure(cmd) {
@@ -33,6 +37,7 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
       .requiredOption('--vfs <n>', 'number of virtual functions')
       .option('--bind <driver>', 'bind the VFs to this driver (vfio-pci)')
       .option('--persist', 'create the VFs again at every boot')
+      .option('--vf-profile <settings>', 'xe: each VF\'s exec_quantum_ms and preempt_timeout_us (sriov_admin), comma-separated key=value')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking')
       .option('--force', 'change the count even though a host driver uses a VF');
@@ -42,11 +47,11 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
     if (!/^\d+$/.test(String(opts.vfs))) throw usageError(`--vfs ${String(opts.vfs)}: not a whole number`);
     if (vfs === 0) throw usageError('--vfs 0: enable needs at least one VF', 'to remove the VFs, run `gpuvirt sriov disable`');
     if (opts.bind !== undefined && opts.bind !== 'vfio-pci') throw usageError(`--bind ${String(opts.bind)}: only vfio-pci is supported`);
-    return { pf: args[0], vfs, bind: opts.bind ? 'vfio-pci' : null, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
+    return { pf: args[0], vfs, bind: opts.bind ? 'vfio-pci' : null, persist: Boolean(opts.persist), vfProfile: opts.vfProfile === undefined ? null : parseXeVfProfile(String(opts.vfProfile)), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) };
   },
   async run(opts, ctx) {
     const pf = await selectPf(ctx, opts.pf);
-    const outcome = await runChange(ctx, 'sriov enable', opts, async () => planSriovEnable(ctx, fresh(ctx, pf), { numVfs: opts.vfs, bind: opts.bind, persist: opts.persist }),
+    const outcome = await runChange(ctx, 'sriov enable', opts, async () => planSriovEnable(ctx, fresh(ctx, pf), { numVfs: opts.vfs, bind: opts.bind, persist: opts.persist, vfProfile: opts.vfProfile }),
       async (d) => renderSriovChange(d, await ctx.style()));
     return settle(ctx, outcome);
   },

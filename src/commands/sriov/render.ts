@@ -13,6 +13,7 @@ export function renderSriovChange(d: SriovChangeData, s: Style): string {
   const when = d.applied ? 'before this run' : 'now';
   const head = [`${s.bold(d.pf.address)}  ${d.pf.name}: ${d.pf.numVfs} of ${d.pf.totalVfs} VFs ${when} (${d.adapter} path)`];
   for (const n of d.notes) head.push(s.dim(`  note: ${n}`));
+  if (d.vfProfile) head.push(`  each VF's xe profile: ${Object.entries(d.vfProfile).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   const nothing = d.action === 'enable' ? `Nothing to do: ${d.requested} VFs are already there.` : 'Nothing to do: no VFs are enabled.';
   let text = renderChangeText(d, s, head, nothing);
   if (d.hint) text += `  ${d.hint}\n`;
