@@ -56,9 +56,9 @@ function invalid(why: string): GpuvirtError {
 
 /** The programs gpuvirt runs; a journal that names another is not gpuvirt's (recover runs them as root). */
 const PROGRAMS = new Set(['modprobe', 'update-grub', 'grub-mkconfig', 'grub2-mkconfig', 'grubby', 'proxmox-boot-tool', 'kernelstub',
-  'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', paths.nvidiaSriovManage]);
-const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs']);
-const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'restore-attr', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'run']);
+  'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', 'nvidia-smi', paths.nvidiaSriovManage]);
+const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs', 'verify-mig']);
+const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'restore-attr', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'restore-mig', 'run']);
 /** The only attribute a restore-attr undo writes: a PCI device's reset_method. */
 const resetMethodPath = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
   /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/reset_method$/.test(p.slice(paths.pciDevices.length + 1));
@@ -70,6 +70,10 @@ const attrUndoOk = (u: Record<string, unknown>) => typeof u.value === 'string' &
 const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
 const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
 
+const idList = (x: unknown) => x === undefined || (Array.isArray(x) && x.every((i) => Number.isInteger(i) && i >= 0));
+const migUndoOk = (u: Record<string, unknown>) => typeof u.gpu === 'string' && /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(u.gpu) && idList(u.keep)
+  && (u.restore === undefined || (Array.isArray(u.restore) && u.restore.every((r: Record<string, unknown>) => Number.isInteger(r?.id)
+    && (r.profileId === null || Number.isInteger(r.profileId)) && (r.profile === null || (typeof r.profile === 'string' && /^\d+g\.\d+gb(\+me)?$/.test(r.profile))))));
 const vgpuUndoOk = (u: Record<string, unknown>) => typeof u.vf === 'string' && /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(u.vf)
   && (u.type === null || (typeof u.type === 'string' && /^[1-9]\d*$/.test(u.type)));
 
@@ -84,6 +88,7 @@ function problem(steps: unknown[]): string | null {
       if (!u || !UNDO_KINDS.has(u.kind as string)) return `step ${i} has an unknown undo`;
       if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
       if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
+      if (u.kind === 'restore-mig' && !migUndoOk(u)) return `step ${i}'s undo names no GPU or GPU instance`;
       if (u.kind === 'restore-vgpu-type' && !vgpuUndoOk(u)) return `step ${i}'s undo names no PCI address or vGPU type id`;
       if (u.kind === 'restore-attr' && !attrUndoOk(u)) {
         return `step ${i}'s undo writes an attribute gpuvirt does not write`;

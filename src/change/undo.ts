@@ -12,6 +12,7 @@ import { liveDevices, planRestoreFromLive, runBestEffort, type Wanted } from '..
 import { readPf } from '../sriov/detect.js';
 import { planSriovRestore } from '../sriov/plan.js';
 import { readFact, type Fact } from './facts.js';
+import { fullCiProfile, gpuInstancesOf, readMig, smiBusId } from '../sharing/mig.js';
 
 export type Undo =
   /** Devices back to their recorded driver and driver_override. */
@@ -31,6 +32,14 @@ export type Undo =
    * when it holds another, then the type. Nothing when it already shows it.
    */
   | { kind: 'restore-vgpu-type'; vf: string; type: string | null }
+  /**
+   * An NVIDIA GPU's MIG layout back, through nvidia-smi. `keep`: GPU instances that existed
+   * before, so any other one (made by the change) is destroyed, its compute instances first.
+   * `restore`: GPU instances the change destroys, each brought back when nvidia-smi does not
+   * show it: its full-size compute instance again when the instance is still there, else a new
+   * instance of its profile (its id may differ; null profile: it cannot be re-created).
+   */
+  | { kind: 'restore-mig'; gpu: string; keep?: number[]; restore?: { id: number; profile: string | null; profileId: number | null }[] }
   /**
    * A program run again (update-grub after its file came back, modprobe with the options a module
    * had). `unless`: skipped when any of these facts already has its value (a module already gone).
@@ -54,6 +63,8 @@ export function undoKey(u: Undo): string {
       return `mdev:${u.uuid}`;
     case 'restore-vgpu-type':
       return `vgpu:${u.vf}`;
+    case 'restore-mig':
+      return `mig:${u.gpu}:${JSON.stringify(u.keep ?? null)}:${JSON.stringify(u.restore ?? null)}`;
     case 'run':
       return `run:${u.argv.join(' ')}`;
   }
@@ -75,6 +86,13 @@ export function describeUndo(u: Undo): string {
       return `create mediated device ${u.uuid} (${u.type} on ${u.parent}) again`;
     case 'restore-vgpu-type':
       return u.type ? `put vGPU type ${u.type} back on ${u.vf}` : `remove the vGPU from ${u.vf}`;
+    case 'restore-mig': {
+      const parts = [
+        ...(u.keep ? [`destroy the GPU instances of ${u.gpu} other than ${u.keep.join(', ') || 'none'}`] : []),
+        ...(u.restore ?? []).map((r) => `bring GPU instance ${r.id}${r.profile ? ` (${r.profile})` : ''} of ${u.gpu} back`),
+      ];
+      return parts.join('; ');
+    }
     case 'run':
       return u.title;
   }
@@ -150,6 +168,8 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         if (after !== want) throw new Error(`${path} reads ${after ?? 'nothing'}, not ${want}`);
         return done([describeUndo(u)]);
       }
+      case 'restore-mig':
+        return await restoreMig(exec, u);
       case 'run': {
         if (u.unless?.some((c) => readFact(host, c.fact) === c.value)) return done([]);
         const r = await exec.run(u.argv);
@@ -160,4 +180,35 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
   } catch (err) {
     return { ok: false, actions: [], errors: [`${describeUndo(u)}: ${err instanceof Error ? err.message : String(err)}`] };
   }
+}
+
+async function restoreMig(exec: Exec, u: Extract<Undo, { kind: 'restore-mig' }>): Promise<UndoOutcome> {
+  const report = await readMig(exec);
+  if (!report.known) throw new Error(`MIG state unknown: ${report.reason}`);
+  const gpu = report.gpus.find((g) => g.address === u.gpu);
+  if (!gpu) throw new Error(`nvidia-smi does not list ${u.gpu}`);
+  const gis = gpuInstancesOf(gpu);
+  const actions: string[] = [];
+  const errors: string[] = [];
+  const smi = async (args: string[]): Promise<boolean> => {
+    const argv = ['nvidia-smi', 'mig', '-i', smiBusId(u.gpu), ...args];
+    const r = await exec.run(argv);
+    if (r.exitCode === 0) actions.push(`ran ${argv.join(' ')}`);
+    return r.exitCode === 0;
+  };
+  if (u.keep) {
+    for (const id of gis.keys()) {
+      if (u.keep.includes(id)) continue;
+      if (!(await smi(['-gi', String(id), '-dci'])) || !(await smi(['-gi', String(id), '-dgi']))) errors.push(`GPU instance ${id} of ${u.gpu} could not be destroyed`);
+    }
+  }
+  for (const r of u.restore ?? []) {
+    if (gis.has(r.id)) continue;
+    const ci = r.profile === null ? null : fullCiProfile(r.profile);
+    // Still there without its compute instance: give it one again; gone: a new instance of its profile.
+    if (ci !== null && (await smi(['-gi', String(r.id), '-cci', String(ci)]))) continue;
+    if (r.profileId === null) errors.push(`GPU instance ${r.id} of ${u.gpu} is gone and its profile is unknown: it cannot be re-created`);
+    else if (!(await smi(['-cgi', String(r.profileId), '-C']))) errors.push(`GPU instance ${r.id} (${r.profile ?? `profile ${r.profileId}`}) of ${u.gpu} could not be re-created`);
+  }
+  return { ok: errors.length === 0, actions, errors };
 }

@@ -22,6 +22,7 @@ export const commands: CommandEntry[] = [
   { name: 'vgpu status', load: async () => (await import('./vgpu/status.js')).vgpuStatus },
   { name: 'vgpu create', load: async () => (await import('./vgpu/create.js')).vgpuCreate },
   { name: 'vgpu remove', load: async () => (await import('./vgpu/create.js')).vgpuRemove },
+  { name: 'vgpu mig', load: async () => (await import('./vgpu/mig.js')).vgpuMig },
   { name: 'mdev types', load: async () => (await import('./mdev/types.js')).mdevTypes },
   { name: 'mdev create', load: async () => (await import('./mdev/create.js')).mdevCreate },
   { name: 'mdev remove', load: async () => (await import('./mdev/create.js')).mdevRemove },

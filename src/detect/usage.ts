@@ -101,6 +101,11 @@ export function deviceFiles(host: Host, addr: string): string[] {
 export function findHolders(host: Host, files: readonly string[]): Holder[] {
   if (!files.length) return [];
   const wanted = new Set(files);
+  return findHoldersWhere(host, (target) => wanted.has(target));
+}
+
+/** Processes with an open file whose path `wanted` accepts (NVIDIA's /dev/nvidia* nodes). */
+export function findHoldersWhere(host: Host, wanted: (target: string) => boolean): Holder[] {
   const holders: Holder[] = [];
   for (const pid of host.list(paths.procDir) ?? []) {
     if (!/^\d+$/.test(pid)) continue;
@@ -117,7 +122,7 @@ export function findHolders(host: Host, files: readonly string[]): Holder[] {
       } catch {
         continue;
       }
-      if (target !== null && wanted.has(target)) {
+      if (target !== null && wanted(target)) {
         holders.push({ pid: Number(pid), comm: readAttr(host, `${paths.procPid(pid)}/comm`) ?? '?', file: target });
       }
     }

@@ -5,6 +5,7 @@ import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { errnoOf } from '../errors.js';
 import type { Step, WriteRetry } from './steps.js';
+import { gpuInstancesOf, readMig } from '../sharing/mig.js';
 
 export interface StepReport {
   index: number;
@@ -93,7 +94,22 @@ export async function runStep(step: Step, env: StepEnv): Promise<void> {
     case 'wait-vfs':
       await waitVfs(host, step.pf, step.count, step.timeoutMs, env.sleep ?? defaultSleep);
       return;
+    case 'verify-mig':
+      return verifyMig(env.exec, step);
   }
+}
+
+async function verifyMig(exec: Exec, step: Extract<Step, { kind: 'verify-mig' }>): Promise<void> {
+  const report = await readMig(exec);
+  if (!report.known) throw new Error(`MIG state unknown: ${report.reason}`);
+  const gpu = report.gpus.find((g) => g.address === step.gpu);
+  if (!gpu) throw new Error(`nvidia-smi does not list ${step.gpu}`);
+  const gis = gpuInstancesOf(gpu);
+  const wrong: string[] = [];
+  if (step.pending && gpu.pending !== step.pending) wrong.push(`MIG mode pending is ${gpu.pending}, not ${step.pending}`);
+  if (step.gpuInstances !== undefined && gis.size !== step.gpuInstances) wrong.push(`${gis.size} GPU instances, not ${step.gpuInstances}`);
+  for (const id of step.absent ?? []) if (gis.has(id)) wrong.push(`GPU instance ${id} is still there`);
+  if (wrong.length) throw new Error(`${step.gpu}: ${wrong.join('; ')}`);
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

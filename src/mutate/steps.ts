@@ -34,7 +34,12 @@ type StepBody =
   /** Read a file back: every `contains` word is in it and no `absent` word is. */
   | { kind: 'verify-text'; path: string; contains: string[]; absent: string[]; title: string }
   /** Poll (bounded) until the PF reports `count` VFs and every VF device exists. */
-  | { kind: 'wait-vfs'; pf: string; count: number; timeoutMs: number; title: string };
+  | { kind: 'wait-vfs'; pf: string; count: number; timeoutMs: number; title: string }
+  /**
+   * Ask nvidia-smi (CSV mode query, `-q -x`) that the GPU's MIG state is as planned: its pending
+   * mode, how many GPU instances it has (each with a compute instance), GPU instances gone.
+   */
+  | { kind: 'verify-mig'; gpu: string; pending?: 'Enabled' | 'Disabled'; gpuInstances?: number; absent?: number[]; title: string };
 
 /**
  * A step, with what undoes it when this or a later step fails or the run is interrupted (the
@@ -72,6 +77,14 @@ export function describeStep(step: Step): string {
       return `check ${step.path} has ${[...step.contains, ...step.absent.map((a) => `no ${a}`)].join(', ')}`;
     case 'wait-vfs':
       return `wait until ${step.pf} has ${step.count} VFs (at most ${Math.round(step.timeoutMs / 1000)} s)`;
+    case 'verify-mig': {
+      const what = [
+        ...(step.pending ? [`MIG mode pending ${step.pending}`] : []),
+        ...(step.gpuInstances !== undefined ? [`${step.gpuInstances} GPU instances`] : []),
+        ...(step.absent?.length ? [`no GPU instance ${step.absent.join(', ')}`] : []),
+      ];
+      return `ask nvidia-smi that ${step.gpu} shows ${what.join(', ')}`;
+    }
   }
 }
 

@@ -92,3 +92,33 @@ export async function readMig(exec: Exec): Promise<MigReport> {
     return { known: false, reason: failure(err) };
   }
 }
+
+/** nvidia-smi's own form of a PCI address (`-i` takes it): `0000:41:00.0` → `00000000:41:00.0`. */
+export function smiBusId(address: string): string {
+  return `0000${address}`;
+}
+
+/**
+ * The GPU instance profile a MIG-backed vGPU type needs, from its name: `<board>-<slices>-<GB>C`
+ * (H100-1-10C, A100D-3-40C) → `1g.10gb`; the ME suffix (media extensions) → `1g.10gb+me`.
+ */
+export function migProfileOfType(name: string): string | null {
+  const m = /-(\d+)-(\d+)C(ME)?$/.exec(name.trim());
+  return m ? `${m[1]}g.${m[2]}gb${m[3] ? '+me' : ''}` : null;
+}
+
+/** NVML's compute instance profile ids by slice count (nvml.h NVML_COMPUTE_INSTANCE_PROFILE_<N>_SLICE). */
+const CI_PROFILE_OF_SLICES: Record<number, number> = { 1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6 };
+
+/** The compute instance profile that fills a GPU instance of this profile (`3g.40gb` → 2), as `-C` makes. */
+export function fullCiProfile(giProfile: string): number | null {
+  const slices = Number(/^(\d+)g\./.exec(giProfile)?.[1]);
+  return CI_PROFILE_OF_SLICES[slices] ?? null;
+}
+
+/** GPU instances (id → compute instance ids) as `-q -x` lists them: a GI without a CI is not there. */
+export function gpuInstancesOf(gpu: MigGpu): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const d of gpu.devices) out.set(d.gpuInstanceId, [...(out.get(d.gpuInstanceId) ?? []), d.computeInstanceId]);
+  return out;
+}

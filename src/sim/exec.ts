@@ -11,12 +11,14 @@
 //   proxmox-boot-tool refresh            kernelstub -a|-d OPTIONS
 //   update-initramfs -u -k all|VERSION   dracut -f|--force [--regenerate-all]   mkinitcpio -P
 //   systemctl daemon-reload              systemctl enable|disable UNIT  (system-tools.ts)
+//   nvidia-smi: the MIG queries and commands                             (nvidia-smi.ts)
 import type { Exec, ExecResult } from '../host/exec.js';
 import { paths } from '../host/paths.js';
 import { grubby, grubMkconfig, kernelstub, proxmoxBootToolRefresh } from './boot-tools.js';
 import type { SimKernel } from './kernel.js';
 import { splitParams } from './modprobe-conf.js';
 import { sriovManage } from './sriov-manage.js';
+import { nvidiaSmi } from './nvidia-smi.js';
 import { consume, type ExecRecord, storedRegex } from './state.js';
 import { dracut, mkinitcpio, systemctl, updateInitramfs } from './system-tools.js';
 import type { SimTree } from './tree.js';
@@ -93,6 +95,8 @@ export class SimExec implements Exec {
         const known = args.every((x) => ['-f', '--force', '--regenerate-all'].includes(x));
         return force && known && args.length === (all ? 2 : 1) ? this.files((t) => dracut(t, all)) : null;
       }
+      case 'nvidia-smi':
+        return nvidiaSmi(this.kernel, args);
       case 'mkinitcpio':
         return args.length === 1 && a === '-P' ? this.files(mkinitcpio) : null;
       case 'systemctl':

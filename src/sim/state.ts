@@ -117,6 +117,8 @@ export interface SimState {
   mdevParents?: Record<string, MdevParentRecord>;
   /** VF mdev parents holding their one vGPU: type → available_instances before it was taken. */
   mdevVfFree?: Record<string, Record<string, number>>;
+  /** NVIDIA GPUs' MIG state, which only nvidia-smi shows (nvidia-smi.ts). */
+  mig?: Record<string, import('./nvidia-smi.js').SimMigGpu>;
 }
 
 /** Drivers without .sriov_configure (vfio-pci depends on its enable_sriov parameter). */
