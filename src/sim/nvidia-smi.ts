@@ -23,6 +23,7 @@ import { rowFor } from '../sharing/families.js';
 import { smiBusId } from '../sharing/mig.js';
 import type { SimKernel } from './kernel.js';
 import type { Kern } from './drivers.js';
+import { refreshMigCreatable } from './vgpu.js';
 
 export interface SimMigGpu {
   current: 'Enabled' | 'Disabled';
@@ -35,7 +36,10 @@ const fails = (stderr: string, exitCode = 1): ExecResult => ({ exitCode, stdout:
 
 /** MIG state for a GPU, kept in the sidecar (tests seed it from recorded nvidia-smi output). */
 export function seedMig(kernel: SimKernel, gpu: string, state: SimMigGpu): void {
-  kernel.withState((k) => void ((k.state.mig ??= {})[gpu] = state));
+  kernel.withState((k) => {
+    (k.state.mig ??= {})[gpu] = state;
+    refreshMigCreatable(k, gpu);
+  });
 }
 
 function nvidiaGpus(k: Kern): string[] {
@@ -155,6 +159,12 @@ function onGi(k: Kern, gpu: string, gi: number, op: string, arg: string | undefi
   return ok(`Successfully destroyed GPU instance ID ${gi} from GPU ${smiBusId(gpu)}\n`);
 }
 
+/** The driver's creatable lists follow the GPU instances (MIG-backed types, src/sim/vgpu.ts). */
+function refreshed(k: Kern, gpu: string, r: ExecResult): ExecResult {
+  refreshMigCreatable(k, gpu);
+  return r;
+}
+
 const BUS = /^[0-9A-Fa-f]{8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const gpuOf = (k: Kern, bus: string) => nvidiaGpus(k).find((g) => smiBusId(g) === bus.toLowerCase()) ?? null;
 
@@ -167,13 +177,13 @@ export function nvidiaSmi(kernel: SimKernel, args: readonly string[]): ExecResul
     const [a, b, c, d, e, f, g] = args;
     if (args.length === 4 && a === '-i' && BUS.test(b!) && c === '-mig' && (d === '0' || d === '1')) {
       const gpu = gpuOf(k, b!);
-      return gpu ? setMode(k, gpu, d === '1') : fails(`No devices were found`, 6);
+      return gpu ? refreshed(k, gpu, setMode(k, gpu, d === '1')) : fails(`No devices were found`, 6);
     }
     if (a !== 'mig' || b !== '-i' || !BUS.test(c!)) return null;
     const gpu = gpuOf(k, c!);
-    if (args.length === 6 && d === '-cgi' && /^[\w.+]+(,[\w.+]+)*$/.test(e!) && f === '-C') return gpu ? createGis(k, gpu, e!) : fails('No devices were found', 6);
+    if (args.length === 6 && d === '-cgi' && /^[\w.+]+(,[\w.+]+)*$/.test(e!) && f === '-C') return gpu ? refreshed(k, gpu, createGis(k, gpu, e!)) : fails('No devices were found', 6);
     if (d === '-gi' && /^\d+$/.test(e!) && ((args.length === 6 && (f === '-dci' || f === '-dgi')) || (args.length === 7 && f === '-cci' && /^\d+$/.test(g!)))) {
-      return gpu ? onGi(k, gpu, Number(e), f!, g) : fails('No devices were found', 6);
+      return gpu ? refreshed(k, gpu, onGi(k, gpu, Number(e), f!, g)) : fails('No devices were found', 6);
     }
     return null;
   });

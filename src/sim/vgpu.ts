@@ -18,14 +18,21 @@
 // in BOARDS; every VF of the GPU shows the GPU-wide list (the second source shows a VF that has
 // a vGPU an empty one; the first asks the driver, whose answer is not in the source).
 // max_instance is assumed: the board's memory over the type's frame buffer, at most one per VF.
-// Left out: mixed-size (heterogeneous) mode, MIG-backed placement (gpu_instance_id): on boards
-// not in BOARDS the lists are left as they are and a type must be in the VF's own list (EINVAL).
+// MIG-backed types (MIG_BOARDS, with MIG state from the simulated nvidia-smi): a type
+// `<board>-<slices>-<GB>C` lives on a GPU instance of profile `<slices>g.<GB>gb`; the driver
+// picks a free one (with a compute instance, no vGPU on it) and shows it in the VF's
+// gpu_instance_id, an output (harvester/pcidevices gpuhelper reads it; it reads ENXIO without a
+// vGPU, modelled as the value it last had); creatable lists show the types with a free
+// instance; none free: ENOSPC (the driver's errno here is not in the sources: modelled).
+// Left out: mixed-size (heterogeneous) mode; on boards in neither table the lists are left as
+// they are and a type must be in the VF's own list (EINVAL).
 import * as nodePath from 'node:path';
 import { linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { readVirtfns } from '../detect/pci.js';
 import type { Kern } from './drivers.js';
 import { chomp, fail } from './state.js';
+import { migProfileOfType } from '../sharing/mig.js';
 
 interface Board {
   memoryGiB: number;
@@ -43,6 +50,13 @@ const L40S: [number, string][] = [
   [1165, 'NVIDIA L40S-24A'], [1166, 'NVIDIA L40S-48A'], [2164, 'NVIDIA L40S-3B'],
 ];
 
+/** MIG-backed types of an H100 80GB (ids as the nvidia-h100-mig fixture has them; illustrative). */
+const H100_MIG: [number, string][] = [
+  [1060, 'NVIDIA H100-1-10C'], [1061, 'NVIDIA H100-2-20C'], [1062, 'NVIDIA H100-1-20C'], [1063, 'NVIDIA H100-3-40C'],
+  [1064, 'NVIDIA H100-4-40C'], [1065, 'NVIDIA H100-7-80C'],
+];
+const MIG_BOARDS: Record<string, [number, string][]> = { '10de:2331': H100_MIG };
+
 /** PF vendor:device → the board's vGPU types. */
 const BOARDS: Record<string, Board> = { '10de:26b9': { memoryGiB: 48, types: L40S } };
 
@@ -55,9 +69,36 @@ export function isVgpuTypeStore(file: string): boolean {
 
 const attr = (vf: string, name: string) => paths.pciAttr(vf, `nvidia/${name}`);
 
-function boardOf(k: Kern, pf: string): Board | null {
+const boardId = (k: Kern, pf: string) => {
   const id = (a: string) => (readAttr(k.tree.host, paths.pciAttr(pf, a)) ?? '').replace(/^0x/, '');
-  return BOARDS[`${id('vendor')}:${id('device')}`] ?? null;
+  return `${id('vendor')}:${id('device')}`;
+};
+
+function boardOf(k: Kern, pf: string): Board | null {
+  return BOARDS[boardId(k, pf)] ?? null;
+}
+
+/** A MIG board with MIG state: its types, and the GPU instances a new vGPU could go on. */
+function migBoard(k: Kern, pf: string): { types: [number, string][]; free: (profile: string) => number | null } | null {
+  const types = MIG_BOARDS[boardId(k, pf)];
+  const mig = k.state.mig?.[pf];
+  if (!types || !mig) return null;
+  const used = new Set(readVirtfns(k.tree.host, pf).flatMap((vf) => {
+    if ((readAttr(k.tree.host, attr(vf, 'current_vgpu_type')) ?? '0') === '0') return [];
+    const gi = readAttr(k.tree.host, attr(vf, 'gpu_instance_id'));
+    return gi === null ? [] : [gi];
+  }));
+  const free = (profile: string) => (mig.current !== 'Enabled' ? null
+    : mig.gpuInstances.find((g) => g.profile === profile && g.computeInstances.length && !used.has(String(g.id)))?.id ?? null);
+  return { types, free };
+}
+
+/** Every VF's creatable list on a MIG board: the types with a free GPU instance of their profile. */
+export function refreshMigCreatable(k: Kern, pf: string): void {
+  const b = migBoard(k, pf);
+  if (!b) return;
+  const list = render(b.types.filter(([, name]) => { const p = migProfileOfType(name); return p !== null && b.free(p) !== null; }));
+  for (const v of readVirtfns(k.tree.host, pf)) if (k.tree.host.exists(attr(v, 'creatable_vgpu_types'))) k.tree.rewrite(attr(v, 'creatable_vgpu_types'), list);
 }
 
 function maxInstances(board: Board, name: string, vfs: number): number {
@@ -122,12 +163,22 @@ export function writeCurrentVgpuType(k: Kern, vf: string, value: string): void {
       const run = running(k, vfs);
       if (run.size && !run.has(id)) fail('EINVAL');
       if ((run.get(id) ?? 0) >= maxInstances(board, type[1], vfs.length)) fail('ENOSPC');
+    } else if (pf !== null && migBoard(k, pf)) {
+      const mb = migBoard(k, pf)!;
+      const name = mb.types.find(([x]) => x === id)?.[1];
+      if (!name) fail('ENODEV');
+      const gi = mb.free(migProfileOfType(name)!);
+      if (gi === null) fail('ENOSPC');
+      const giPath = attr(vf, 'gpu_instance_id');
+      if (k.tree.host.exists(giPath)) k.tree.rewrite(giPath, `${gi}\n`);
+      else k.tree.put(giPath, `${gi}\n`, 0o444);
     } else {
       const listed = (readAttr(k.tree.host, attr(vf, 'creatable_vgpu_types')) ?? '').split('\n').some((l) => l.split(':')[0]!.trim() === String(id));
       if (!listed) fail('EINVAL');
     }
   }
   k.tree.rewrite(path, `${id}\n`);
+  if (pf !== null) refreshMigCreatable(k, pf);
   if (!board) return;
   const list = render(creatable(board, running(k, vfs), vfs.length));
   for (const v of vfs) if (k.tree.host.exists(attr(v, 'creatable_vgpu_types'))) k.tree.rewrite(attr(v, 'creatable_vgpu_types'), list);

@@ -21,6 +21,7 @@ import { readMdevTypes } from '../mdev/types.js';
 import { planMdevCreate, planMdevRemove, type MdevView } from '../mdev/change.js';
 import { readVgpuDevices, type VgpuDevice } from '../sharing/vgpu.js';
 import { vgpuTypePath } from './paths.js';
+import { gpuInstancesOf, migProfileOfType, readMig } from '../sharing/mig.js';
 import { planVgpuPersist } from './persist.js';
 import { readState, type GpuvirtState, type VgpuRecord } from '../state.js';
 
@@ -41,6 +42,10 @@ export interface VgpuView {
   /** The type the VF held before (replaced by create, removed by remove). */
   previous: string | null;
   previousName: string | null;
+  /** A MIG-backed type: the GPU instance profile it lives on (`1g.10gb`), else null. */
+  migProfile?: string | null;
+  /** The GPU instance asked for (--gpu-instance), or, after the run, the one the driver chose. */
+  gpuInstance?: number | null;
 }
 
 /** Proxmox's cleanup_pci_devices: up to 10 writes of `0`, a second apart. */
@@ -124,10 +129,43 @@ function vendorView(gpu: VgpuDevice, vf: Vf, type: KnownType | null, action: Vgp
   return {
     action, mechanism: 'vendor-vfio', gpu: gpu.address, vf: vf.address, chosen, uuid: null, parent: null,
     type: type?.id ?? null, typeName: type?.name ?? null, previous: vf.current, previousName: vf.current ? vf.currentName : null,
+    migProfile: type?.name ? migProfileOfType(type.name) : null, gpuInstance: null,
   };
 }
 
-function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, persist: boolean): ChangePlan<VgpuView> {
+/**
+ * Why a MIG-backed type cannot be placed, and the command that makes room: the driver lists a
+ * MIG-backed type as creatable only while a GPU instance of its profile is free (and picks that
+ * instance itself: gpu_instance_id is an output), so "not creatable" means "no such instance".
+ */
+async function migHint(ctx: Ctx, gpu: string, profile: string): Promise<string> {
+  const report = await readMig(ctx.exec);
+  const g = report.known ? report.gpus.find((x) => x.address === gpu) : null;
+  const make = `\`gpuvirt vgpu mig create ${gpu} --profile ${profile}\``;
+  if (g && g.current !== 'Enabled') {
+    return `a MIG-backed type needs MIG mode (${gpu}: ${g.current}${g.pending !== g.current ? `, pending ${g.pending}` : ''}): \`gpuvirt vgpu mig enable ${gpu}\`, then ${make}`;
+  }
+  const used = g ? ` (GPU instances now: ${[...gpuInstancesOf(g).keys()].join(', ') || 'none'})` : '';
+  return `it needs a free GPU instance of profile ${profile}${used}: ${make} makes one`;
+}
+
+/** --gpu-instance N: N must exist and hold no vGPU; the driver's choice is checked after the write. */
+async function requireInstance(ctx: Ctx, gpu: VgpuDevice, vf: Vf, gi: number, profile: string | null): Promise<{ refusals: Refusal[]; steps: Step[] }> {
+  if (profile === null) throw new GpuvirtError('E_USAGE', '--gpu-instance is for MIG-backed types (names like H100-1-10C)', { exitCode: ExitCode.usage });
+  const report = await readMig(ctx.exec);
+  const g = report.known ? report.gpus.find((x) => x.address === gpu.address) : null;
+  if (!g) throw new GpuvirtError('E_MIG_UNKNOWN', `MIG state of ${gpu.address} is unknown${report.known ? '' : `: ${report.reason}`}`, { exitCode: ExitCode.unsupported });
+  if (!gpuInstancesOf(g).has(gi)) {
+    throw new GpuvirtError('E_NO_GPU_INSTANCE', `${gpu.address} has no GPU instance ${gi} (with a compute instance)`, { exitCode: ExitCode.unsupported, hint: `\`gpuvirt vgpu mig create ${gpu.address} --profile ${profile}\` makes one` });
+  }
+  const taken = gpu.vfs.filter((v) => v.address !== vf.address && v.current && v.gpuInstanceId === gi);
+  const refusals: Refusal[] = taken.map((v) => ({ code: 'gpu-instance-taken', address: v.address, force: null, message: `GPU instance ${gi} already carries the vGPU of VF ${v.address}` }));
+  const path = paths.pciAttr(vf.address, 'nvidia/gpu_instance_id');
+  const undo: Undo[] = [{ kind: 'restore-vgpu-type', vf: vf.address, type: vf.current }];
+  return { refusals, steps: [{ kind: 'verify-text', path, contains: [String(gi)], absent: [], title: `the driver placed the vGPU of VF ${vf.address} on GPU instance ${gi}`, undo }] };
+}
+
+async function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, persist: boolean, gi: number | null): Promise<ChangePlan<VgpuView>> {
   const known = vendorTypes(gpu);
   const held = named === null ? null : gpu.vfs.find((v) => v.address === named && v.current);
   // The lists show what fits beside the vGPUs there are: a VF being emptied may take an id no list shows yet.
@@ -140,26 +178,44 @@ function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked
   if (named === null) {
     // The first free VF that offers the type and that no process has open.
     const vf = gpu.vfs.find((v) => !v.current && offered(v) && !vfHolders(ctx.host, v.address).length);
+    const migProfile = migProfileOfType(type?.name ?? asked);
     if (!vf || !type) {
       throw new GpuvirtError('E_VGPU_UNAVAILABLE', `no free VF of ${gpu.address} can take ${type ? label(type) : asked} now`, {
         exitCode: ExitCode.busy,
-        hint: `the free VFs offer ${listing(null)}; the GPU runs one vGPU type at a time, as many as its memory holds (\`gpuvirt vgpu status ${gpu.address}\`)`,
+        hint: migProfile
+          ? `${type ? label(type) : asked} is MIG-backed: ${await migHint(ctx, gpu.address, migProfile)}; the free VFs offer ${listing(null)}`
+          : `the free VFs offer ${listing(null)}; the GPU runs one vGPU type at a time, as many as its memory holds (\`gpuvirt vgpu status ${gpu.address}\`)`,
       });
     }
-    return createOn(ctx, gpu, vf, type, true, [], [], persist);
+    const need = gi === null ? { refusals: [], steps: [] } : await requireInstance(ctx, gpu, vf, gi, migProfile);
+    return withInstance(createOn(ctx, gpu, vf, type, true, need.refusals, [], persist), need.steps, gi);
   }
   const vf = gpu.vfs.find((v) => v.address === named);
   if (!vf) throw new GpuvirtError('E_NO_VGPU', `${named} is not a VF of ${gpu.address} with NVIDIA's vGPU attributes`, { exitCode: ExitCode.unsupported, hint: 'name one of the VFs `gpuvirt vgpu status` lists, or the GPU to let gpuvirt choose' });
-  if (!type) throw new GpuvirtError('E_NO_VGPU_TYPE', `no VF of ${gpu.address} lists a vGPU type ${JSON.stringify(asked)}`, { exitCode: ExitCode.unsupported, hint: `${vf.address} offers ${listing(vf)} now` });
+  const migProfile = migProfileOfType(type?.name ?? asked);
+  if (!type) {
+    throw new GpuvirtError('E_NO_VGPU_TYPE', `no VF of ${gpu.address} lists a vGPU type ${JSON.stringify(asked)}`, {
+      exitCode: ExitCode.unsupported, hint: `${vf.address} offers ${listing(vf)} now${migProfile ? `; ${asked} is MIG-backed: ${await migHint(ctx, gpu.address, migProfile)}` : ''}`,
+    });
+  }
   const refusals: Refusal[] = [];
   const warnings: string[] = [];
   if (!vf.current && !offered(vf)) {
-    refusals.push({ code: 'type-not-creatable', address: vf.address, force: null, message: `VF ${vf.address} cannot take ${label(type)} now: it offers ${listing(vf)} (the GPU runs one vGPU type at a time, as many as its memory holds)` });
+    const why = migProfile ? `it is MIG-backed: ${await migHint(ctx, gpu.address, migProfile)}` : 'the GPU runs one vGPU type at a time, as many as its memory holds';
+    refusals.push({ code: 'type-not-creatable', address: vf.address, force: null, message: `VF ${vf.address} cannot take ${label(type)} now: it offers ${listing(vf)} (${why})` });
   }
   if (vf.current && vf.current !== type.id && !offered(vf)) {
     warnings.push(`${vf.address} lists what fits while it holds ${vf.current}: if ${type.id} does not fit once it is free, the write fails and ${vf.current} is put back`);
   }
-  return createOn(ctx, gpu, vf, type, false, refusals, warnings, persist);
+  const need = gi === null ? { refusals: [], steps: [] } : await requireInstance(ctx, gpu, vf, gi, migProfile);
+  return withInstance(createOn(ctx, gpu, vf, type, false, [...refusals, ...need.refusals], warnings, persist), need.steps, gi);
+}
+
+/** The placement check goes right after the type's own read-back. */
+function withInstance(plan: ChangePlan<VgpuView>, check: Step[], gi: number | null): ChangePlan<VgpuView> {
+  if (!check.length || !plan.steps.length) return plan;
+  const at = plan.steps.findIndex((s) => s.kind === 'verify-text') + 1;
+  return { ...plan, steps: [...plan.steps.slice(0, at), ...check, ...plan.steps.slice(at)], view: { ...plan.view, gpuInstance: gi } };
 }
 
 function createOn(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType, chosen: boolean, refusals: Refusal[], warnings: string[] = [], persist = false): ChangePlan<VgpuView> {
@@ -208,9 +264,10 @@ function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, ask
 }
 
 /** `vgpu create`: the plan for the GPU or VF named (or the only vGPU GPU), on its mechanism. */
-export function planVgpuCreate(ctx: Ctx, device: string | undefined, asked: string, uuid: string, persist = false): ChangePlan<VgpuView> {
+export async function planVgpuCreate(ctx: Ctx, device: string | undefined, asked: string, uuid: string, persist = false, gi: number | null = null): Promise<ChangePlan<VgpuView>> {
   const { gpu, named } = resolveGpu(ctx, device);
-  if (gpu.mechanism === 'vendor-vfio') return planVendorCreate(ctx, gpu, named, asked, persist);
+  if (gpu.mechanism === 'vendor-vfio') return planVendorCreate(ctx, gpu, named, asked, persist, gi);
+  if (gi !== null) throw new GpuvirtError('E_USAGE', '--gpu-instance is for NVIDIA vendor-specific VFIO vGPUs (MIG-backed types)', { exitCode: ExitCode.usage });
   if (persist) throw new GpuvirtError('E_USAGE', '--persist is for NVIDIA vendor-specific VFIO vGPUs; mediated devices are not re-created at boot yet', { exitCode: ExitCode.usage });
   return planMdevVgpuCreate(ctx, gpu, named, asked, uuid);
 }

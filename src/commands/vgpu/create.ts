@@ -2,6 +2,8 @@
 // both vGPU mechanisms (NVIDIA vendor-specific VFIO on a VF, mdev on a parent), chosen per GPU;
 // plan, verification and undo through the change engine (src/vgpu/change.ts).
 import { randomUUID } from 'node:crypto';
+import { readAttr } from '../../host/host.js';
+import { paths } from '../../host/paths.js';
 import type { CommandDef } from '../command.js';
 import { usageError } from '../../errors.js';
 import type { Style } from '../../output.js';
@@ -24,7 +26,8 @@ export function renderVgpuChange(d: VgpuChangeData, s: Style): string {
       : `Remove mediated device ${d.uuid}${d.type ? ` (${typeText(d.type, d.typeName)} on ${d.parent})` : ''}`;
   } else if (d.action === 'create') {
     const replaces = d.previous && d.previous !== d.type ? `, replacing ${typeText(d.previous, d.previousName)}` : '';
-    head = `vGPU ${typeText(d.type, d.typeName)} on VF ${d.vf} of ${d.gpu}${d.chosen ? ' (a free VF that offers it)' : ''}${replaces}`;
+    const mig = d.migProfile ? ` on ${d.gpuInstance !== null && d.gpuInstance !== undefined ? `GPU instance ${d.gpuInstance}` : 'a free GPU instance'} of profile ${d.migProfile}` : '';
+    head = `vGPU ${typeText(d.type, d.typeName)} on VF ${d.vf} of ${d.gpu}${d.chosen ? ' (a free VF that offers it)' : ''}${mig}${replaces}`;
   } else {
     head = d.previous ? `Remove vGPU ${typeText(d.previous, d.previousName)} from VF ${d.vf} of ${d.gpu}` : `VF ${d.vf} of ${d.gpu}`;
   }
@@ -40,6 +43,7 @@ export function renderVgpuChange(d: VgpuChangeData, s: Style): string {
 
 interface CreateOptions {
   device: string | undefined;
+  gpuInstance: number | null;
   persist: boolean;
   type: string;
   uuid: string;
@@ -57,6 +61,7 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
     cmd.argument('[device]', 'the GPU, one of its VFs, or an mdev parent (default: the only vGPU GPU)')
       .requiredOption('--type <type>', 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"')
       .option('--uuid <uuid>', 'mdev: the new device\'s UUID (default: a random one)')
+      .option('--gpu-instance <id>', 'MIG-backed type: require this GPU instance (the driver picks one of the type\'s profile; checked after)')
       .option('--persist', 'NVIDIA VF: set this type again at every boot, once the VFs exist')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking');
@@ -66,10 +71,20 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
     if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
     const type = String(opts.type ?? '').trim();
     if (!type || type.length > 100 || /[\0\n/]/.test(type)) throw usageError(`--type ${JSON.stringify(opts.type)}: not a vGPU type`);
-    return { device: args[0], type, uuid, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
+    if (opts.gpuInstance !== undefined && !/^\d{1,4}$/.test(String(opts.gpuInstance))) throw usageError(`--gpu-instance ${String(opts.gpuInstance)}: a GPU instance id such as 13`);
+    return { device: args[0], type, uuid, gpuInstance: opts.gpuInstance === undefined ? null : Number(opts.gpuInstance), persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
   },
-  run: (opts, ctx) => runChange(ctx, 'vgpu create', { ...opts, force: false }, async () => planVgpuCreate(ctx, opts.device, opts.type, opts.uuid, opts.persist),
-    async (d) => renderVgpuChange(d, await ctx.style())),
+  async run(opts, ctx) {
+    const outcome = await runChange(ctx, 'vgpu create', { ...opts, force: false }, async () => planVgpuCreate(ctx, opts.device, opts.type, opts.uuid, opts.persist, opts.gpuInstance),
+      async (d) => renderVgpuChange(d, await ctx.style()));
+    const d = outcome.data;
+    // The driver chooses the GPU instance of a MIG-backed vGPU; it says which in gpu_instance_id.
+    if (d.applied?.ok && d.migProfile && d.vf) {
+      const gi = readAttr(ctx.host, paths.pciAttr(d.vf, 'nvidia/gpu_instance_id'));
+      d.gpuInstance = gi !== null && /^\d+$/.test(gi) ? Number(gi) : null;
+    }
+    return outcome;
+  },
   render: (d, s) => renderVgpuChange(d, s),
 };
 
