@@ -47,6 +47,12 @@ const undo = z.union([
   z.object({ kind: z.literal('create-mdev'), uuid: z.string(), parent: z.string(), type: z.string() }),
   z.object({ kind: z.literal('restore-vgpu-type'), vf: address, type: z.string().nullable() }),
   z.object({
+    kind: z.literal('restore-mig'), gpu: address,
+    keep: z.array(int).optional().describe('GPU instances that were there before: any other is destroyed'),
+    restore: z.array(z.object({ id: int, profile: z.string().nullable(), profileId: int.nullable() })).optional()
+      .describe('GPU instances brought back when gone (null profile: cannot be re-created)'),
+  }),
+  z.object({
     kind: z.literal('run'), argv: z.array(z.string()), title: z.string(),
     unless: z.array(z.object({ fact, value: z.string().nullable() })).optional().describe('skipped when any of these facts has its value'),
     late: z.boolean().optional().describe('run after every other undo'),
@@ -77,6 +83,10 @@ export const planStep = z.union([
   step('verify-not-exists', { path: z.string() }),
   step('verify-text', { path: z.string(), contains: z.array(z.string()), absent: z.array(z.string()) }),
   step('wait-vfs', { pf: address, count, timeoutMs: count }),
+  step('verify-mig', {
+    gpu: address, pending: z.enum(['Enabled', 'Disabled']).optional(), gpuInstances: count.optional().describe('how many GPU instances nvidia-smi shows'),
+    absent: z.array(int).optional().describe('GPU instances nvidia-smi no longer shows'),
+  }),
 ]);
 
 /** Refusal (src/change/types.ts). */
@@ -153,6 +163,8 @@ const sriov = (action: 'enable' | 'disable') => change({
   notes: z.array(z.string()),
   hint: z.string().nullable().describe('what the kernel\'s answer means, when a write failed with a known errno'),
   after: pf.nullable().describe('the PF as the host shows it after the run; null before a run, or when the PF is gone'),
+  vfProfile: z.object({ exec_quantum_ms: count.optional(), preempt_timeout_us: count.optional() }).nullable().optional()
+    .describe('enable on xe: the scheduling profile written to every VF (sriov_admin/vfN/profile); null: none asked'),
 });
 export const sriovEnable = sriov('enable');
 export const sriovDisable = sriov('disable');
@@ -175,9 +187,27 @@ const vgpu = (action: 'create' | 'remove') => change({
   typeName: z.string().nullable(),
   previous: z.string().nullable().describe('the type the VF held before'),
   previousName: z.string().nullable(),
+  migProfile: z.string().nullable().optional().describe('a MIG-backed type: the GPU instance profile it lives on'),
+  gpuInstance: int.nullable().optional().describe('the GPU instance asked for (--gpu-instance), or after the run the one the driver chose'),
 });
 export const vgpuCreate = vgpu('create');
 export const vgpuRemove = vgpu('remove');
+
+const migMode = z.enum(['Enabled', 'Disabled', 'N/A']);
+
+/** MigView (src/vgpu/mig.ts): vgpu mig enable|disable|create|destroy. */
+export const vgpuMig = change({
+  action: z.enum(['enable', 'disable', 'create', 'destroy']),
+  gpu: address,
+  current: migMode.describe('MIG mode when planned, as nvidia-smi showed it'),
+  pending: migMode,
+  gpuInstances: z.array(z.object({ id: int, computeInstances: z.array(int) })),
+  profiles: z.array(z.object({ name: z.string().nullable(), id: int.nullable() })).describe('create: the profiles asked for; destroy: each instance\'s, where known'),
+  destroy: z.array(count),
+  holders: z.array(z.object({ pid: int, comm: z.string(), file: z.string() })).describe('what keeps the GPU from resetting: a mode change stays pending while any is there'),
+  after: z.object({ current: migMode, pending: migMode, gpuInstances: z.array(int) }).nullable().describe('after the run, as nvidia-smi shows it'),
+  pendingReset: z.boolean().describe('the mode asked for is set but takes effect only when the GPU is reset'),
+});
 
 /** SetupView (src/setup/change.ts): setup, setup --reset and setup --undo. */
 export const setup = change({

@@ -15,6 +15,7 @@ export const dataSchemas: Record<string, z.ZodType> = {
   'mdev types': read.mdevTypes,
   'vgpu types': read.vgpuTypes,
   'vgpu status': read.vgpuStatus,
+  'vgpu mig': change.vgpuMig,
   'profile validate': read.profileValidate,
   'profile check': read.profileCheck,
   'profile schema': read.schema,

@@ -199,3 +199,20 @@ describe('vgpu mig enable|disable', () => {
     expect(await mode(m)).toEqual(['Disabled', 'Disabled']);
   });
 });
+
+describe('vgpu mig --json documents', () => {
+  it('match the published schema: plan, applied, refused, rolled back, usage error', async () => {
+    const { validate } = await import('../helpers/json-schema.js');
+    const m = h100();
+    const schema = JSON.parse((await m.run(['schema', 'vgpu', 'mig'])).stdout);
+    const docs = [
+      await m.run(['vgpu', 'mig', 'create', GPU, '--profile', '1g.10gb', '--dry-run', '--json']),
+      await m.run(['vgpu', 'mig', 'create', GPU, '--profile', '1g.10gb', '--yes', '--json']),
+      await m.run(['vgpu', 'mig', 'disable', GPU, '--yes', '--json']),
+      await m.run(['vgpu', 'mig', 'create', GPU, '--profile', '7g.80gb', '--yes', '--json']),
+      await m.run(['vgpu', 'mig', 'destroy', GPU, '--json']),
+    ];
+    expect(docs.map((d) => d.code)).toEqual([0, 0, 7, 1, 2]);
+    for (const d of docs) expect(validate(schema, d.doc, { closed: true }), d.stdout).toEqual([]);
+  });
+});
