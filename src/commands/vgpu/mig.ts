@@ -39,14 +39,12 @@ export function renderMigChange(d: MigChangeData, s: Style): string {
 
 export const vgpuMig: CommandDef<MigOptions, MigChangeData> = {
   name: 'vgpu mig',
-  summary: 'change NVIDIA MIG: mode (enable|disable) and GPU instances (create|destroy), through nvidia-smi',
+  summary: 'manage NVIDIA MIG: its mode (enable, disable) and GPU instances (create, destroy), through nvidia-smi',
   help: [
-    'enable|disable <gpu>          set MIG mode (nvidia-smi -i BUS -mig 1|0); it is pending until the GPU resets,',
-    '                              which the driver does at once only when nothing holds the GPU',
-    'create <gpu> --profile P,...  GPU instances of these profiles (name or id), each with its compute instance',
-    'destroy <gpu> --gpu-instance N,...  those GPU instances and their compute instances',
-    'Each run asks nvidia-smi again to verify, and is undone on failure (instances made are destroyed).',
-  ].join('\n'),
+    'enable|disable <gpu> sets MIG mode (nvidia-smi -i BUS -mig 1|0). It is pending until the GPU resets, which the driver does at once only when nothing holds the GPU.',
+    'create <gpu> --profile P,... makes GPU instances of these profiles (names or ids), each with its compute instance. destroy <gpu> --gpu-instance N,... destroys those instances and their compute instances.',
+    'Each run asks nvidia-smi again to verify, and is undone on failure.',
+  ].join('\n\n'),
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('<action>', ACTIONS.join('|'))
