@@ -22,7 +22,7 @@
 // `<board>-<slices>-<GB>C` lives on a GPU instance of profile `<slices>g.<GB>gb`; the driver
 // picks a free one (with a compute instance, no vGPU on it) and shows it in the VF's
 // gpu_instance_id, an output (harvester/pcidevices gpuhelper reads it; it reads ENXIO without a
-// vGPU, modelled as the value it last had); creatable lists show the types with a free
+// vGPU, modelled as absent); creatable lists show the types with a free
 // instance; none free: ENOSPC (the driver's errno here is not in the sources: modelled).
 // Left out: mixed-size (heterogeneous) mode; on boards in neither table the lists are left as
 // they are and a type must be in the VF's own list (EINVAL).
@@ -169,15 +169,15 @@ export function writeCurrentVgpuType(k: Kern, vf: string, value: string): void {
       if (!name) fail('ENODEV');
       const gi = mb.free(migProfileOfType(name)!);
       if (gi === null) fail('ENOSPC');
-      const giPath = attr(vf, 'gpu_instance_id');
-      if (k.tree.host.exists(giPath)) k.tree.rewrite(giPath, `${gi}\n`);
-      else k.tree.put(giPath, `${gi}\n`, 0o444);
+      // Like its sibling attributes (a fixture keeps their modes as captured).
+      k.tree.put(attr(vf, 'gpu_instance_id'), `${gi}\n`, (k.tree.stat(attr(vf, 'creatable_vgpu_types'))?.mode ?? 0o444) & 0o7777);
     } else {
       const listed = (readAttr(k.tree.host, attr(vf, 'creatable_vgpu_types')) ?? '').split('\n').some((l) => l.split(':')[0]!.trim() === String(id));
       if (!listed) fail('EINVAL');
     }
   }
   k.tree.rewrite(path, `${id}\n`);
+  if (id === 0 && pf !== null && migBoard(k, pf) && k.tree.host.exists(attr(vf, 'gpu_instance_id'))) k.tree.remove(attr(vf, 'gpu_instance_id'));
   if (pf !== null) refreshMigCreatable(k, pf);
   if (!board) return;
   const list = render(creatable(board, running(k, vfs), vfs.length));
