@@ -43,7 +43,7 @@ describe('generated man page and completions', () => {
     { words: ['sriov', ''], want: ['status', 'enable', 'disable'] },
     { words: ['--json', 'profile', ''], want: ['validate', 'schema', 'check'] },
     { words: ['--root', '/x', 'mdev', 'c'], want: ['create'] },
-    { words: ['sriov', 'enable', '--'], want: ['--vfs', '--bind', '--persist', '--dry-run', '--yes', '--force', '--root', '--json', '--no-color', '--strict'] },
+    { words: ['sriov', 'enable', '--'], want: ['--vfs', '--bind', '--persist', '--vf-profile', '--dry-run', '--yes', '--force', '--root', '--json', '--no-color', '--strict'] },
     { words: ['list', '--g'], want: ['--gpus'] },
     { words: ['--'], want: ['--version', '--root', '--json', '--no-color', '--strict'] },
     { words: ['doctor', '--'], want: ['--root', '--json', '--no-color', '--strict'] },
