@@ -21,7 +21,8 @@ import { readMdevTypes } from '../mdev/types.js';
 import { planMdevCreate, planMdevRemove, type MdevView } from '../mdev/change.js';
 import { readVgpuDevices, type VgpuDevice } from '../sharing/vgpu.js';
 import { vgpuTypePath } from './paths.js';
-import { gpuInstancesOf, migProfileOfType, readMig } from '../sharing/mig.js';
+import { migProfileOfType } from '../sharing/mig.js';
+import { migHint, requireInstance, withInstance } from './mig-placement.js';
 import { planVgpuPersist } from './persist.js';
 import { readState, type GpuvirtState, type VgpuRecord } from '../state.js';
 
@@ -133,38 +134,6 @@ function vendorView(gpu: VgpuDevice, vf: Vf, type: KnownType | null, action: Vgp
   };
 }
 
-/**
- * Why a MIG-backed type cannot be placed, and the command that makes room: the driver lists a
- * MIG-backed type as creatable only while a GPU instance of its profile is free (and picks that
- * instance itself: gpu_instance_id is an output), so "not creatable" means "no such instance".
- */
-async function migHint(ctx: Ctx, gpu: string, profile: string): Promise<string> {
-  const report = await readMig(ctx.exec);
-  const g = report.known ? report.gpus.find((x) => x.address === gpu) : null;
-  const make = `\`gpuvirt vgpu mig create ${gpu} --profile ${profile}\``;
-  if (g && g.current !== 'Enabled') {
-    return `a MIG-backed type needs MIG mode (${gpu}: ${g.current}${g.pending !== g.current ? `, pending ${g.pending}` : ''}): \`gpuvirt vgpu mig enable ${gpu}\`, then ${make}`;
-  }
-  const used = g ? ` (GPU instances now: ${[...gpuInstancesOf(g).keys()].join(', ') || 'none'})` : '';
-  return `it needs a free GPU instance of profile ${profile}${used}: ${make} makes one`;
-}
-
-/** --gpu-instance N: N must exist and hold no vGPU; the driver's choice is checked after the write. */
-async function requireInstance(ctx: Ctx, gpu: VgpuDevice, vf: Vf, gi: number, profile: string | null): Promise<{ refusals: Refusal[]; steps: Step[] }> {
-  if (profile === null) throw new GpuvirtError('E_USAGE', '--gpu-instance is for MIG-backed types (names like H100-1-10C)', { exitCode: ExitCode.usage });
-  const report = await readMig(ctx.exec);
-  const g = report.known ? report.gpus.find((x) => x.address === gpu.address) : null;
-  if (!g) throw new GpuvirtError('E_MIG_UNKNOWN', `MIG state of ${gpu.address} is unknown${report.known ? '' : `: ${report.reason}`}`, { exitCode: ExitCode.unsupported });
-  if (!gpuInstancesOf(g).has(gi)) {
-    throw new GpuvirtError('E_NO_GPU_INSTANCE', `${gpu.address} has no GPU instance ${gi} (with a compute instance)`, { exitCode: ExitCode.unsupported, hint: `\`gpuvirt vgpu mig create ${gpu.address} --profile ${profile}\` makes one` });
-  }
-  const taken = gpu.vfs.filter((v) => v.address !== vf.address && v.current && v.gpuInstanceId === gi);
-  const refusals: Refusal[] = taken.map((v) => ({ code: 'gpu-instance-taken', address: v.address, force: null, message: `GPU instance ${gi} already carries the vGPU of VF ${v.address}` }));
-  const path = paths.pciAttr(vf.address, 'nvidia/gpu_instance_id');
-  const undo: Undo[] = [{ kind: 'restore-vgpu-type', vf: vf.address, type: vf.current }];
-  return { refusals, steps: [{ kind: 'verify-text', path, contains: [String(gi)], absent: [], title: `the driver placed the vGPU of VF ${vf.address} on GPU instance ${gi}`, undo }] };
-}
-
 async function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, persist: boolean, gi: number | null): Promise<ChangePlan<VgpuView>> {
   const known = vendorTypes(gpu);
   const held = named === null ? null : gpu.vfs.find((v) => v.address === named && v.current);
@@ -211,12 +180,6 @@ async function planVendorCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null,
   return withInstance(createOn(ctx, gpu, vf, type, false, [...refusals, ...need.refusals], warnings, persist), need.steps, gi);
 }
 
-/** The placement check goes right after the type's own read-back. */
-function withInstance(plan: ChangePlan<VgpuView>, check: Step[], gi: number | null): ChangePlan<VgpuView> {
-  if (!check.length || !plan.steps.length) return plan;
-  const at = plan.steps.findIndex((s) => s.kind === 'verify-text') + 1;
-  return { ...plan, steps: [...plan.steps.slice(0, at), ...check, ...plan.steps.slice(at)], view: { ...plan.view, gpuInstance: gi } };
-}
 
 function createOn(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType, chosen: boolean, refusals: Refusal[], warnings: string[] = [], persist = false): ChangePlan<VgpuView> {
   const view = vendorView(gpu, vf, type, 'create', chosen);
