@@ -10,6 +10,7 @@ import { machine } from '../helpers/sim.js';
 import { dying, type Death } from '../helpers/dying.js';
 import { treeDiff, treeState } from '../helpers/tree-state.js';
 import { configFile } from './files.js';
+import { documentFor } from '../../src/schemas/index.js';
 
 const HEAD = 'apiVersion: gpuvirt/v1\nkind: HostConfig\nconfigs:\n';
 const POLARIS = '0000:01:00.0';
@@ -53,6 +54,7 @@ describe('host config resetMethod', () => {
       { subject: POLARIS, name: expect.any(String), field: 'driver', before: 'amdgpu', after: 'vfio-pci' },
       { subject: POLARIS, name: expect.any(String), field: 'resetMethod', before: 'bus', after: 'device_specific' },
     ]);
+    expect(documentFor('host diff')!.safeParse(d.doc).error).toBeUndefined();
     const text = await m.run(['host', 'diff', '-f', VM_GPU, '-c', 'vm']);
     expect(text.stdout).toContain('-resetMethod: bus\n+resetMethod: device_specific\n');
     expect((await run(m, 'assert', 'vm')).code).toBe(1);
@@ -66,6 +68,7 @@ describe('host config resetMethod', () => {
 
     const r = await run(m, 'apply', 'vm', '--yes');
     expect(r.code, r.stdout).toBe(0);
+    expect(documentFor('host apply')!.safeParse(r.doc).error).toBeUndefined();
     expect(method(m, POLARIS)).toBe('device_specific');
     expect(m.host.exists(paths.sysModule('vendor_reset'))).toBe(true);
     expect(ruleAddresses(m.host.readText(RESET_RULE))).toEqual([POLARIS]);
