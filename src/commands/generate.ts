@@ -11,6 +11,7 @@ import type { ProxmoxArtifact } from '../generate/proxmox.js';
 import type { Firmware } from '../generate/firmware.js';
 import type { Host } from '../host/host.js';
 import { problem } from '../profiles/problems.js';
+import type { HookSpec } from '../singlegpu/script.js';
 
 const ARTIFACTS: ProxmoxArtifact[] = ['conf', 'commands', 'mapping'];
 
@@ -27,6 +28,8 @@ export interface GenerateOptions {
   /** proxmox: which artifact is the output (the JSON carries all three). */
   artifact: ProxmoxArtifact;
   force: boolean;
+  /** qemu: the script hands the host's only GPU over for the run and gives it back. */
+  singleGpu: boolean;
 }
 
 export interface DeviceJson {
@@ -72,11 +75,12 @@ export interface Generated {
 /** Runs one generator; each is loaded only when asked for (xmlbuilder2 only for libvirt). */
 export async function generateFor(
   target: Target, profile: Profile, devices: ResolvedDevice[], hostdevOnly = false, artifact: ProxmoxArtifact = 'conf', firmware: Firmware | null = null,
+  singleGpu: HookSpec | null = null,
 ): Promise<Generated> {
   switch (target) {
     case 'qemu': {
       const { generateQemu } = await import('../generate/qemu.js');
-      const q = generateQemu(profile, devices, { firmware });
+      const q = generateQemu(profile, devices, { firmware, singleGpu });
       return { text: q.script, argv: q.argv, warnings: q.warnings, problems: [] };
     }
     case 'libvirt': {
@@ -138,7 +142,8 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     'one <hostdev> document per passed function with --hostdev-only), proxmox (--artifact conf:',
     'the /etc/pve/qemu-server/<vmid>.conf lines; commands: a script of pvesh create and qm create;',
     'mapping: the /etc/pve/mapping/pci.cfg sections). --offline reads no host: every device needs',
-    'its address.',
+    'its address. --single-gpu (qemu): the script hands the host\'s only GPU to the VM for the run,',
+    'as `gpuvirt singlegpu` does for libvirt, and gives the screen back when QEMU exits or is stopped.',
   ].join('\n'),
   linuxOnly: false,
   configure(cmd) {
@@ -149,7 +154,8 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
       .option('--force', 'replace FILE if it exists')
       .option('--offline', 'resolve nothing on a host: explicit addresses only')
       .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
-      .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf');
+      .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf')
+      .option('--single-gpu', 'qemu: stop the desktop and hand the GPU over for the run, give it back after');
   },
   parse(args, opts) {
     const target = String(opts.target) as Target;
@@ -160,8 +166,12 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     const artifact = String(opts.artifact ?? 'conf') as ProxmoxArtifact;
     if (!ARTIFACTS.includes(artifact)) throw usageError(`--artifact ${artifact}: must be conf, commands or mapping`);
     if (artifact !== 'conf' && target !== 'proxmox') throw usageError('--artifact is for --target proxmox');
+    if (opts.singleGpu && target !== 'qemu') throw usageError('--single-gpu is for --target qemu (for libvirt: gpuvirt singlegpu <vm> <gpu>)');
+    if (opts.singleGpu && opts.offline) throw usageError('--single-gpu reads the host (its display manager and GPU drivers): not with --offline');
     const out = typeof opts.out === 'string' && opts.out !== '-' ? opts.out : null;
-    return { file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact, force: Boolean(opts.force) };
+    return {
+      file: args[0]!, target, out, offline: Boolean(opts.offline), hostdevOnly: Boolean(opts.hostdevOnly), artifact, force: Boolean(opts.force), singleGpu: Boolean(opts.singleGpu),
+    };
   },
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');
@@ -173,7 +183,9 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     };
     if (!opened.profile) return invalidProfile(data, data.profile);
     const fw = opts.target === 'qemu' && !opts.offline && opened.profile.firmware === 'uefi' ? await readFirmware(ctx.host, opened.profile) : { firmware: null, problems: [] };
-    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware);
+    const single = opts.singleGpu ? (await import('../singlegpu/generate.js')).qemuHandoverSpec(ctx.host, opened.profile.name, opened.devices) : null;
+    const g = await generateFor(opts.target, opened.profile, opened.devices, opts.hostdevOnly, opts.artifact, fw.firmware, single?.spec ?? null);
+    if (single) g.warnings.push(...single.warnings);
     g.problems.push(...fw.problems);
     if (g.problems.length) {
       data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));

@@ -10,6 +10,8 @@ import { vfioLoadedAtBoot } from '../setup/modules.js';
 import type { PciNames } from '../pci/names.js';
 import { readDevice } from './state.js';
 import { API_VERSION, KIND } from './schema.js';
+import { needsDeviceSpecific } from '../reset/judge.js';
+import { RESET_RULE, ruleAddresses } from '../reset/change.js';
 
 const PASSTHROUGH = new Set(['vfio-pci', 'pci-stub']);
 const q = (s: string) => JSON.stringify(s);
@@ -17,13 +19,18 @@ const q = (s: string) => JSON.stringify(s);
 export function exportHostConfig(host: Host, names: PciNames, configName: string): string {
   const facts = gatherFacts(host);
   const devices: string[] = [];
+  // vendor-reset's method counts as configured when it is selected now and the rule selects it at boot.
+  const atBoot = ruleAddresses(host.readText(RESET_RULE));
   for (const addr of listAddresses(host)) {
     const fn = readFunction(host, addr);
     if (fn.physfn !== null) continue;
     const d = readDevice(host, names, fn);
     const comment = `      # ${d.name.replace(/[\u0000-\u001f\u007f]/g, ' ')} [${d.vendorId}:${d.deviceId}]`;
+    const reset = d.resetMethods.join(' ') === 'device_specific' && needsDeviceSpecific(fn) && atBoot.includes(addr) ? ['        resetMethod: device_specific'] : [];
     if (d.driver && PASSTHROUGH.has(d.driver)) {
-      devices.push(comment, `      - select: { address: ${q(addr)} }`, `        driver: ${d.driver}`);
+      devices.push(comment, `      - select: { address: ${q(addr)} }`, `        driver: ${d.driver}`, ...reset);
+    } else if (reset.length) {
+      devices.push(comment, `      - select: { address: ${q(addr)} }`, ...reset);
     } else if (d.sriov && d.sriov.numVfs > 0) {
       const onVfio = d.sriov.vfs.length > 0 && d.sriov.vfs.every((v) => v.driver === 'vfio-pci');
       devices.push(comment, `      - select: { address: ${q(addr)} }`, `        sriov: { vfs: ${d.sriov.numVfs}${onVfio ? ', vfDriver: vfio-pci' : ''} }`);

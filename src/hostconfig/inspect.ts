@@ -2,7 +2,8 @@
 // driver), the host-wide ones (kernel parameters, vfio modules at boot), whether a reboot is
 // still needed for what is configured to take effect, and the diff in the shape Ansible shows
 // (`diff: {before, after}`). The host-wide part is what `gpuvirt setup` would change: its own
-// planner is asked, so both commands agree on what "done" is.
+// planner is asked, so both commands agree on what "done" is. A device's resetMethod is
+// setup --reset's change for that GPU: reset_method now, and the udev rule that sets it at boot.
 import type { Ctx } from '../context.js';
 import { GpuvirtError } from '../errors.js';
 import { formatParam, normalizeKey, paramValue, parseCmdline, type KernelParam } from '../detect/cmdline.js';
@@ -13,12 +14,14 @@ import { planSetup, type SetupView } from '../setup/change.js';
 import { vfioLoadedAtBoot } from '../setup/modules.js';
 import type { HostConfig } from './schema.js';
 import { selectDevices, type SelectedDevice } from './state.js';
+import { needsDeviceSpecific } from '../reset/judge.js';
+import { RESET_RULE, ruleAddresses } from '../reset/change.js';
 
 export interface Difference {
   /** A PCI address, or "host". */
   subject: string;
   name: string;
-  field: 'driver' | 'vfs' | 'vfDriver' | 'kernelParams' | 'vfioModules';
+  field: 'driver' | 'vfs' | 'vfDriver' | 'resetMethod' | 'kernelParams' | 'vfioModules' | 'resetRule';
   before: unknown;
   after: unknown;
 }
@@ -60,6 +63,11 @@ function deviceDiff(d: SelectedDevice, problems: string[]): { before: Record<str
       if (d.want.sriov.vfDriver && d.want.sriov.vfs > 0) add('vfDriver', d.now.sriov.numVfs === d.want.sriov.vfs ? vfDrivers(d) : null, d.want.sriov.vfDriver);
     }
   }
+  if (d.want.resetMethod) {
+    // The kernel offers device_specific only through vendor-reset, which knows these families alone.
+    if (!needsDeviceSpecific({ ...d.now, physfn: null })) problems.push(`${d.now.address} (${d.now.name}) is not a GPU vendor-reset resets (AMD Polaris, Vega, Navi 10/12/14): resetMethod device_specific is for those`);
+    else add('resetMethod', d.now.resetMethods.join(' ') || null, d.want.resetMethod);
+  }
   return { before, after, differences: out };
 }
 
@@ -68,18 +76,24 @@ export function configParams(config: HostConfig): KernelParam[] {
   return config.host.kernelParams.flatMap((p) => parseCmdline(p));
 }
 
-async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
+/** `reset`: the GPUs the config resets through vendor-reset (setup --reset for exactly these). */
+async function hostSide(ctx: Ctx, config: HostConfig, reset: string[], problems: string[]) {
   const params = configParams(config);
   const loaded = vfioLoadedAtBoot(ctx.host);
   const vfioModules = config.host.vfioModules && !loaded;
   let setup: ChangePlan<SetupView> | null = null;
-  if (config.host.iommu || params.length || vfioModules) {
+  if (config.host.iommu || params.length || vfioModules || reset.length) {
     try {
-      setup = await planSetup(ctx, { iommu: config.host.iommu, vfioModules, params, removeParams: [] });
+      setup = await planSetup(ctx, { iommu: config.host.iommu, vfioModules, params, removeParams: [], ...(reset.length ? { reset: true, resetOnly: reset } : {}) });
     } catch (err) {
       if (!(err instanceof GpuvirtError)) throw err;
       problems.push(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
     }
+  }
+  if (setup?.refusals?.length) {
+    // What stops setup (vendor-reset missing) stops the config: a problem, refused once by apply.
+    problems.push(...setup.refusals.filter((r) => r.force === null).map((r) => r.message));
+    setup.refusals = setup.refusals.filter((r) => r.force !== null);
   }
   const facts = gatherFacts(ctx.host);
   const configured = facts.configuredParams ?? [];
@@ -110,15 +124,22 @@ async function hostSide(ctx: Ctx, config: HostConfig, problems: string[]) {
     want.vfioModules = true;
     if (!loaded) differences.push({ subject: 'host', name: 'vfio modules at boot', field: 'vfioModules', before: false, after: true });
   }
-  // setup verifies and records even when it edits nothing: only a file or a program is a change.
-  const changes = setup !== null && (setup.view.files.length > 0 || setup.steps.some((st) => st.kind === 'exec'));
+  if (reset.length) {
+    // The rule lists the GPUs whose reset_method udev sets at boot: exactly the config's.
+    before.resetRule = ruleAddresses(ctx.host.readText(RESET_RULE)).sort();
+    want.resetRule = [...reset].sort();
+    if (JSON.stringify(before.resetRule) !== JSON.stringify(want.resetRule)) differences.push({ subject: 'host', name: `reset at boot (${RESET_RULE})`, field: 'resetRule', before: before.resetRule, after: want.resetRule });
+  }
+  // setup verifies and records even when it edits nothing: only a file, a program or an attribute write is a change.
+  const changes = setup !== null && (setup.view.files.length > 0 || setup.steps.some((st) => st.kind === 'exec' || st.kind === 'write'));
   return { setup: changes ? setup : null, rebootRequired, rebootAfterApply, before, after: want, differences };
 }
 
 export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection> {
   const selection = selectDevices(ctx.host, ctx.names, config);
   const problems = [...selection.problems];
-  const host = await hostSide(ctx, config, problems);
+  const reset = selection.devices.filter((d) => d.want.resetMethod && needsDeviceSpecific({ ...d.now, physfn: null })).map((d) => d.now.address);
+  const host = await hostSide(ctx, config, reset, problems);
   const before: Record<string, unknown> = { host: host.before, devices: {} };
   const after: Record<string, unknown> = { host: host.after, devices: {} };
   const differences = [...host.differences];

@@ -100,7 +100,8 @@ function rules(file: HostConfigFile): Problem[] {
   for (const [name, cfg] of Object.entries(file.configs)) {
     cfg.devices.forEach((d, i) => {
       const at: Path = ['configs', name, 'devices', i];
-      if (!d.driver === !d.sriov) out.push(problem('error', at, d.driver ? 'give driver or sriov, not both: a PF passed through whole has no VFs' : 'say what the devices should be: driver (vfio-pci, pci-stub) or sriov { vfs }'));
+      if (d.driver && d.sriov) out.push(problem('error', at, 'give driver or sriov, not both: a PF passed through whole has no VFs'));
+      if (!d.driver && !d.sriov && !d.resetMethod) out.push(problem('error', at, 'say what the devices should be: driver (vfio-pci, pci-stub), sriov { vfs } or resetMethod'));
       const s = d.select;
       if (!s.address && !s.id && !s.name && !s.all) out.push(problem('error', [...at, 'select'], 'a selector needs address, id, name or all: true'));
       if (s.address && (s.all || s.index !== undefined)) out.push(problem('error', [...at, 'select'], 'an address names one device: all and index do not go with it'));

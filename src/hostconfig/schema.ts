@@ -39,8 +39,10 @@ export const hostDeviceSchema = z
       })
       .optional()
       .describe('the device is an SR-IOV PF with this many VFs'),
+    resetMethod: z.literal('device_specific').optional()
+      .describe('reset through vendor-reset (AMD Polaris, Vega, Navi 10/12/14): device_specific selected now and at every boot by a udev rule, as `gpuvirt setup --reset`'),
   })
-  .describe('Selected devices and what they should be: on a passthrough driver, or an SR-IOV PF');
+  .describe('Selected devices and what they should be: on a passthrough driver or an SR-IOV PF, and how they reset');
 
 export const hostWideSchema = z
   .strictObject({

@@ -2,7 +2,7 @@
 // (driver, VF count, the VFs' drivers). Reads through the Host only; the diff is computed from
 // this plain value (diff.ts).
 import type { Host } from '../host/host.js';
-import { isGpuClass, listAddresses, readFunction, type PciFunction } from '../detect/pci.js';
+import { isGpuClass, listAddresses, readDetails, readFunction, type PciFunction } from '../detect/pci.js';
 import { readPf } from '../sriov/detect.js';
 import type { PciNames } from '../pci/names.js';
 import type { HostConfig, HostSelector } from './schema.js';
@@ -10,6 +10,7 @@ import type { HostConfig, HostSelector } from './schema.js';
 export interface Want {
   driver?: 'vfio-pci' | 'pci-stub';
   sriov?: { vfs: number; vfDriver?: 'vfio-pci' };
+  resetMethod?: 'device_specific';
 }
 
 export interface DeviceNow {
@@ -18,6 +19,8 @@ export interface DeviceNow {
   vendorId: string;
   deviceId: string;
   driver: string | null;
+  /** reset_method's list, in the order the kernel tries them ([] when it has none). */
+  resetMethods: string[];
   /** SR-IOV PF facts; null when the device cannot make VFs. */
   sriov: { numVfs: number; totalVfs: number; vfs: { address: string; driver: string | null }[] } | null;
 }
@@ -57,6 +60,7 @@ export function readDevice(host: Host, names: PciNames, fn: PciFunction): Device
   const pf = readPf(host, fn.address);
   return {
     address: fn.address, name: names.name(fn.vendorId, fn.deviceId), vendorId: fn.vendorId, deviceId: fn.deviceId, driver: fn.driver,
+    resetMethods: readDetails(host, fn.address).resetMethods,
     sriov: pf ? { numVfs: pf.sriov.numVfs, totalVfs: pf.sriov.totalVfs, vfs: pf.vfs.map((v) => ({ address: v.address, driver: v.driver })) } : null,
   };
 }
@@ -67,7 +71,7 @@ export function selectDevices(host: Host, names: PciNames, config: HostConfig): 
   const problems: string[] = [];
   const byAddress = new Map<string, SelectedDevice>();
   config.devices.forEach((d, entry) => {
-    const want: Want = d.driver ? { driver: d.driver } : { sriov: d.sriov! };
+    const want: Want = { ...(d.driver && { driver: d.driver }), ...(d.sriov && { sriov: d.sriov }), ...(d.resetMethod && { resetMethod: d.resetMethod }) };
     let found: PciFunction[];
     if (d.select.address) found = functions.filter((f) => f.address === d.select.address);
     else {

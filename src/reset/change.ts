@@ -62,9 +62,18 @@ function resetGpus(gpus: readonly GpuFacts[]): ResetGpu[] {
   }));
 }
 
-/** What `setup --reset` changes; `asked`: the user named --reset (otherwise only what doctor found missing, when it can be done). */
-export function planReset(host: Host, facts: HostFacts, asked: boolean): ResetPlan {
-  const gpus = resetGpus(facts.gpus);
+/** The GPU addresses a reset rule file selects device_specific for (its KERNEL matches). */
+export function ruleAddresses(text: string | null): string[] {
+  return [...(text ?? '').matchAll(/^ACTION=="add".*?KERNEL=="([0-9a-f:.]+)"/gm)].map((m) => m[1]!);
+}
+
+/**
+ * What `setup --reset` changes; `asked`: the user named --reset (otherwise only what doctor
+ * found missing, when it can be done); `only`: these GPUs, not every one that needs it (a host
+ * config's choice: the rule then lists exactly them).
+ */
+export function planReset(host: Host, facts: HostFacts, asked: boolean, only?: readonly string[]): ResetPlan {
+  const gpus = resetGpus(facts.gpus).filter((g) => !only || only.includes(g.address));
   const empty: ResetPlan = { gpus, rule: null, steps: [], refusals: [], notes: [], expect: [] };
   if (!gpus.length) return { ...empty, notes: asked ? ['no GPU of a family vendor-reset knows (AMD Polaris, Vega, Navi 10/12/14): nothing to select'] : [] };
   if (facts.vendorReset === 'absent' || facts.vendorReset === 'unknown') {

@@ -266,7 +266,7 @@ const ansible = {
   differences: z.array(z.object({
     subject: z.string().describe('a PCI address, or "host"'),
     name: z.string(),
-    field: z.enum(['driver', 'vfs', 'vfDriver', 'kernelParams', 'vfioModules']),
+    field: z.enum(['driver', 'vfs', 'vfDriver', 'resetMethod', 'kernelParams', 'vfioModules', 'resetRule']),
     before: z.unknown(),
     after: z.unknown(),
   })),

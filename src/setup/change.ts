@@ -23,6 +23,8 @@ export interface SetupRequest {
   iommu: boolean;
   /** Select vendor-reset's device_specific reset for the reset-bug GPUs (src/reset/change.ts). */
   reset?: boolean;
+  /** With reset: only these GPUs (a host config's devices with resetMethod). */
+  resetOnly?: string[];
   vfioModules: boolean;
   params: KernelParam[];
   removeParams: string[];
@@ -109,7 +111,7 @@ export async function planSetup(ctx: Ctx, req: SetupRequest): Promise<ChangePlan
   const edit = change.add.length || change.remove.length
     ? planCmdlineEdit(ctx.host, facts.boot, facts.cmdline.running, change)
     : { changes: [], commands: [], verify: [] };
-  const reset = chosen && !req.reset ? null : planReset(ctx.host, facts, Boolean(req.reset));
+  const reset = chosen && !req.reset ? null : planReset(ctx.host, facts, Boolean(req.reset), req.resetOnly);
   const moduleChanges = vfioModules ? planVfioModules(ctx.host, initramfs) : [];
   const changes = [...edit.changes, ...moduleChanges, ...(reset?.rule ? [reset.rule] : [])];
   const rebuild: Step[] = moduleChanges.length && initramfs.rebuild ? [{ kind: 'exec', argv: initramfs.rebuild, title: `rebuild the initramfs (${initramfs.kind})`, undo: [rerun(initramfs.rebuild)] }] : [];

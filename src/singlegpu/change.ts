@@ -47,15 +47,18 @@ function preflight(host: Host, functions: string[], dm: string | null): string[]
   return notes;
 }
 
-export function planSingleGpu(host: Host, vm: string, gpu: string): ChangePlan<SingleGpuView> {
-  if (!VM_NAME.test(vm)) throw new GpuvirtError('E_USAGE', `VM name ${JSON.stringify(vm)}: gpuvirt writes names of letters, digits and . _ + - only`, { exitCode: ExitCode.usage });
+/**
+ * What the hand-over needs from this host for the GPU at `gpu` (function 0): every function
+ * of its slot, the host modules to load again, the display manager; and why the give-back may
+ * fail (the GPU has no host driver now, or no reset that works).
+ */
+export function handoverFacts(host: Host, vm: string, gpu: string): { spec: HookSpec; refusals: Refusal[] } {
   if (!host.exists(paths.pciDevice(gpu))) throw new GpuvirtError('E_NOT_FOUND', `no PCI device ${gpu}`, { exitCode: ExitCode.notFound });
   const fn = readFunction(host, gpu);
   if (!isGpuClass(fn.classId) || fn.physfn !== null) throw new GpuvirtError('E_NOT_A_GPU', `${gpu} is not a GPU's physical function`, { exitCode: ExitCode.unsupported });
   const functions = listAddresses(host).filter((a) => slotOf(a) === slotOf(gpu) && readFunction(host, a).physfn === null);
   const drivers = functions.map((a) => readFunction(host, a).driver);
   const refusals: Refusal[] = [];
-  if (!host.exists('/etc/libvirt')) refusals.push({ code: 'no-libvirt', message: 'libvirt is not installed (/etc/libvirt is missing)', force: null });
   if (fn.driver === null || fn.driver === 'vfio-pci' || fn.driver === 'pci-stub') {
     refusals.push({ code: 'no-host-driver', address: gpu, message: `${gpu} is on ${fn.driver ?? 'no driver'}: the give-back needs the host driver the GPU runs the desktop with`, force: null });
   }
@@ -67,13 +70,18 @@ export function planSingleGpu(host: Host, vm: string, gpu: string): ChangePlan<S
     });
   }
   const modules = [...new Set(drivers.flatMap((d) => (d && d !== 'vfio-pci' && d !== 'pci-stub' ? [moduleOf(host, d)] : [])))];
-  const dm = displayManager(host);
-  const spec: HookSpec = { vm, functions, modules, displayManager: dm };
+  return { spec: { vm, functions, modules, displayManager: displayManager(host) }, refusals };
+}
+
+export function planSingleGpu(host: Host, vm: string, gpu: string): ChangePlan<SingleGpuView> {
+  if (!VM_NAME.test(vm)) throw new GpuvirtError('E_USAGE', `VM name ${JSON.stringify(vm)}: gpuvirt writes names of letters, digits and . _ + - only`, { exitCode: ExitCode.usage });
+  const { spec, refusals } = handoverFacts(host, vm, gpu);
+  if (!host.exists('/etc/libvirt')) refusals.unshift({ code: 'no-libvirt', message: 'libvirt is not installed (/etc/libvirt is missing)', force: null });
   const script = hookScript(spec);
   const path = hookPath(vm);
   const steps: Step[] = host.readText(path) === script ? [] : [{ kind: 'file', path, content: script, mode: 0o755, title: `install the single-GPU hook for ${vm} in ${HOOK_DIR}` }];
   return {
-    view: { action: 'install', vm, hook: path, script, preflight: preflight(host, functions, dm) },
+    view: { action: 'install', vm, hook: path, script, preflight: preflight(host, spec.functions, spec.displayManager) },
     steps, refusals,
     question: `Install the hook that hands ${gpu} to ${vm} and gives it back?`,
   };

@@ -1,10 +1,12 @@
-// The libvirt hook that hands the host's only GPU to a VM and gives it back. libvirt (6.5+)
-// runs every executable in /etc/libvirt/hooks/qemu.d/ with `<vm> <operation> <sub-operation>`
-// (libvirt.org/hooks.html); a non-zero exit at prepare/begin stops the VM start. Hand-over:
-// stop the display manager (bounded wait), unbind the VT consoles and the firmware
-// framebuffers, move every function of the GPU's slot to vfio-pci and check it is there. Give-
-// back, also run when any hand-over step fails: the reverse order, every step tried even when
-// one fails, from a state file that records what the hand-over took. Pure: values in, text out.
+// The shell steps that hand the host's only GPU to a VM and give it back, and the two scripts
+// that run them: the libvirt hook (libvirt 6.5+ runs every executable in
+// /etc/libvirt/hooks/qemu.d/ with `<vm> <operation> <sub-operation>`, libvirt.org/hooks.html; a
+// non-zero exit at prepare/begin stops the VM start) and the QEMU script's wrapper around the VM
+// run. Hand-over: stop the display manager (bounded wait), unbind the VT consoles and the
+// firmware framebuffers, move every function of the GPU's slot to vfio-pci and check it is
+// there. Give-back, also run when any hand-over step fails: the reverse order, every step tried
+// even when one fails, from a state file that records what the hand-over took. Pure: values
+// in, text out.
 import { paths } from '../host/paths.js';
 
 export interface HookSpec {
@@ -40,23 +42,21 @@ export function checkSpec(s: HookSpec): void {
 const SYS = paths.pciDevices.slice(0, paths.pciDevices.indexOf('/bus/'));
 const PCI = paths.pciDevices.slice(0, paths.pciDevices.lastIndexOf('/'));
 
-export function hookScript(s: HookSpec): string {
+/** The variables and shell functions both scripts share (`handover`, `giveback`, `log`); `op` is how the log names the caller. */
+function handoverSteps(s: HookSpec, op: string): string {
   checkSpec(s);
-  return `#!/bin/sh
-# Written by gpuvirt (\`gpuvirt singlegpu ${s.vm} ${s.functions[0]}\`; \`gpuvirt singlegpu ${s.vm} --undo\` removes it).
-# Hands ${s.functions.join(' ')} to the libvirt VM '${s.vm}' at prepare/begin and gives it back to the host at release/end.
-VM='${s.vm}'
+  return `VM='${s.vm}'
 FUNCS='${s.functions.join(' ')}'
 MODULES='${s.modules.join(' ')}'
 DM='${s.displayManager ?? ''}'
-[ "$1" = "$VM" ] || exit 0
-# GPUVIRT_HOOK_ROOT: a tree to act on instead of / (tests only; libvirt runs hooks without it).
+# GPUVIRT_HOOK_ROOT: a tree to act on instead of /; GPUVIRT_HOOK_TENTHS: every wait's bound
+# (tests only; libvirt runs hooks without them).
 R="\${GPUVIRT_HOOK_ROOT:-}"
 PCI="$R${PCI}"
 FB="$R${SYS}/bus/platform/drivers"
 VT="$R${SYS}/class/vtconsole"
 STATE="$R/run/gpuvirt-singlegpu-$VM.state"
-OP="$2/$3"
+OP=${op}
 
 log() {
   echo "gpuvirt-singlegpu $VM $OP: $*" >&2
@@ -65,7 +65,7 @@ log() {
 
 # Polls a test up to $1 tenths of a second.
 within() {
-  n=$1; shift
+  n=\${GPUVIRT_HOOK_TENTHS:-$1}; shift
   while ! "$@"; do
     [ "$n" -gt 0 ] || return 1
     n=$((n - 1)); sleep 0.1
@@ -106,37 +106,55 @@ handover() {
       echo "$a" > "$PCI/devices/$a/driver/unbind" || { log "cannot unbind $a"; return 1; }
       within 100 no_driver "$a" || { log "$a did not let go of its driver in 10 s"; return 1; }
     fi
-    echo vfio-pci > "$PCI/devices/$a/driver_override" || return 1
+    echo vfio-pci > "$PCI/devices/$a/driver_override" || { log "cannot set driver_override of $a"; return 1; }
     on_vfio "$a" || echo "$a" > "$PCI/drivers_probe" || { log "drivers_probe $a failed"; return 1; }
     within 50 on_vfio "$a" || { log "$a is not on vfio-pci"; return 1; }
   done
   log "the GPU is on vfio-pci"
 }
 
+# Every step is tried even when an earlier one failed; the status says whether all worked.
 giveback() {
   status=0
   for a in $FUNCS; do
     if on_vfio "$a"; then
-      echo "$a" > "$PCI/drivers/vfio-pci/unbind" || status=1
+      echo "$a" > "$PCI/drivers/vfio-pci/unbind" || { log "cannot unbind $a from vfio-pci"; status=1; }
       within 50 off_vfio "$a" || { log "$a is still on vfio-pci"; status=1; }
     fi
-    [ -e "$PCI/devices/$a/driver_override" ] && { echo > "$PCI/devices/$a/driver_override" || status=1; }
+    if [ -e "$PCI/devices/$a/driver_override" ]; then
+      echo > "$PCI/devices/$a/driver_override" || { log "cannot clear driver_override of $a"; status=1; }
+    fi
   done
   for m in $MODULES; do modprobe "$m" || { log "modprobe $m failed"; status=1; }; done
   for a in $FUNCS; do
-    has_driver "$a" || echo "$a" > "$PCI/drivers_probe" || status=1
+    has_driver "$a" || echo "$a" > "$PCI/drivers_probe" || { log "drivers_probe $a failed"; status=1; }
     # Some drivers probe asynchronously: wait for the link, bounded.
     within 100 has_driver "$a" || { log "$a has no driver"; status=1; }
   done
   if [ -f "$STATE" ]; then
-    grep '^fb ' "$STATE" | while read -r _ d n; do echo "$n" > "$FB/$d/bind" || log "cannot bind $n to $d"; done
-    grep '^vtcon ' "$STATE" | while read -r _ v; do echo 1 > "$VT/$v/bind" || log "cannot bind console $v"; done
+    # Read in this shell (not a pipe's subshell), so a failure reaches the status.
+    while read -r k d n; do
+      [ "$k" = fb ] || continue
+      echo "$n" > "$FB/$d/bind" || { log "cannot bind $n to $d"; status=1; }
+    done < "$STATE"
+    while read -r k v; do
+      [ "$k" = vtcon ] || continue
+      echo 1 > "$VT/$v/bind" || { log "cannot bind console $v"; status=1; }
+    done < "$STATE"
     if grep -q '^dm$' "$STATE"; then systemctl start "$DM" || { log "systemctl start $DM failed"; status=1; }; fi
     rm -f "$STATE"
   fi
   log "given back (status $status)"
   return $status
+}`;
 }
+
+export function hookScript(s: HookSpec): string {
+  return `#!/bin/sh
+# Written by gpuvirt (\`gpuvirt singlegpu ${s.vm} ${s.functions[0]}\`; \`gpuvirt singlegpu ${s.vm} --undo\` removes it).
+# Hands ${s.functions.join(' ')} to the libvirt VM '${s.vm}' at prepare/begin and gives it back to the host at release/end.
+[ "$1" = '${s.vm}' ] || exit 0
+${handoverSteps(s, '"$2/$3"')}
 
 case "$OP" in
   prepare/begin)
@@ -152,5 +170,40 @@ case "$OP" in
     ;;
 esac
 exit 0
+`;
+}
+
+/**
+ * The QEMU script's tail with single-GPU: the hand-over, QEMU (`run`, one shell command line)
+ * in the background so a signal reaches this shell at once, and the give-back on every exit:
+ * QEMU's own, a failed hand-over, or INT/TERM/HUP (passed on to QEMU, then waited for).
+ */
+export function qemuHandover(s: HookSpec, run: string): string {
+  return `# Single-GPU: the host's screen is handed to the VM for this run and given back at every exit.
+set +e
+${handoverSteps(s, 'qemu')}
+
+QPID=
+on_signal() {
+  log "SIG$1: stopping QEMU"
+  [ -n "$QPID" ] || exit 1
+  kill -TERM "$QPID" 2>/dev/null
+}
+# The give-back runs to its end: a second Ctrl-C does not cut it short.
+trap 'rc=$?; trap - EXIT; trap "" INT TERM HUP; giveback || [ "$rc" -ne 0 ] || rc=1; exit "$rc"' EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
+log "handing the GPU to the VM"
+handover || { log "hand-over failed: giving the GPU back"; exit 1; }
+# Without job control a background command's stdin is /dev/null: QEMU gets the script's.
+exec 3<&0
+${run} <&3 3<&- &
+QPID=$!
+wait "$QPID"
+rc=$?
+# A signal ends the wait early: wait again until QEMU has exited.
+while kill -0 "$QPID" 2>/dev/null; do wait "$QPID"; rc=$?; done
+exit "$rc"
 `;
 }

@@ -8,6 +8,7 @@ import { boot, doctor, list } from './inspect.js';
 import { bootVga, bridged, gpuSlot, noIommu, pciStub } from './passthrough.js';
 import { bootSnapshot } from './snapshot.js';
 import { killSweep } from './kill.js';
+import { singleGpu } from './singlegpu.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -15,6 +16,7 @@ export const SCENARIOS: readonly Scenario[] = [
   noIommu, bootVga, faultMidPlan,
   gpuSlot, bridged, pciStub,
   faultRelease, foreignOverride,
+  singleGpu,
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
   // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
   groundTruthIntel, groundTruthNone,
