@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const found = findTools();
   if ('missing' in found) fail(`missing ${found.missing}; install them with: apt-get install --no-install-recommends ${PACKAGES}`);
   const { tools } = found;
-  const images = await buildImages(tools);
+  const images = await buildImages(tools, selected);
   const logDir = path.join(cacheDir(), 'logs');
   // One vCPU per guest under TCG: two at a time on a 2-core machine.
   const jobs = Math.max(1, Math.min(2, os.cpus().length));

@@ -12,14 +12,16 @@ export interface MachineSpec {
   cpuVendor: 'GenuineIntel' | 'AuthenticAMD';
   iommu: 'intel' | 'amd' | null;
   cmdline: string[];
+  /** Runs the nested-VM scenarios: its image carries a QEMU and a kernel for a VM inside it. */
+  nested: boolean;
 }
 
 export const MACHINE_SPECS: Record<MachineName, MachineSpec> = {
-  intel: { name: 'intel', summary: 'q35 + Intel VT-d (intel-iommu, interrupt remapping)', cpuVendor: 'GenuineIntel', iommu: 'intel', cmdline: ['intel_iommu=on'] },
+  intel: { name: 'intel', summary: 'q35 + Intel VT-d (intel-iommu, interrupt remapping)', cpuVendor: 'GenuineIntel', iommu: 'intel', cmdline: ['intel_iommu=on'], nested: true },
   // iommu=pt: QEMU 7.2's AMD-Vi does not translate DMA well enough for the emulated nvme, whose
   // probe then times out (60 s). VFIO groups and domains are the same either way.
-  amd: { name: 'amd', summary: 'q35 + AMD-Vi (amd-iommu, interrupt remapping)', cpuVendor: 'AuthenticAMD', iommu: 'amd', cmdline: ['iommu=pt'] },
-  none: { name: 'none', summary: 'q35 without an IOMMU', cpuVendor: 'GenuineIntel', iommu: null, cmdline: [] },
+  amd: { name: 'amd', summary: 'q35 + AMD-Vi (amd-iommu, interrupt remapping)', cpuVendor: 'AuthenticAMD', iommu: 'amd', cmdline: ['iommu=pt'], nested: false },
+  none: { name: 'none', summary: 'q35 without an IOMMU', cpuVendor: 'GenuineIntel', iommu: null, cmdline: [], nested: false },
 };
 
 /** Where each emulated device sits in the guest (full PCI addresses). */

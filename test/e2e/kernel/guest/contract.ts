@@ -133,3 +133,13 @@ export interface SnapshotData {
   skipped: number;
   unreadable: { path: string; errno: string }[];
 }
+
+/** `generate --target qemu --json` (README, "Commands, data and exit codes"). */
+export interface GenerateData {
+  target: string;
+  /** The script itself (no --out). */
+  output: string | null;
+  /** The QEMU command as an argv array. */
+  argv?: string[];
+  devices: { index: number; kind: string; addresses: string[] }[];
+}

@@ -3,7 +3,9 @@
 //   base  busybox, dash, kmod, the kernel modules, /init, the VFIO helper   (kernel, tools)
 //   node  this machine's node binary, stripped, with the libraries ldd lists (node)
 //   app   the built gpuvirt (bin/, dist/, package.json) and the guest program (every change)
-// so a change to gpuvirt rebuilds only the small app part.
+// so a change to gpuvirt rebuilds only the small app part. Machines that run the nested-VM
+// scenarios (MACHINE_SPECS[m].nested) get a fourth part before app:
+//   nested  qemu-system-x86_64 for a VM inside the guest, and what that VM (L2) boots  (QEMU, kernel)
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
@@ -11,7 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCpio, type Entry } from './cpio.js';
-import type { Tools } from './prerequisites.js';
+import { NESTED_QEMU_FILES, type Tools } from './prerequisites.js';
+import { MACHINE_SPECS, type MachineName } from '../topology.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const E2E = path.dirname(HERE);
@@ -24,7 +27,8 @@ const KMOD_TOOLS = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod']
 
 export interface Images {
   kernel: string;
-  initrd: string;
+  /** The initramfs of each machine asked for. */
+  initrds: Partial<Record<MachineName, string>>;
   /** Seconds spent building (0 when everything came from the cache). */
   buildSeconds: number;
 }
@@ -214,6 +218,44 @@ function nodePart(tools: Tools, dir: string): string {
   });
 }
 
+/** L2's /init: finds the edu device passed to it, uses it (MMIO and DMA) and powers off. */
+function eduProbe(dir: string): string {
+  const src = path.join(HERE, 'edu-probe.c');
+  return cached(path.join(dir, `edu-probe-${fileHash(src)}`), (tmp) => {
+    execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', tmp, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  });
+}
+
+/** Where the nested guest's kernel and initramfs are in the e2e guest. */
+export const L2_KERNEL = 'opt/e2e/l2/vmlinux';
+export const L2_INITRD = 'opt/e2e/l2/initrd.cpio';
+
+/** The nested QEMU (its binary at /usr/bin, so it finds its firmware in /usr/share), and L2's kernel (the same
+ *  vmlinux) and initramfs (edu-probe as /init). */
+function nestedPart(tools: Tools, dir: string, kernel: string, probe: string): string {
+  const files = [tools.qemu, ...NESTED_QEMU_FILES];
+  const key = sha(...files.map(statKey), statKey(kernel), fileHash(probe), fileHash(fileURLToPath(import.meta.url)), fileHash(path.join(HERE, 'cpio.ts')));
+  return cached(path.join(dir, `nested-${key}.cpio`), (tmp) => {
+    const l2 = `${tmp}.l2`;
+    try {
+      writeCpio(l2, [
+        { type: 'dir', path: 'dev' }, { type: 'dir', path: 'proc' }, { type: 'dir', path: 'sys' },
+        { type: 'char', path: 'dev/console', major: 5, minor: 1 },
+        { type: 'file', path: 'init', source: probe, mode: 0o755 },
+      ]);
+      const t = new Tree();
+      t.add({ type: 'file', path: 'usr/bin/qemu-system-x86_64', source: fs.realpathSync(tools.qemu), mode: 0o755 });
+      addBinaryLibs(t, tools.qemu);
+      for (const f of NESTED_QEMU_FILES) t.hostFile(f, 0o644);
+      t.add({ type: 'file', path: L2_KERNEL, source: kernel, mode: 0o644 });
+      t.add({ type: 'file', path: L2_INITRD, source: l2, mode: 0o644 });
+      writeCpio(tmp, t.list());
+    } finally {
+      fs.rmSync(l2, { force: true });
+    }
+  });
+}
+
 /** Packages dist/ loads at run time (anything esbuild left unbundled), with their own dependencies. */
 export function runtimePackages(distDir: string): string[] {
   const builtins = new Set(builtinModules);
@@ -268,21 +310,34 @@ async function appPart(dir: string): Promise<string> {
   return cached(path.join(dir, `app-${sha(...hashes)}.cpio`), (tmp) => writeCpio(tmp, t.list()));
 }
 
-/** Builds (or takes from the cache) the kernel and initramfs, and drops stale cache entries. */
-export async function buildImages(tools: Tools): Promise<Images> {
+/** Builds (or takes from the cache) the kernel and each machine's initramfs, and drops stale cache entries. */
+export async function buildImages(tools: Tools, machines: readonly MachineName[]): Promise<Images> {
   const started = Date.now();
   const dir = cacheDir();
   fs.mkdirSync(dir, { recursive: true });
   const kernel = kernelImage(tools, dir);
   const helper = vfioHelper(dir);
-  const parts = [basePart(tools, dir, helper), nodePart(tools, dir), await appPart(dir)];
-  const initrd = cached(path.join(dir, `initrd-${sha(...parts)}.img`), (tmp) => {
-    fs.writeFileSync(tmp, '');
-    for (const p of parts) fs.appendFileSync(tmp, fs.readFileSync(p));
-  });
-  const keep = new Set([kernel, helper, ...parts, initrd].map((f) => path.basename(f)));
-  for (const f of fs.readdirSync(dir)) {
-    if (!keep.has(f) && /^(vmlinux|vfio-check|base|node|app|initrd|modules)-/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  const [base, node, app] = [basePart(tools, dir, helper), nodePart(tools, dir), await appPart(dir)];
+  const made = [kernel, helper, base, node, app];
+  const join = (parts: string[]) => {
+    const initrd = cached(path.join(dir, `initrd-${sha(...parts)}.img`), (tmp) => {
+      fs.writeFileSync(tmp, '');
+      for (const p of parts) fs.appendFileSync(tmp, fs.readFileSync(p));
+    });
+    made.push(...parts, initrd);
+    return initrd;
+  };
+  const plain = machines.some((m) => !MACHINE_SPECS[m].nested) ? join([base, node, app]) : null;
+  let nested: string | null = null;
+  if (machines.some((m) => MACHINE_SPECS[m].nested)) {
+    const probe = eduProbe(dir);
+    made.push(probe);
+    nested = join([base, node, nestedPart(tools, dir, kernel, probe), app]);
   }
-  return { kernel, initrd, buildSeconds: (Date.now() - started) / 1000 };
+  const initrds = Object.fromEntries(machines.map((m) => [m, (MACHINE_SPECS[m].nested ? nested : plain)!]));
+  const keep = new Set(made.map((f) => path.basename(f)));
+  for (const f of fs.readdirSync(dir)) {
+    if (!keep.has(f) && /^(vmlinux|vfio-check|edu-probe|base|node|nested|app|initrd|modules)-/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  }
+  return { kernel, initrds, buildSeconds: (Date.now() - started) / 1000 };
 }

@@ -19,6 +19,15 @@ export interface Tools {
   kvm: boolean;
 }
 
+/** Files the nested QEMU loads besides its libraries (reference: consumer-facts, "A VM that really
+ *  uses a VFIO device"): Debian builds TCG as a module; SeaBIOS (qemu-system-x86 depends on it);
+ *  the option ROMs that boot a PVH vmlinux and (when the kernel could not be unpacked) a bzImage,
+ *  and the one QEMU loads for its TPR patching (a warning without it). */
+export const NESTED_QEMU_FILES = [
+  '/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so', '/usr/share/seabios/bios-256k.bin', '/usr/share/qemu/pvh.bin', '/usr/share/qemu/linuxboot_dma.bin',
+  '/usr/share/qemu/kvmvapic.bin',
+];
+
 export const PACKAGES = 'qemu-system-x86 linux-image-amd64 busybox-static kmod dash gcc libc6-dev linux-libc-dev binutils xz-utils';
 
 function which(name: string, extra: string[] = []): string | null {
@@ -85,6 +94,7 @@ export function findTools(): { tools: Tools } | { missing: string } {
       missing.push(`a readable ${vmlinuz}${requested ? ' (GPUVIRT_E2E_KVER)' : ''}`);
     }
   }
+  for (const f of NESTED_QEMU_FILES) if (!fs.existsSync(f)) missing.push(`${f} (qemu-system-x86)`);
   if (!fs.existsSync('/usr/include/linux/vfio.h')) missing.push('/usr/include/linux/vfio.h (linux-libc-dev)');
   if (missing.length) return { missing: missing.join(', ') };
   return { tools: { qemu, kver, vmlinuz, busybox, dash, kmod, modprobe, depmod, node: process.execPath, kvm: kvmUsable() } };

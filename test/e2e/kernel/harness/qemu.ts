@@ -42,7 +42,7 @@ export function qemuArgs(name: MachineName, images: Images, tools: Tools, result
   return [
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-machine', `q35,accel=${accel}${irqchip}`, '-cpu', cpu, '-smp', '1', '-m', '1024',
-    '-kernel', images.kernel, '-initrd', images.initrd, '-append', append,
+    '-kernel', images.kernel, '-initrd', images.initrds[name]!, '-append', append,
     '-serial', 'stdio', '-serial', `file:${resultsFile}`,
     ...iommuArgs(name),
     ...deviceArgs(),

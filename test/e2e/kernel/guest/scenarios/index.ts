@@ -9,6 +9,7 @@ import { bootVga, bridged, gpuSlot, noIommu, pciStub } from './passthrough.js';
 import { bootSnapshot } from './snapshot.js';
 import { killSweep } from './kill.js';
 import { singleGpu } from './singlegpu.js';
+import { nestedEdu, nestedGpuSlot, nestedL2, nestedNotViable, nestedVf } from './nested.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -18,6 +19,8 @@ export const SCENARIOS: readonly Scenario[] = [
   faultRelease, foreignOverride,
   singleGpu,
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
+  // gpuvirt's generated QEMU scripts run by a QEMU inside the guest (one L2 boot, ~1 min).
+  nestedEdu, nestedNotViable, nestedGpuSlot, nestedVf, nestedL2,
   // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
   groundTruthIntel, groundTruthNone,
   killSweep,

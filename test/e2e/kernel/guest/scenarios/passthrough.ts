@@ -28,7 +28,7 @@ export function assertPlanHolds(steps: readonly StepJson[]): void {
   }
 }
 
-export function assertApplied(r: Run<ChangeData>): void {
+export function assertApplied(r: Run<Pick<ChangeData, 'applied'>>): void {
   const applied = r.doc?.data?.applied;
   assert.equal(r.status, 0, 'exit status');
   assert.ok(applied?.ok, 'applied.ok');
