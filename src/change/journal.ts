@@ -56,7 +56,8 @@ function invalid(why: string): GpuvirtError {
 
 /** The programs gpuvirt runs; a journal that names another is not gpuvirt's (recover runs them as root). */
 const PROGRAMS = new Set(['modprobe', 'update-grub', 'grub-mkconfig', 'grub2-mkconfig', 'grubby', 'proxmox-boot-tool', 'kernelstub',
-  'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', 'nvidia-smi', paths.nvidiaSriovManage]);
+  'update-initramfs', 'dracut', 'mkinitcpio', 'systemctl', 'nvidia-smi', paths.nvidiaSriovManage,
+  'virsh', 'qm', 'pvesh', 'mdevctl']);
 const STEP_KINDS = new Set(['write', 'exec', 'file', 'remove-file', 'verify-driver', 'verify-not-driver', 'verify-exists', 'verify-not-exists', 'verify-text', 'wait-vfs', 'verify-mig']);
 const UNDO_KINDS = new Set(['restore-devices', 'restore-sriov', 'restore-file', 'restore-attr', 'remove-mdev', 'create-mdev', 'restore-vgpu-type', 'restore-mig', 'run']);
 /** The only attribute a restore-attr undo writes: a PCI device's reset_method. */
@@ -87,7 +88,7 @@ function problem(steps: unknown[]): string | null {
     for (const u of (s.undo ?? []) as Record<string, unknown>[]) {
       if (!u || !UNDO_KINDS.has(u.kind as string)) return `step ${i} has an unknown undo`;
       if ('path' in u && !cleanPath(u.path)) return `step ${i}'s undo has a path that is not absolute and normalised`;
-      if (u.kind === 'run' && !argvOk(u.argv)) return `step ${i}'s undo runs a program gpuvirt does not run`;
+      if (u.kind === 'run' && (!argvOk(u.argv) || (u.onlyIf !== undefined && !argvOk(u.onlyIf)))) return `step ${i}'s undo runs a program gpuvirt does not run`;
       if (u.kind === 'restore-mig' && !migUndoOk(u)) return `step ${i}'s undo names no GPU or GPU instance`;
       if (u.kind === 'restore-vgpu-type' && !vgpuUndoOk(u)) return `step ${i}'s undo names no PCI address or vGPU type id`;
       if (u.kind === 'restore-attr' && !attrUndoOk(u)) {

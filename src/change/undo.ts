@@ -44,8 +44,10 @@ export type Undo =
    * A program run again (update-grub after its file came back, modprobe with the options a module
    * had). `unless`: skipped when any of these facts already has its value (a module already gone).
    * `late`: run after every other undo, since it reads files the other undos restore.
+   * `onlyIf`: a read-only program run first; the undo runs only when it exits 0 (`virsh dominfo
+   * NAME`: the domain the step defined is there to undefine; a define that never happened is not undone).
    */
-  | { kind: 'run'; argv: string[]; title: string; unless?: { fact: Fact; value: string | null }[]; late?: boolean };
+  | { kind: 'run'; argv: string[]; title: string; unless?: { fact: Fact; value: string | null }[]; late?: boolean; onlyIf?: string[] };
 
 /** Undos that do the same work are done once. */
 export function undoKey(u: Undo): string {
@@ -172,6 +174,7 @@ export async function performUndo(host: Host, exec: Exec, u: Undo): Promise<Undo
         return await restoreMig(exec, u);
       case 'run': {
         if (u.unless?.some((c) => readFact(host, c.fact) === c.value)) return done([]);
+        if (u.onlyIf && (await exec.run(u.onlyIf)).exitCode !== 0) return done([]);
         const r = await exec.run(u.argv);
         if (r.exitCode !== 0) throw new Error(`\`${u.argv.join(' ')}\` exited with status ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`);
         return done([`ran ${u.argv.join(' ')}`]);

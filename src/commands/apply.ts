@@ -1,6 +1,6 @@
 import type { CommandDef } from './command.js';
 import type { Ctx } from '../context.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, usageError } from '../errors.js';
 import type { Style } from '../output.js';
 import type { ChangeResult } from '../change/types.js';
 import { runChange } from '../change/engine.js';
@@ -8,6 +8,7 @@ import { renderChangeText } from '../change/render.js';
 import type { ConfigFile } from '../profiles/apply-plan.js';
 import type { Profile } from '../profiles/schema.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
+import { REGISTER_TARGETS, type RegisterPart, type RegisterTarget } from '../profiles/register.js';
 import { deviceJson, generateFor, readFirmware, type DeviceJson } from './generate.js';
 import { fileResult, renderFileResult, type FileResult } from './profile/validate.js';
 
@@ -17,22 +18,33 @@ export interface ApplyOptions {
   yes: boolean;
   force: boolean;
   persist: boolean;
+  /** Also hand the VM to its consumer (virsh define, qm create). */
+  register: RegisterTarget | null;
 }
 
 export interface ApplyView {
   file: string;
   devices: DeviceJson[];
   configs: { target: string; path: string }[];
+  /** The consumer the VM is registered with (--register), or null. */
+  register: RegisterTarget | null;
   profile: FileResult;
 }
 
 export type ApplyData = ChangeResult<ApplyView>;
 
-async function configsFor(host: Ctx['host'], profile: Profile, devices: ResolvedDevice[]): Promise<ConfigFile[]> {
+interface Configs {
+  files: ConfigFile[];
+  /** The Proxmox commands artifact, as argv and as the script written (null: no Proxmox VM). */
+  proxmox: { vmid: number; commands: string[][]; script: string } | null;
+}
+
+async function configsFor(host: Ctx['host'], profile: Profile, devices: ResolvedDevice[]): Promise<Configs> {
   const { configDir } = await import('../profiles/apply-plan.js');
   const dir = configDir(profile);
   const slug = dir.slice(dir.lastIndexOf('/') + 1);
   const out: ConfigFile[] = [];
+  let proxmox: Configs['proxmox'] = null;
   // The QEMU script uses the firmware this host's descriptors name, as `generate` does.
   const fw = profile.firmware === 'uefi' ? await readFirmware(host, profile) : { firmware: null, problems: [] };
   out.push({ target: 'qemu', path: `${dir}/${slug}.sh`, content: (await generateFor('qemu', profile, devices, false, 'conf', fw.firmware)).text, mode: 0o755 });
@@ -44,10 +56,22 @@ async function configsFor(host: Ctx['host'], profile: Profile, devices: Resolved
     if (!px.problems.length && artifacts) {
       out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.conf`, content: artifacts.conf });
       if (artifacts.commands) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.sh`, content: artifacts.commands, mode: 0o755 });
+      proxmox = { vmid, commands: px.proxmox!.commands, script: artifacts.commands };
       if (artifacts.mapping) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.pci.cfg`, content: artifacts.mapping });
     }
   }
-  return out;
+  return { files: out, proxmox };
+}
+
+async function registerPart(ctx: Ctx, profile: Profile, configs: Configs, target: RegisterTarget | null): Promise<RegisterPart | null> {
+  if (!target) return null;
+  const { configDir } = await import('../profiles/apply-plan.js');
+  const { planRegister } = await import('../profiles/register.js');
+  const of = (t: ConfigFile['target']) => configs.files.find((f) => f.target === t)!;
+  return planRegister(ctx, {
+    target, profile, dir: configDir(profile),
+    libvirt: { path: of('libvirt').path, xml: of('libvirt').content }, proxmox: configs.proxmox, qemuScript: of('qemu').path,
+  });
 }
 
 function renderApply(d: ApplyData, s: Style, ctx: Ctx): string {
@@ -79,21 +103,27 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking')
       .option('--force', 'go past the refusals --force can override (each says what it does)')
-      .option('--no-persist', 'change the running host only, not what happens at boot');
+      .option('--no-persist', 'change the running host only, not what happens at boot')
+      .option('--register <target>', 'also register the VM: libvirt (virsh define) or proxmox (qm create); qemu has nothing to register');
   },
-  parse: (args, opts) => ({ file: args[0]!, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force), persist: opts.persist !== false }),
+  parse(args, opts) {
+    const register = opts.register === undefined ? null : String(opts.register);
+    if (register !== null && !(REGISTER_TARGETS as string[]).includes(register)) throw usageError(`--register ${JSON.stringify(register)}: one of ${REGISTER_TARGETS.join(', ')}`);
+    return { file: args[0]!, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force), persist: opts.persist !== false, register: register as RegisterTarget | null };
+  },
   async run(opts, ctx) {
     const [{ openProfile }, { planApply }] = await Promise.all([import('../profiles/session.js'), import('../profiles/apply-plan.js')]);
     const opened = openProfile(opts.file, ctx, { resolve: true, offline: false, needFunctions: true });
-    const view: ApplyView = { file: opts.file, devices: opened.devices.map(deviceJson), configs: [], profile: fileResult(opts.file, opened.source, opened.problems) };
+    const view: ApplyView = { file: opts.file, devices: opened.devices.map(deviceJson), configs: [], register: opts.register, profile: fileResult(opts.file, opened.source, opened.problems) };
     if (!opened.profile) {
       const data: ApplyData = { ...view, dryRun: opts.dryRun, refusals: [], blocked: false, steps: [], noop: false, applied: null, facts: [] };
       return { ok: false, data, warnings: [], exitCode: ExitCode.usage };
     }
     const profile = opened.profile;
     const configs = await configsFor(ctx.host, profile, opened.devices);
-    view.configs = configs.map((c) => ({ target: c.target, path: c.path }));
-    return runChange(ctx, 'apply', opts, async () => planApply(ctx, view, profile, opened.devices, configs, opts), async (d) => renderApply(d, await ctx.style(), ctx));
+    view.configs = configs.files.map((c) => ({ target: c.target, path: c.path }));
+    return runChange(ctx, 'apply', opts, async () => planApply(ctx, view, profile, opened.devices, configs.files, opts, await registerPart(ctx, profile, configs, opts.register)),
+      async (d) => renderApply(d, await ctx.style(), ctx));
   },
   render: (d, s, ctx) => renderApply(d, s, ctx),
 };

@@ -18,6 +18,7 @@ import { chooseAdapter } from '../sriov/vendors.js';
 import { readState } from '../state.js';
 import type { ResolvedDevice } from './resolve.js';
 import type { Profile } from './schema.js';
+import type { RegisterPart } from './register.js';
 
 export interface ConfigFile {
   target: 'qemu' | 'libvirt' | 'proxmox';
@@ -51,7 +52,10 @@ function sriovParts(ctx: Ctx, profile: Profile, devices: readonly ResolvedDevice
   return { parts, changed, persistSteps };
 }
 
-export function planApply<V>(ctx: Ctx, view: V, profile: Profile, devices: readonly ResolvedDevice[], configs: readonly ConfigFile[], opts: { force: boolean; persist: boolean }): ChangePlan<V> {
+export function planApply<V>(
+  ctx: Ctx, view: V, profile: Profile, devices: readonly ResolvedDevice[], configs: readonly ConfigFile[], opts: { force: boolean; persist: boolean },
+  register: RegisterPart | null = null,
+): ChangePlan<V> {
   const { parts, changed, persistSteps } = sriovParts(ctx, profile, devices, opts.persist);
   // VFs of a PF whose count changes are created and bound by the SR-IOV steps.
   const addresses = devices.flatMap((d) => (d.kind !== 'pci' || (d.pf && changed.has(d.pf)) ? [] : d.functions.map((f) => f.address)));
@@ -62,7 +66,13 @@ export function planApply<V>(ctx: Ctx, view: V, profile: Profile, devices: reado
     if (ctx.host.readText(c.path) === c.content) continue;
     extra.push({ kind: 'file', path: c.path, content: c.content, mode: c.mode, title: `write the ${c.target} config ${c.path}` });
   }
+  // The consumer reads the files just written: registering comes last.
+  if (register) extra.push(...register.steps);
   const plan = combine(view, parts, '', extra);
+  if (register) {
+    plan.refusals = [...(plan.refusals ?? []), ...register.refusals];
+    plan.warnings = [...(plan.warnings ?? []), ...register.warnings];
+  }
   plan.question = `Apply ${plan.steps.length} steps for ${profile.name}?`;
   return plan;
 }

@@ -1,0 +1,141 @@
+// `gpuvirt apply --register`: the generated VM handed to its consumer, as steps of the apply
+// change (after the files it reads are written), each with its undo as data.
+// - libvirt: `virsh define --file XML`. A new domain's undo undefines it, and only if it is there
+//   (a define that never happened undoes nothing). A domain of that name that exists already is
+//   someone's VM: refused, and with --force redefined, its previous definition (`virsh dumpxml
+//   --inactive --security-info`) saved under /var/lib/gpuvirt/backups and defined again by the undo.
+//   gpuvirt never undefines a domain it did not define.
+// - Proxmox VE: the commands artifact run step by step (`pvesh create /cluster/mapping/pci` per
+//   mapping, then `qm create`); undone by `pvesh delete` and `qm destroy`, only for what this change
+//   created. A VMID or mapping id that is taken (`pvesh get /cluster/nextid --vmid N` refuses a
+//   used id, cluster-wide) is refused: gpuvirt creates VMs, it does not rewrite one.
+// - QEMU: nothing to register; the script is the VM.
+// What was registered is kept beside the configs (registered-libvirt.xml, registered-proxmox-N.sh),
+// so applying the same profile again leaves the registered VM alone.
+import type { Ctx } from '../context.js';
+import { paths } from '../host/paths.js';
+import type { Refusal } from '../change/types.js';
+import type { Undo } from '../change/undo.js';
+import type { Step } from '../mutate/steps.js';
+import type { Profile } from './schema.js';
+
+export type RegisterTarget = 'libvirt' | 'proxmox' | 'qemu';
+export const REGISTER_TARGETS: RegisterTarget[] = ['libvirt', 'proxmox', 'qemu'];
+
+export interface RegisterPart {
+  steps: Step[];
+  refusals: Refusal[];
+  warnings: string[];
+}
+
+export interface RegisterInput {
+  target: RegisterTarget;
+  profile: Profile;
+  /** gpuvirt's directory for this VM (configs and the record of what was registered). */
+  dir: string;
+  /** libvirt: the domain XML file apply writes, and its content. */
+  libvirt?: { path: string; xml: string };
+  /** Proxmox: the commands artifact (`pvesh create`…, `qm create`) as argv, and as the script apply writes. */
+  proxmox?: { vmid: number; commands: string[][]; script: string } | null;
+  /** The QEMU script apply writes. */
+  qemuScript?: string;
+}
+
+const hasProgram = (host: Ctx['host'], name: string) => paths.binDirs.some((d) => host.exists(`${d}/${name}`));
+const firstLine = (s: string) => s.trim().split('\n')[0] ?? '';
+const refuse = (code: string, message: string, force: string | null = null): RegisterPart => ({ steps: [], refusals: [{ code, message, force }], warnings: [] });
+
+/** The domain name a profile's libvirt XML defines. */
+export const domainName = (profile: Profile) => profile.targets.libvirt?.domainName ?? profile.name;
+
+export async function planRegister(ctx: Ctx, input: RegisterInput): Promise<RegisterPart> {
+  switch (input.target) {
+    case 'qemu':
+      return { steps: [], refusals: [], warnings: [`the QEMU target has nothing to register: its script ${input.qemuScript ?? ''} is the VM, run it to start it`] };
+    case 'libvirt':
+      return registerLibvirt(ctx, input);
+    case 'proxmox':
+      return registerProxmox(ctx, input);
+  }
+}
+
+async function registerLibvirt(ctx: Ctx, input: RegisterInput): Promise<RegisterPart> {
+  const { path, xml } = input.libvirt!;
+  const name = domainName(input.profile);
+  if (!hasProgram(ctx.host, 'virsh')) return refuse('virsh-missing', 'virsh is not installed: libvirt\'s client (Debian: libvirt-clients) defines the domain');
+  const marker = `${input.dir}/registered-libvirt.xml`;
+  const dominfo = ['virsh', 'dominfo', '--domain', name];
+  const now = await ctx.exec.run(['virsh', 'dumpxml', '--inactive', '--security-info', '--domain', name]);
+  const record: Step = { kind: 'file', path: marker, content: xml, title: `record that ${name} was defined from ${path}` };
+  const verify: Step = { kind: 'exec', argv: dominfo, title: `libvirt knows the domain ${name}` };
+  if (now.exitCode !== 0) {
+    if (!/failed to get domain|domain not found|no domain with matching name/i.test(now.stderr)) {
+      return refuse('libvirt-unreachable', `virsh cannot tell whether the domain ${name} exists: ${firstLine(now.stderr) || `exit status ${now.exitCode}`}`);
+    }
+    const undo: Undo[] = [{ kind: 'run', argv: ['virsh', 'undefine', '--nvram', '--domain', name], title: `undefine ${name}, which this change defined`, onlyIf: dominfo }];
+    return {
+      steps: [{ kind: 'exec', argv: ['virsh', 'define', '--file', path], title: `define the libvirt domain ${name}`, undo }, verify, record],
+      refusals: [], warnings: [],
+    };
+  }
+  // Already defined from this very XML by an earlier apply: nothing to do.
+  if (ctx.host.readText(marker) === xml) return { steps: [], refusals: [], warnings: [] };
+  const backup = `${paths.backupDir}/libvirt/${name.replace(/[^A-Za-z0-9._-]/g, '_')}.xml`;
+  const undo: Undo[] = [{ kind: 'run', argv: ['virsh', 'define', '--file', backup], title: `define ${name} again as it was (${backup})` }];
+  return {
+    steps: [
+      { kind: 'file', path: backup, content: now.stdout, mode: 0o600, dirMode: 0o700, title: `keep ${name}'s current definition` },
+      { kind: 'exec', argv: ['virsh', 'define', '--file', path], title: `redefine the libvirt domain ${name} from ${path}`, undo },
+      verify, record,
+    ],
+    refusals: [{
+      code: 'libvirt-domain-exists', address: name,
+      message: `libvirt already has a domain ${name} that gpuvirt did not define from this profile`,
+      force: `redefine ${name} from ${path}; its current definition is kept in ${backup} and defined again if the change fails`,
+    }],
+    warnings: [],
+  };
+}
+
+/** Section ids of /etc/pve/mapping/pci.cfg (a section starts at a line that is not indented). */
+function mappingIds(text: string | null): Set<string> {
+  const ids = new Set<string>();
+  for (const line of (text ?? '').split('\n')) {
+    if (!line.trim() || /^\s/.test(line) || line.startsWith('#')) continue;
+    ids.add(line.trim().replace(/^pci:\s*/, ''));
+  }
+  return ids;
+}
+
+async function registerProxmox(ctx: Ctx, input: RegisterInput): Promise<RegisterPart> {
+  const px = input.proxmox;
+  if (!px) return refuse('proxmox-no-target', 'the profile has no Proxmox VM to register (targets.proxmox with its vmid), or its Proxmox config has errors (`gpuvirt generate --target proxmox` shows them)');
+  if (!hasProgram(ctx.host, 'qm') || !hasProgram(ctx.host, 'pvesh')) return refuse('proxmox-missing', 'qm and pvesh are not installed: this host is not a Proxmox VE node');
+  const vmid = String(px.vmid);
+  const marker = `${input.dir}/registered-proxmox-${vmid}.sh`;
+  const free = await ctx.exec.run(['pvesh', 'get', '/cluster/nextid', '--vmid', vmid]);
+  if (free.exitCode !== 0) {
+    if (!/already exists/i.test(free.stderr + free.stdout)) return refuse('proxmox-unreachable', `pvesh cannot tell whether VMID ${vmid} is free: ${firstLine(free.stderr) || `exit status ${free.exitCode}`}`);
+    if (ctx.host.readText(marker) === px.script) return { steps: [], refusals: [], warnings: [] };
+    return refuse('proxmox-vmid-exists', `VM ${vmid} exists in this cluster and gpuvirt did not create it from this profile: gpuvirt creates a VM, it does not change one; pick a free targets.proxmox.vmid (\`pvesh get /cluster/nextid\`), or apply its settings by hand (proxmox-${vmid}.conf)`);
+  }
+  const taken = mappingIds(ctx.host.readText('/etc/pve/mapping/pci.cfg'));
+  const refusals: Refusal[] = [];
+  const steps: Step[] = [];
+  for (const argv of px.commands) {
+    if (argv[0] === 'pvesh') {
+      const id = argv[argv.indexOf('--id') + 1]!;
+      if (taken.has(id)) refusals.push({ code: 'proxmox-mapping-exists', address: id, force: null, message: `the PCI mapping ${id} exists already (/etc/pve/mapping/pci.cfg): remove it (\`pvesh delete /cluster/mapping/pci/${id}\`) or give this VM another vmid` });
+      const undo: Undo[] = [{ kind: 'run', argv: ['pvesh', 'delete', `/cluster/mapping/pci/${id}`], title: `delete the PCI mapping ${id}, which this change created`, onlyIf: ['pvesh', 'get', `/cluster/mapping/pci/${id}`] }];
+      steps.push({ kind: 'exec', argv, title: `create the PCI mapping ${id}`, undo });
+    } else {
+      const undo: Undo[] = [{ kind: 'run', argv: ['qm', 'destroy', vmid, '--purge', '1', '--destroy-unreferenced-disks', '1'], title: `destroy VM ${vmid}, which this change created`, onlyIf: ['qm', 'config', vmid] }];
+      steps.push({ kind: 'exec', argv, title: `create Proxmox VM ${vmid} (${input.profile.name})`, undo });
+    }
+  }
+  steps.push(
+    { kind: 'exec', argv: ['qm', 'config', vmid], title: `Proxmox knows VM ${vmid}` },
+    { kind: 'file', path: marker, content: px.script, title: `record that VM ${vmid} was created from this profile` },
+  );
+  return { steps, refusals, warnings: [] };
+}
