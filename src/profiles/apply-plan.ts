@@ -9,6 +9,8 @@ import type { Step } from '../mutate/steps.js';
 import { combine } from '../change/combine.js';
 import type { ChangePlan } from '../change/types.js';
 import { mdevCreateSteps, mdevDevice } from '../mdev/change.js';
+import { hasMdevctl, mdevDefineSteps, NO_MDEVCTL } from '../mdev/persist.js';
+import type { Refusal } from '../change/types.js';
 import { planPassthrough } from '../passthrough/change.js';
 import { persistedPfs, planSriovEnable } from '../sriov/change.js';
 import { readPf } from '../sriov/detect.js';
@@ -61,7 +63,21 @@ export function planApply<V>(
   const addresses = devices.flatMap((d) => (d.kind !== 'pci' || (d.pf && changed.has(d.pf)) ? [] : d.functions.map((f) => f.address)));
   if (addresses.length) parts.push(planPassthrough(ctx, { addresses, driver: 'vfio-pci', force: opts.force, persist: opts.persist }));
   const extra: Step[] = [...persistSteps];
-  for (const d of devices) if (d.kind === 'mdev' && !ctx.host.exists(mdevDevice(d.uuid))) extra.push(...mdevCreateSteps(d.parent.address, d.mdevType, d.uuid));
+  const refusals: Refusal[] = [];
+  const warnings: string[] = [];
+  for (const d of devices) {
+    if (d.kind !== 'mdev') continue;
+    if (!ctx.host.exists(mdevDevice(d.uuid))) extra.push(...mdevCreateSteps(d.parent.address, d.mdevType, d.uuid));
+    if (!opts.persist) continue;
+    // Boot-time persistence of an mdev is mdevctl's definition.
+    if (!hasMdevctl(ctx.host)) {
+      warnings.push(`mediated device ${d.uuid} (${d.mdevType} on ${d.parent.address}) is not persistent: ${NO_MDEVCTL}`);
+      continue;
+    }
+    const def = mdevDefineSteps(ctx.host, d.parent.address, d.mdevType, d.uuid);
+    extra.push(...def.steps);
+    refusals.push(...def.refusals);
+  }
   for (const c of configs) {
     if (ctx.host.readText(c.path) === c.content) continue;
     extra.push({ kind: 'file', path: c.path, content: c.content, mode: c.mode, title: `write the ${c.target} config ${c.path}` });
@@ -69,6 +85,8 @@ export function planApply<V>(
   // The consumer reads the files just written: registering comes last.
   if (register) extra.push(...register.steps);
   const plan = combine(view, parts, '', extra);
+  plan.refusals = [...(plan.refusals ?? []), ...refusals];
+  plan.warnings = [...(plan.warnings ?? []), ...warnings];
   if (register) {
     plan.refusals = [...(plan.refusals ?? []), ...register.refusals];
     plan.warnings = [...(plan.warnings ?? []), ...register.warnings];

@@ -12,6 +12,7 @@
 //   update-initramfs -u -k all|VERSION   dracut -f|--force [--regenerate-all]   mkinitcpio -P
 //   systemctl daemon-reload              systemctl enable|disable UNIT  (system-tools.ts)
 //   nvidia-smi: the MIG queries and commands                             (nvidia-smi.ts)
+//   mdevctl define [--auto] --uuid U --parent P --type T   mdevctl undefine --uuid U [--parent P]  (mdevctl.ts)
 import type { Exec, ExecResult } from '../host/exec.js';
 import { paths } from '../host/paths.js';
 import { grubby, grubMkconfig, kernelstub, proxmoxBootToolRefresh } from './boot-tools.js';
@@ -19,6 +20,7 @@ import type { SimKernel } from './kernel.js';
 import { splitParams } from './modprobe-conf.js';
 import { sriovManage } from './sriov-manage.js';
 import { nvidiaSmi } from './nvidia-smi.js';
+import { mdevctl } from './mdevctl.js';
 import { consume, type ExecRecord, storedRegex } from './state.js';
 import { dracut, mkinitcpio, systemctl, updateInitramfs } from './system-tools.js';
 import type { SimTree } from './tree.js';
@@ -103,6 +105,8 @@ export class SimExec implements Exec {
         if (args.length === 1 && a === 'daemon-reload') return this.files((t) => systemctl(t, 'daemon-reload'));
         if (args.length === 2 && (a === 'enable' || a === 'disable') && UNIT.test(b!)) return this.files((t) => systemctl(t, a, b));
         return null;
+      case 'mdevctl':
+        return this.files((t) => mdevctl(t, args));
       default:
         return null;
     }

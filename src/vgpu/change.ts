@@ -210,7 +210,7 @@ function mdevVgpuView(gpu: VgpuDevice | null, v: MdevView, typeName: string | nu
   };
 }
 
-function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, uuid: string): ChangePlan<VgpuView> {
+function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, asked: string, uuid: string, persist: boolean): ChangePlan<VgpuView> {
   const parents = (named ? [named] : gpu.parents).map((parent) => ({ parent, types: readMdevTypes(ctx.host, parent) }));
   const offers = parents.flatMap((p) => {
     const t = matchType(p.types.map((x) => ({ id: x.id, name: x.name })), asked);
@@ -222,7 +222,7 @@ function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, ask
     throw new GpuvirtError('E_NO_MDEV_TYPE', `${named ?? gpu.address} offers no mediated device type ${JSON.stringify(asked)}`, { exitCode: ExitCode.unsupported, hint: `it offers ${all || 'none'}` });
   }
   const pick = offers.find((o) => o.available === null || o.available > 0) ?? offers[0]!;
-  const plan = planMdevCreate(ctx.host, pick.parent, pick.type.id, uuid);
+  const plan = planMdevCreate(ctx.host, pick.parent, pick.type.id, uuid, persist);
   return { ...plan, view: mdevVgpuView(gpu, plan.view, pick.type.name) };
 }
 
@@ -231,8 +231,7 @@ export async function planVgpuCreate(ctx: Ctx, device: string | undefined, asked
   const { gpu, named } = resolveGpu(ctx, device);
   if (gpu.mechanism === 'vendor-vfio') return planVendorCreate(ctx, gpu, named, asked, persist, gi);
   if (gi !== null) throw new GpuvirtError('E_USAGE', '--gpu-instance is for NVIDIA vendor-specific VFIO vGPUs (MIG-backed types)', { exitCode: ExitCode.usage });
-  if (persist) throw new GpuvirtError('E_USAGE', '--persist is for NVIDIA vendor-specific VFIO vGPUs; mediated devices are not re-created at boot yet', { exitCode: ExitCode.usage });
-  return planMdevVgpuCreate(ctx, gpu, named, asked, uuid);
+  return planMdevVgpuCreate(ctx, gpu, named, asked, uuid, persist);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -240,7 +239,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** `vgpu remove`: a mediated device by UUID, or the vGPU on a VF by its address. */
 export function planVgpuRemove(ctx: Ctx, target: string, persist = false): ChangePlan<VgpuView> {
   if (UUID.test(target)) {
-    if (persist) throw new GpuvirtError('E_USAGE', '--persist is for NVIDIA vendor-specific VFIO vGPUs', { exitCode: ExitCode.usage });
+    // A mediated device's mdevctl definition always goes with it (--persist changes nothing here).
     const plan = planMdevRemove(ctx.host, target.toLowerCase());
     const gpu = readVgpuDevices(ctx.host).find((d) => plan.view.parent !== null && d.parents.includes(plan.view.parent)) ?? null;
     const name = gpu?.instances.find((i) => i.uuid === plan.view.uuid)?.typeName ?? null;

@@ -48,6 +48,17 @@ const CASES: Case[] = [
   { name: 'sriov disable (AMD GIM: unload)', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'disable', '41:00.0'], compare: 'facts' },
   { name: 'mdev create', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d'] },
   {
+    name: 'mdev create --persist (mdevctl)', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d', '--persist'],
+    prepare: async (m) => void m.host.writeFile('/usr/bin/mdevctl', '', 0o755),
+  },
+  {
+    name: 'mdev remove (mdevctl)', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'remove', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d'],
+    prepare: async (m) => {
+      m.host.writeFile('/usr/bin/mdevctl', '', 0o755);
+      expect((await m.run(['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d', '--persist', '--yes'])).code).toBe(0);
+    },
+  },
+  {
     name: 'mdev remove', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'remove', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d'],
     prepare: async (m) => void expect((await m.run(['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d', '--yes'])).code).toBe(0),
   },

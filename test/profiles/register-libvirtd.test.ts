@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exec, ExecResult } from '../../src/host/exec.js';
-import { dying } from '../helpers/dying.js';
+import { dying, type Death } from '../helpers/dying.js';
 import { machine, type Machine } from '../helpers/sim.js';
 import { PROFILES } from '../generate/run.js';
 import { inCI, missing } from '../generate/tools.js';
@@ -91,7 +91,7 @@ describe.skipIf(!ready && !inCI)('apply --register libvirt with the real virsh a
     const exec1 = realVirsh(failing);
     const steps: { title: string }[] = (await failing.run([...argv.slice(0, -2), '--dry-run', '--json'], { seams: (h) => ({ host: h, exec: exec1 }) })).doc.data.steps;
     const record = steps.findIndex((s) => s.title.startsWith(`record that ${DOMAIN} was defined`));
-    const death = { atStep: record, after: 0, dead: false, faultOnly: true };
+    const death: Death = { atStep: record, after: 0, dead: false, faultOnly: true };
     const r1 = await failing.run(argv, { seams: (h) => dying(h, exec1, death) });
     expect(r1.code, r1.stdout).toBe(1);
     expect(death.faulted).toBe(true);

@@ -23,6 +23,7 @@ interface CreateOptions {
   parent: string;
   type: string;
   uuid: string;
+  persist: boolean;
   dryRun: boolean;
   yes: boolean;
 }
@@ -34,6 +35,7 @@ export const mdevCreate: CommandDef<CreateOptions, MdevChangeData> = {
   configure(cmd) {
     cmd.argument('<parent>', 'parent device address').argument('<type>', 'type id, e.g. i915-GVTg_V5_4 or nvidia-222')
       .option('--uuid <uuid>', 'the new device\'s UUID (default: a random one)')
+      .option('--persist', 'also define it with mdevctl, so it is created again at every boot')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking');
   },
@@ -41,16 +43,16 @@ export const mdevCreate: CommandDef<CreateOptions, MdevChangeData> = {
     const uuid = opts.uuid === undefined ? randomUUID() : String(opts.uuid).toLowerCase();
     if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
     if (!/^[A-Za-z0-9_.-]+$/.test(args[1] ?? '')) throw usageError(`not a mediated device type: ${JSON.stringify(args[1])}`);
-    return { parent: parseAddress(args[0]!).full, type: args[1]!, uuid, dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
+    return { parent: parseAddress(args[0]!).full, type: args[1]!, uuid, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
   },
-  run: (opts, ctx) => runChange(ctx, 'mdev create', { ...opts, force: false }, async () => planMdevCreate(ctx.host, opts.parent, opts.type, opts.uuid),
+  run: (opts, ctx) => runChange(ctx, 'mdev create', { ...opts, force: false }, async () => planMdevCreate(ctx.host, opts.parent, opts.type, opts.uuid, opts.persist),
     async (d) => renderMdevChange(d, await ctx.style())),
   render: (d, s) => renderMdevChange(d, s),
 };
 
 export const mdevRemove: CommandDef<{ uuid: string; dryRun: boolean; yes: boolean }, MdevChangeData> = {
   name: 'mdev remove',
-  summary: 'remove a mediated device',
+  summary: 'remove a mediated device, and its mdevctl definition',
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('<uuid>', 'the device\'s UUID').option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');

@@ -62,7 +62,7 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
       .requiredOption('--type <type>', 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"')
       .option('--uuid <uuid>', 'mdev: the new device\'s UUID (default: a random one)')
       .option('--gpu-instance <id>', 'MIG-backed type: require this GPU instance (the driver picks one of the type\'s profile; checked after)')
-      .option('--persist', 'NVIDIA VF: set this type again at every boot, once the VFs exist')
+      .option('--persist', 'set it up again at every boot: NVIDIA VF: its type, once the VFs exist; mdev: defined with mdevctl')
       .option('--dry-run', 'print the plan and change nothing')
       .option('-y, --yes', 'apply without asking');
   },
@@ -94,7 +94,7 @@ export const vgpuRemove: CommandDef<{ target: string; persist: boolean; dryRun: 
   linuxOnly: true,
   configure(cmd) {
     cmd.argument('<vf|uuid>', 'the VF holding the vGPU, or the mediated device\'s UUID')
-      .option('--persist', 'NVIDIA VF: also stop setting its type at boot')
+      .option('--persist', 'NVIDIA VF: also stop setting its type at boot (an mdev\'s mdevctl definition always goes)')
       .option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');
   },
   parse: (args, opts) => ({ target: String(args[0]), persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
