@@ -9,6 +9,7 @@ import type { Step } from '../mutate/steps.js';
 import { combine } from '../change/combine.js';
 import type { ChangePlan } from '../change/types.js';
 import { mdevCreateSteps, mdevDevice } from '../mdev/change.js';
+import { planLookingGlass } from './looking-glass.js';
 import { hasMdevctl, mdevDefineSteps, NO_MDEVCTL } from '../mdev/persist.js';
 import type { Refusal } from '../change/types.js';
 import { planPassthrough } from '../passthrough/change.js';
@@ -77,6 +78,14 @@ export function planApply<V>(
     const def = mdevDefineSteps(ctx.host, d.parent.address, d.mdevType, d.uuid);
     extra.push(...def.steps);
     refusals.push(...def.refusals);
+  }
+  // Looking Glass's kvmfr device is set up at module load and by udev: boot-time files, like the rest of --persist.
+  if (opts.persist) {
+    const lg = planLookingGlass(ctx.host, profile);
+    extra.push(...lg.steps);
+    warnings.push(...lg.warnings);
+  } else if (profile.lookingGlass?.device === 'kvmfr') {
+    warnings.push('--no-persist: the kvmfr module options and /dev/kvmfr0\'s udev rule for Looking Glass are not written');
   }
   for (const c of configs) {
     if (ctx.host.readText(c.path) === c.content) continue;

@@ -114,6 +114,10 @@ const lookingGlassSchema = z
   .strictObject({
     size: size('shared memory').default('64MiB').describe('IVSHMEM size: 32MiB for 1080p, 64MiB for 1440p, 128MiB for 4K'),
     device: z.enum(['shm', 'kvmfr']).default('shm').describe('shm = a file in /dev/shm; kvmfr = /dev/kvmfr0 (the kvmfr module)'),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a user name such as alice').optional()
+      .describe('kvmfr: the user who runs looking-glass-client, owner of /dev/kvmfr0 (apply writes the udev rule)'),
+    group: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a group name such as kvm').default('kvm')
+      .describe('kvmfr: the group of /dev/kvmfr0, which QEMU must be in (kvm: libvirt\'s QEMU user is, on Debian)'),
   })
   .describe('Looking Glass: an IVSHMEM device the guest copies its frames into');
 
