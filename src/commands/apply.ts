@@ -95,6 +95,9 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
     'in use), mdev instances, boot-time persistence (unless --no-persist), and the generated QEMU,',
     'libvirt and Proxmox configs under /var/lib/gpuvirt/vms/<name>/. Shows the whole plan, asks',
     'once, applies step by step, and on any failure undoes all of it.',
+    'With persistence, mdevs are defined with mdevctl and Looking Glass\'s kvmfr gets its module',
+    'option and udev rule. --register libvirt runs virsh define, --register proxmox the Proxmox',
+    'commands (pvesh, qm create); an existing domain needs --force, an existing VMID is refused.',
   ].join('\n'),
   linuxOnly: true,
   configure(cmd) {

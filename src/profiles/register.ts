@@ -13,6 +13,7 @@
 // What was registered is kept beside the configs (registered-libvirt.xml, registered-proxmox-N.sh),
 // so applying the same profile again leaves the registered VM alone.
 import type { Ctx } from '../context.js';
+import type { ExecResult } from '../host/exec.js';
 import { paths } from '../host/paths.js';
 import type { Refusal } from '../change/types.js';
 import type { Undo } from '../change/undo.js';
@@ -48,6 +49,16 @@ const refuse = (code: string, message: string, force: string | null = null): Reg
 /** The domain name a profile's libvirt XML defines. */
 export const domainName = (profile: Profile) => profile.targets.libvirt?.domainName ?? profile.name;
 
+/** A read-only query; a program that cannot run at all (a --root other than /) is a refusal, not a crash. */
+async function query(ctx: Ctx, argv: string[]): Promise<ExecResult | Refusal> {
+  try {
+    return await ctx.exec.run(argv);
+  } catch (err) {
+    return { code: 'register-query', message: `cannot run \`${argv.join(' ')}\`: ${err instanceof Error ? err.message : String(err)}`, force: null };
+  }
+}
+const failedQuery = (r: ExecResult | Refusal): r is Refusal => 'code' in r;
+
 export async function planRegister(ctx: Ctx, input: RegisterInput): Promise<RegisterPart> {
   switch (input.target) {
     case 'qemu':
@@ -65,7 +76,8 @@ async function registerLibvirt(ctx: Ctx, input: RegisterInput): Promise<Register
   if (!hasProgram(ctx.host, 'virsh')) return refuse('virsh-missing', 'virsh is not installed: libvirt\'s client (Debian: libvirt-clients) defines the domain');
   const marker = `${input.dir}/registered-libvirt.xml`;
   const dominfo = ['virsh', 'dominfo', '--domain', name];
-  const now = await ctx.exec.run(['virsh', 'dumpxml', '--inactive', '--security-info', '--domain', name]);
+  const now = await query(ctx, ['virsh', 'dumpxml', '--inactive', '--security-info', '--domain', name]);
+  if (failedQuery(now)) return { steps: [], refusals: [now], warnings: [] };
   const record: Step = { kind: 'file', path: marker, content: xml, title: `record that ${name} was defined from ${path}` };
   const verify: Step = { kind: 'exec', argv: dominfo, title: `libvirt knows the domain ${name}` };
   if (now.exitCode !== 0) {
@@ -113,7 +125,8 @@ async function registerProxmox(ctx: Ctx, input: RegisterInput): Promise<Register
   if (!hasProgram(ctx.host, 'qm') || !hasProgram(ctx.host, 'pvesh')) return refuse('proxmox-missing', 'qm and pvesh are not installed: this host is not a Proxmox VE node');
   const vmid = String(px.vmid);
   const marker = `${input.dir}/registered-proxmox-${vmid}.sh`;
-  const free = await ctx.exec.run(['pvesh', 'get', '/cluster/nextid', '--vmid', vmid]);
+  const free = await query(ctx, ['pvesh', 'get', '/cluster/nextid', '--vmid', vmid]);
+  if (failedQuery(free)) return { steps: [], refusals: [free], warnings: [] };
   if (free.exitCode !== 0) {
     if (!/already exists/i.test(free.stderr + free.stdout)) return refuse('proxmox-unreachable', `pvesh cannot tell whether VMID ${vmid} is free: ${firstLine(free.stderr) || `exit status ${free.exitCode}`}`);
     if (ctx.host.readText(marker) === px.script) return { steps: [], refusals: [], warnings: [] };
