@@ -93,6 +93,15 @@ const CASES: Case[] = [
   // MIG state lives in the simulator's sidecar, outside the compared tree: vgpu-mig.test.ts checks the layout itself.
   { name: 'vgpu mig create', fixture: 'nvidia-h100-mig', argv: ['vgpu', 'mig', 'create', '41:00.0', '--profile', '1g.10gb'], prepare: recordedMig },
   { name: 'vgpu create (MIG-backed)', fixture: 'nvidia-h100-mig', argv: ['vgpu', 'create', '41:00.0', '--type', 'H100-1-10C'], prepare: recordedMig },
+  {
+    // virsh's side is a double here (test/profiles/register*.test.ts has the real one): the host's files must come back.
+    name: 'apply --register libvirt', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`, '--register', 'libvirt', '--no-persist'],
+    programs: {
+      'virsh dumpxml --inactive --security-info --domain win11-gaming': { exitCode: 1, stdout: '', stderr: "error: failed to get domain 'win11-gaming'\n" },
+      'virsh define --file /var/lib/gpuvirt/vms/gaming/gaming.xml': OK, 'virsh dominfo --domain win11-gaming': OK, 'virsh undefine --nvram --domain win11-gaming': OK,
+    },
+    prepare: async (m) => void m.host.writeFile('/usr/bin/virsh', '', 0o755),
+  },
 ];
 
 async function ready(c: Case): Promise<Machine> {
@@ -122,9 +131,13 @@ describe.each(CASES)('change contract: $name', { timeout: 180_000 }, (c) => {
     const r = await m.run([...c.argv, '--yes', '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(m.host.writes.map((w) => [w.path, w.value])).toEqual(plan.filter((s) => s.kind === 'write').map((s) => [s.path, s.value]));
-    // nvidia-smi's queries only read (MIG state has no sysfs): every other program run is a step.
+    // nvidia-smi's queries only read (MIG state has no sysfs), and so do the programs a plan runs while it is
+    // made (--dry-run runs them too): after those, every program run is a step of the plan.
     const reads = new Set([MIG_MODE_ARGV, MIG_XML_ARGV].map((a) => a.join(' ')));
-    expect(m.testExec.calls.filter((a) => !reads.has(a.join(' ')))).toEqual(plan.filter((s) => s.kind === 'exec').map((s) => s.argv));
+    const steps = (calls: string[][]) => calls.filter((a) => !reads.has(a.join(' ')));
+    const dry = await ready(c);
+    await dry.run([...c.argv, '--dry-run', '--json']);
+    expect(steps(m.testExec.calls)).toEqual([...steps(dry.testExec.calls), ...plan.filter((s) => s.kind === 'exec').map((s) => s.argv)]);
     for (const s of plan.filter((x) => x.kind === 'file')) expect(m.host.readText(s.path!), s.path).toBe(s.content);
     expect((await m.run(['recover', '--dry-run', '--json'])).doc.data.found).toBe(false);
   });
