@@ -56,6 +56,7 @@ const undo = z.union([
     kind: z.literal('run'), argv: z.array(z.string()), title: z.string(),
     unless: z.array(z.object({ fact, value: z.string().nullable() })).optional().describe('skipped when any of these facts has its value'),
     late: z.boolean().optional().describe('run after every other undo'),
+    onlyIf: z.array(z.string()).optional().describe('a read-only program run first: the undo runs only when it exits 0'),
   }),
 ]);
 
@@ -236,6 +237,7 @@ export const apply = change({
   file: z.string(),
   devices: z.array(z.object({ index: count, kind: z.enum(['gpu', 'vf', 'mdev']), addresses: z.array(address), uuid: z.string().nullable() })),
   configs: z.array(z.object({ target: z.enum(['qemu', 'libvirt', 'proxmox']), path: z.string() })).describe('the VM configs written once the host matches'),
+  register: z.enum(['libvirt', 'proxmox', 'qemu']).nullable().describe('the consumer the VM is registered with (--register), or null'),
   profile: fileResult,
 });
 

@@ -84,6 +84,10 @@ const CASES: Case[] = [
   { name: 'sriov enable (AMD GIM)', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'enable', '41:00.0', '--vfs', '8', '--persist'] },
   { name: 'sriov disable', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'disable', 'c1:00.0'], prepare: async (m) => yes(m, ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci'])() },
   { name: 'mdev create', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', UUID] },
+  {
+    name: 'mdev create --persist', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', UUID, '--persist'],
+    prepare: async (m) => m.host.writeFile('/usr/bin/mdevctl', '', 0o755),
+  },
   { name: 'mdev remove', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'remove', UUID], prepare: async (m) => yes(m, ['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', UUID])() },
   { name: 'vgpu create (vendor VFIO)', fixture: 'nvidia-l40s-vfio', argv: ['vgpu', 'create', '41:00.6', '--type', '1152'] },
   {
@@ -103,6 +107,14 @@ const CASES: Case[] = [
     },
   },
   { name: 'apply', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
+  {
+    name: 'apply --register libvirt', fixture: 'intel-desktop-nvidia', argv: ['apply', `${PROFILES}nvidia-gaming.yaml`, '--register', 'libvirt', '--no-persist'],
+    programs: {
+      'virsh dumpxml --inactive --security-info --domain win11-gaming': { exitCode: 1, stdout: '', stderr: "error: failed to get domain 'win11-gaming'\n" },
+      'virsh define --file /var/lib/gpuvirt/vms/gaming/gaming.xml': OK, 'virsh dominfo --domain win11-gaming': OK, 'virsh undefine --nvram --domain win11-gaming': OK,
+    },
+    prepare: async (m) => void m.host.writeFile('/usr/bin/virsh', '', 0o755),
+  },
   { name: 'host apply', fixture: 'server-mxgpu-sriov', argv: ['host', 'apply', '-f', HOST_CONFIG, '-c', 'all-parts'], programs: { 'proxmox-boot-tool refresh': OK } },
 ];
 
