@@ -1,7 +1,6 @@
 // Runs one command once its arguments are known: resolves the root, builds the host and the
 // exec seam, runs, renders, and maps every outcome and error to an exit status. cli.ts calls
-// it after commander has parsed argv; fast.ts calls it for the plain `doctor` invocations it
-// recognises without commander. Nothing here imports commander, so that path stays small.
+// it once argv is parsed. Nothing here imports commander, so that path stays small.
 import * as fs from 'node:fs';
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand } from './commands/command.js';

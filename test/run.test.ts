@@ -1,4 +1,4 @@
-// execute(): the part of a run after argv is parsed, shared by cli.ts and fast.ts.
+// execute(): the part of a run after argv is parsed, the same for every command.
 import { describe, expect, it } from 'vitest';
 import type { AnyCommand } from '../src/commands/command.js';
 import { FsHost } from '../src/host/fs-host.js';
@@ -11,7 +11,6 @@ const runsProgram: AnyCommand = {
   name: 'probe',
   summary: 'runs true',
   linuxOnly: false,
-  configure() {},
   parse: () => ({}),
   async run(_opts, ctx) {
     await ctx.exec.run(['true']);

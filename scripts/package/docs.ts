@@ -7,7 +7,8 @@ import type { Argument, Command, Option } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildProgram } from '../../src/cli.js';
+import { GLOBAL_OPTIONS } from '../../src/cli.js';
+import { buildProgram } from '../../src/help.js';
 import { commands } from '../../src/commands/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,7 +22,7 @@ interface Leaf {
 
 export async function commandTree(): Promise<{ program: Command; leaves: Leaf[]; groups: Command[] }> {
   const silent = { out: () => {}, err: () => {}, isTTY: false, color: false, columns: 80 };
-  const program = buildProgram(silent, false, await Promise.all(commands.map((c) => c.load())), () => {});
+  const program = buildProgram(silent, false, GLOBAL_OPTIONS, await Promise.all(commands.map((c) => c.load())), () => {});
   const leaves: Leaf[] = [];
   const groups: Command[] = [];
   const visible = (o: Option) => !o.hidden;

@@ -100,15 +100,16 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
     'commands (pvesh, qm create); an existing domain needs --force, an existing VMID is refused.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .argument('<profile>', 'profile file')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'go past the refusals --force can override (each says what it does)')
-      .option('--no-persist', 'change the running host only, not what happens at boot')
-      .option('--register <target>', 'also register the VM: libvirt (virsh define) or proxmox (qm create); qemu has nothing to register');
-  },
+  args: [
+    { name: '<profile>', help: 'profile file' },
+  ],
+  options: [
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'go past the refusals --force can override (each says what it does)' },
+    { flags: '--no-persist', help: 'change the running host only, not what happens at boot' },
+    { flags: '--register <target>', help: 'also register the VM: libvirt (virsh define) or proxmox (qm create); qemu has nothing to register' },
+  ],
   parse(args, opts) {
     const register = opts.register === undefined ? null : String(opts.register);
     if (register !== null && !(REGISTER_TARGETS as string[]).includes(register)) throw usageError(`--register ${JSON.stringify(register)}: one of ${REGISTER_TARGETS.join(', ')}`);

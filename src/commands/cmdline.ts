@@ -55,7 +55,6 @@ export const cmdline: CommandDef<Record<string, never>, CmdlineData> = {
   summary: 'show the running and the configured kernel command line, side by side',
   help: 'Shows /proc/cmdline and the command line the bootloader will use next, parameter by parameter.\nParameters only running are usually added by the bootloader itself (BOOT_IMAGE, root, initrd).',
   linuxOnly: true,
-  configure() {},
   parse: () => ({}),
   async run(_opts, ctx) {
     const running = readAttr(ctx.host, paths.procCmdline);

@@ -179,7 +179,6 @@ export const doctor: CommandDef<DoctorOptions, DoctorData> = {
   summary: 'check this host for GPU passthrough and SR-IOV, with the fix for each problem',
   help: 'Checks CPU virtualization, KVM, the firmware and kernel IOMMU, the kernel command line,\ninterrupt remapping, the vfio modules and a pending reboot, then lists every GPU with its\nIOMMU group, isolation verdict and how it can be shared (passthrough, SR-IOV, vGPU, MIG,\nvirtio-gpu): now, after a named change, or not on this hardware. Exit status 1 when a check fails.',
   linuxOnly: true,
-  configure() {},
   parse() {
     return {};
   },

@@ -146,17 +146,18 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     'as `gpuvirt singlegpu` does for libvirt, and gives the screen back when QEMU exits or is stopped.',
   ].join('\n'),
   linuxOnly: false,
-  configure(cmd) {
-    cmd
-      .argument('<profile>', 'profile file')
-      .requiredOption('--target <target>', 'qemu, libvirt or proxmox')
-      .option('--out <file>', 'write to FILE instead of stdout (- for stdout)')
-      .option('--force', 'replace FILE if it exists')
-      .option('--offline', 'resolve nothing on a host: explicit addresses only')
-      .option('--hostdev-only', 'libvirt: only the <hostdev> elements, one document each')
-      .option('--artifact <artifact>', 'proxmox: conf, commands or mapping', 'conf')
-      .option('--single-gpu', 'qemu: stop the desktop and hand the GPU over for the run, give it back after');
-  },
+  args: [
+    { name: '<profile>', help: 'profile file' },
+  ],
+  options: [
+    { flags: '--target <target>', help: 'qemu, libvirt or proxmox', required: true },
+    { flags: '--out <file>', help: 'write to FILE instead of stdout (- for stdout)' },
+    { flags: '--force', help: 'replace FILE if it exists' },
+    { flags: '--offline', help: 'resolve nothing on a host: explicit addresses only' },
+    { flags: '--hostdev-only', help: 'libvirt: only the <hostdev> elements, one document each' },
+    { flags: '--artifact <artifact>', help: 'proxmox: conf, commands or mapping', default: 'conf' },
+    { flags: '--single-gpu', help: 'qemu: stop the desktop and hand the GPU over for the run, give it back after' },
+  ],
   parse(args, opts) {
     const target = String(opts.target) as Target;
     // These describe what a host has prepared, not a profile's VM.

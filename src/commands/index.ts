@@ -3,6 +3,15 @@
 // code of the others; `name` is the command's own `name`, as typed ("sriov enable").
 import type { AnyCommand } from './command.js';
 
+/** The groups of commands ("sriov enable" is enable in group sriov), with their summaries. */
+export const GROUPS: Record<string, string> = {
+  sriov: 'manage SR-IOV virtual functions: status, enable, disable',
+  vgpu: 'manage vGPUs over NVIDIA vendor-specific VFIO and mdev, and MIG: types, status, create, remove',
+  mdev: 'manage mediated devices (Intel GVT-g, NVIDIA vGPU): types, create, remove',
+  profile: 'work with VM profiles: validate, check against the hardware, JSON Schema',
+  host: 'manage declarative host state for fleets: diff, assert, apply, export a host config',
+};
+
 export interface CommandEntry {
   name: string;
   load(): Promise<AnyCommand>;

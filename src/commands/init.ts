@@ -229,22 +229,21 @@ export const init: CommandDef<InitOptions, InitData> = {
     'and --vf N or --vf any (the first free VF when the VM starts).',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .option('--out <file>', 'write the profile here (default: stdout)')
-      .option('--force', 'replace an existing --out file')
-      .option('--name <name>', 'VM name')
-      .option('--gpu <address>', 'the GPU or SR-IOV VF to pass (or "none")')
-      .option('--vf <n|any>', 'with --gpu naming an SR-IOV PF: pass its VF n, or any free VF')
-      .option('--memory <size>', 'memory, e.g. 16GiB')
-      .option('--cores <n>', 'vCPU cores')
-      .option('--firmware <fw>', 'uefi or bios')
-      .option('--primary', 'the GPU is the VM\'s screen')
-      .option('--no-primary', 'the GPU is not the VM\'s screen')
-      .option('--vmid <id>', 'Proxmox VM id (targets.proxmox.vmid)')
-      .option('--node <name>', 'Proxmox node, for a PCI mapping (targets.proxmox.node; needs --vmid)')
-      .option('-y, --yes', 'ask nothing: defaults for every answer not given');
-  },
+  options: [
+    { flags: '--out <file>', help: 'write the profile here (default: stdout)' },
+    { flags: '--force', help: 'replace an existing --out file' },
+    { flags: '--name <name>', help: 'VM name' },
+    { flags: '--gpu <address>', help: 'the GPU or SR-IOV VF to pass (or "none")' },
+    { flags: '--vf <n|any>', help: 'with --gpu naming an SR-IOV PF: pass its VF n, or any free VF' },
+    { flags: '--memory <size>', help: 'memory, e.g. 16GiB' },
+    { flags: '--cores <n>', help: 'vCPU cores' },
+    { flags: '--firmware <fw>', help: 'uefi or bios' },
+    { flags: '--primary', help: 'the GPU is the VM\'s screen' },
+    { flags: '--no-primary', help: 'the GPU is not the VM\'s screen' },
+    { flags: '--vmid <id>', help: 'Proxmox VM id (targets.proxmox.vmid)' },
+    { flags: '--node <name>', help: 'Proxmox node, for a PCI mapping (targets.proxmox.node; needs --vmid)' },
+    { flags: '-y, --yes', help: 'ask nothing: defaults for every answer not given' },
+  ],
   parse(_args, opts) {
     const fw = opts.firmware as string | undefined;
     if (fw !== undefined && fw !== 'uefi' && fw !== 'bios') throw usageError(`--firmware ${fw}: uefi or bios`);

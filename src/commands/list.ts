@@ -69,9 +69,9 @@ export const list: CommandDef<ListOptions, ListData> = {
   summary: 'show IOMMU groups and their devices',
   help: 'Lists every IOMMU group with its PCI devices (address, class, name, ids, driver).\nWithout an IOMMU, lists the devices and says why they have no group.',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.option('--gpus', 'only groups that contain a GPU');
-  },
+  options: [
+    { flags: '--gpus', help: 'only groups that contain a GPU' },
+  ],
   parse(_args, opts) {
     return { gpus: Boolean(opts.gpus) };
   },

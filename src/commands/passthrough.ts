@@ -33,15 +33,16 @@ export const passthrough: CommandDef<PassthroughOptions, PassthroughData> = {
     'verifies each device, and undoes everything on failure. Undo with `gpuvirt release`.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .argument('<address...>', 'PCI addresses, e.g. 0b:00.0 or 0000:0b:00.0')
-      .option('--driver <name>', 'vfio-pci or pci-stub', 'vfio-pci')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'take refused devices anyway (each refusal says what this does)')
-      .option('--persist', 'keep the binding across reboots (per device address)');
-  },
+  args: [
+    { name: '<address...>', help: 'PCI addresses, e.g. 0b:00.0 or 0000:0b:00.0' },
+  ],
+  options: [
+    { flags: '--driver <name>', help: 'vfio-pci or pci-stub', default: 'vfio-pci' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'take refused devices anyway (each refusal says what this does)' },
+    { flags: '--persist', help: 'keep the binding across reboots (per device address)' },
+  ],
   parse(args, opts) {
     const driver = String(opts.driver);
     if (driver !== 'vfio-pci' && driver !== 'pci-stub') throw usageError(`--driver ${driver}: must be vfio-pci or pci-stub`);

@@ -26,9 +26,10 @@ export const recoverCommand: CommandDef<{ dryRun: boolean; yes: boolean }, Recov
     'asks, undoes every step that had started, and checks the host is as it was before the run.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd.option('--dry-run', 'show what recovery would do, and change nothing').option('-y, --yes', 'recover without asking');
-  },
+  options: [
+    { flags: '--dry-run', help: 'show what recovery would do, and change nothing' },
+    { flags: '-y, --yes', help: 'recover without asking' },
+  ],
   parse: (_args, opts) => ({ dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
   run: (opts, ctx) => recover(ctx, opts, async (d) => render(d, await ctx.style())),
   render,

@@ -31,14 +31,15 @@ export const release: CommandDef<ReleaseOptions, ReleaseData> = {
     'refused. `--all` releases everything gpuvirt manages.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .argument('[address...]', 'PCI addresses (any device of a set releases the whole set)')
-      .option('--all', 'release every device gpuvirt manages')
-      .option('--persist', 'also remove the boot-time binding that `passthrough --persist` wrote')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking');
-  },
+  args: [
+    { name: '[address...]', help: 'PCI addresses (any device of a set releases the whole set)' },
+  ],
+  options: [
+    { flags: '--all', help: 'release every device gpuvirt manages' },
+    { flags: '--persist', help: 'also remove the boot-time binding that `passthrough --persist` wrote' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+  ],
   parse(args, opts) {
     const all = Boolean(opts.all);
     if (!all && !args.length) throw usageError('name the devices to release, or pass --all');

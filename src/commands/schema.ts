@@ -11,9 +11,9 @@ export const schemaCommand: CommandDef<SchemaOptions, { schema: Record<string, u
   summary: 'print the JSON Schema of a command\'s --json document',
   help: 'Prints the JSON Schema (draft 2020-12) of the document `gpuvirt <command> --json` prints, e.g. `gpuvirt schema sriov status`. Without a command, the schema of any gpuvirt document (one per command, told apart by "command"). Objects are open: fields may be added within schemaVersion 1.',
   linuxOnly: false,
-  configure(cmd) {
-    cmd.argument('[command...]', 'the command, as typed (doctor, sriov status, profile check, ...)');
-  },
+  args: [
+    { name: '[command...]', help: 'the command, as typed (doctor, sriov status, profile check, ...)' },
+  ],
   parse: (args) => ({ command: args.length ? args.join(' ') : null }),
   async run(opts) {
     const { dataSchemas, jsonSchemaOf } = await import('../schemas/index.js');

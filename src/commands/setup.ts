@@ -68,18 +68,18 @@ export const setup: CommandDef<SetupOptions, SetupData> = {
     'tool, and reads the result back. Any failure restores the backups; `--undo` reverts the last setup.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .option('--iommu', 'turn the IOMMU on (intel_iommu=on on Intel kernels that need it)')
-      .option('--vfio-modules', 'load vfio, vfio_iommu_type1 and vfio_pci at boot and in the initramfs')
-      .option('--reset', 'let vendor-reset reset AMD Polaris/Vega/Navi 10-14 GPUs: select device_specific now and at every boot (udev rule)')
-      .option('--param <key[=value]>', 'add a kernel parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
-      .option('--remove-param <key[=value]>', 'remove a kernel parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
-      .option('--undo', 'restore every file the last setup changed, and rerun the bootloader tool')
-      .option('--dry-run', 'print the diffs and the plan, change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'go past the refusals --force can override (removing boot parameters, turning the IOMMU off, undoing over later edits)');
-  },
+  options: [
+    { flags: '--iommu', help: 'turn the IOMMU on (intel_iommu=on on Intel kernels that need it)' },
+    { flags: '--vfio-modules', help: 'load vfio, vfio_iommu_type1 and vfio_pci at boot and in the initramfs' },
+    { flags: '--reset', help: 'let vendor-reset reset AMD Polaris/Vega/Navi 10-14 GPUs: select device_specific now and at every boot (udev rule)' },
+    { flags: '--param <key[=value]>', help: 'add a kernel parameter (repeatable)', repeatable: true },
+    { flags: '--remove-param <key[=value]>', help: 'remove a kernel parameter (repeatable)', repeatable: true },
+    { flags: '--undo', help: 'restore every file the last setup changed, and rerun the bootloader tool' },
+    { flags: '--dry-run', help: 'print the diffs and the plan, change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'go past the refusals --force can override (removing boot parameters, turning the IOMMU off, undoing over later edits)' },
+  ],
+
   parse(_args, opts) {
     const params = (opts.param as string[]).map((t) => {
       const p = parseParamArg(t);

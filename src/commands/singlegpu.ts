@@ -39,13 +39,16 @@ export const singleGpu: CommandDef<SingleGpuOptions, SingleGpuData> = {
     '`--undo` removes the hook.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<vm>', 'the libvirt domain name').argument('[gpu]', 'the GPU address (any function of its slot)')
-      .option('--undo', 'remove the hook of this VM')
-      .option('--dry-run', 'print the preflight and the hook exactly as it would be written, change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'install even when the GPU may not come back (no working reset)');
-  },
+  args: [
+    { name: '<vm>', help: 'the libvirt domain name' },
+    { name: '[gpu]', help: 'the GPU address (any function of its slot)' },
+  ],
+  options: [
+    { flags: '--undo', help: 'remove the hook of this VM' },
+    { flags: '--dry-run', help: 'print the preflight and the hook exactly as it would be written, change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'install even when the GPU may not come back (no working reset)' },
+  ],
   parse(args, opts) {
     const undo = Boolean(opts.undo);
     if (undo && args[1] !== undefined) throw usageError('--undo takes only the VM name');

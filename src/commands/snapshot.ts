@@ -81,10 +81,10 @@ export const snapshot: CommandDef<SnapshotOptions, SnapshotData> = {
     'processes, mounts or network. `gpuvirt doctor --root DIR` on the unpacked archive shows what ' +
     'doctor showed here.',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.option('-o, --out <file>', 'where to write it, - for stdout (default: gpuvirt-snapshot-<kernel>-<date>.tar.gz here)');
-    cmd.option('--force', 'replace FILE if it exists');
-  },
+  options: [
+    { flags: '-o, --out <file>', help: 'where to write it, - for stdout (default: gpuvirt-snapshot-<kernel>-<date>.tar.gz here)' },
+    { flags: '--force', help: 'replace FILE if it exists' },
+  ],
   parse(_args, opts) {
     const out = typeof opts.out === 'string' ? opts.out : null;
     if (out === '') throw usageError('--out needs a file name');

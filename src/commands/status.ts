@@ -66,7 +66,6 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
   name: 'status',
   summary: 'show what gpuvirt manages: devices, SR-IOV PFs, an interrupted run',
   linuxOnly: true,
-  configure() {},
   parse: () => ({}),
   async run(_opts, ctx) {
     const state = readState(ctx.host);

@@ -2,7 +2,8 @@
 // mid-word, summaries that read alike.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { main, reflow } from '../../src/cli.js';
+import { main } from '../../src/cli.js';
+import { reflow } from '../../src/help.js';
 import { commands } from '../../src/commands/index.js';
 import { captureIO } from '../helpers/io.js';
 import { FIXTURES } from '../helpers/sim.js';

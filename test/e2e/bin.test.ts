@@ -1,7 +1,6 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { builtinModules } from 'node:module';
+import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
@@ -17,10 +16,7 @@ function gpuvirt(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** What bin/gpuvirt needs to start, besides dist/. */
-const FAST_PARTS = ['bin/gpuvirt', 'bin/package.json', 'bin/fast-loader.cjs', 'package.json'];
-
-/** A copy of the named files and folders of the program in `dir`, modification times kept (the code cache checks them). */
+/** A copy of the named files and folders of the program in `dir`. */
 function copyOfProgram(dir: string, parts: string[]): string {
   for (const f of parts) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
@@ -91,78 +87,47 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(after.data.groups.find((g: { id: number }) => g.id === 8).devices.map((d: { driver: string }) => d.driver)).toEqual(['nvidia', 'snd_hda_intel']);
   });
 
-  it('plain doctor runs from dist/fast.cjs alone; anything else needs the full bundle', () => {
-    // A copy of the program without dist/cli.js: what still works there never loaded it.
-    const copy = copyOfProgram(join(scratch, 'fast-only'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
-    const run = (args: string[]) => {
-      const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
-      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  /** The program without the dist/ files whose text matches `drop`, and bin/gpuvirt there. */
+  function programWithout(name: string, drop: RegExp) {
+    const copy = copyOfProgram(join(scratch, name), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
+    const dropped = readdirSync(join(copy, 'dist')).filter((f) => drop.test(readFileSync(join(copy, 'dist', f), 'utf8')));
+    for (const f of dropped) rmSync(join(copy, 'dist', f));
+    return {
+      dropped,
+      run: (args: string[]) => {
+        const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+      },
     };
-    const root = FIXTURES + 'two-identical-gpus';
-    for (const args of [['doctor', '--json', '--root', root], ['--no-color', `--root=${root}`, 'doctor']]) {
-      expect(run(args), args.join(' ')).toEqual(gpuvirt(args));
+  }
+
+  it('every plain command line is parsed without commander: only help and usage errors load it', () => {
+    const copy = programWithout('no-commander', /\bCommanderError\b/);
+    expect(copy.dropped.length).toBeGreaterThan(0);
+    const root = FIXTURES + 'server-mxgpu-sriov';
+    const profile = new URL('../../profiles/headless-compute.yaml', import.meta.url).pathname;
+    for (const args of [
+      ['doctor', '--json', '--root', root], ['--no-color', `--root=${root}`, 'doctor'], ['list', '--gpus', '--root', root], ['--json', 'sriov', 'status', '--root', root],
+      ['generate', profile, '--target', 'libvirt', `--root=${root}`], ['profile', 'validate', profile, '--json'], ['--strict', 'cmdline', '--root', root],
+      ['passthrough', '0000:03:00.0', '--dry-run', '--driver', 'pci-stub', '--root', root], ['setup', '--param', 'a=1', '--param', 'b', '--dry-run', '--root', root],
+    ]) {
+      // setup's plan names its backup folder by the time.
+      const timeless = (r: { code: number | null; stdout: string; stderr: string }) => ({ ...r, stdout: r.stdout.replace(/\d{4}-\d\d-\d\dT[\d-]+Z/g, 'T') });
+      expect(timeless(copy.run(args)), args.join(' ')).toEqual(timeless(gpuvirt(args)));
     }
-    for (const args of [['doctor', '--help'], ['list', '--root', root], ['doctor', '--root', root, '--root', root]]) {
-      const r = run(args);
+    for (const args of [['doctor', '--help'], ['doctr'], ['list', '--root'], ['generate', profile], ['sriov']]) {
+      const r = copy.run(args);
       expect(r.code, args.join(' ')).toBe(3);
-      expect(r.stderr).toContain('the program is not built');
+      expect(r.stderr).toContain('unexpected error');
     }
   });
 
-  it('without bin/fast-loader.cjs, doctor runs through the full program', () => {
-    const copy = copyOfProgram(join(scratch, 'no-loader'), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
+  it('a command loads its own code only: doctor runs without the chunk of any other command', () => {
+    const copy = programWithout('no-list', /\bconst list = \{|\bvar list = \{/);
+    expect(copy.dropped.length).toBe(1);
     const args = ['doctor', '--json', '--root', FIXTURES + 'qemu-amd'];
-    const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
-    expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual(gpuvirt(args));
-  });
-
-  it('dist/fast.cjs needs nothing but Node built-ins, and its code cache is accepted by this Node', () => {
-    const text = readFileSync(new URL('../../dist/fast.cjs', import.meta.url), 'utf8');
-    const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
-    expect(required.length).toBeGreaterThan(0);
-    expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
-    const r = spawnSync(process.execPath, ['-e', "process.stdout.write(String(require('./bin/fast-loader.cjs').load().cacheRejected))"], {
-      cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' },
-    });
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('false');
-  });
-
-  it('a code cache is used only with the file it was made from; a damaged one is rejected; doctor still runs', () => {
-    const copy = copyOfProgram(join(scratch, 'stale-cache'), [...FAST_PARTS, 'dist/fast.cjs', 'dist/fast.cache']);
-    const loader = join(copy, 'bin/fast-loader.cjs');
-    const state = () => spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(loader)}).load().cacheRejected))`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } }).stdout;
-    const doctor = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } }).stdout;
-    const args = ['doctor', '--root', FIXTURES + 'server-mxgpu-sriov'];
-    const expected = gpuvirt(args).stdout;
-    expect(state()).toBe('false');
-    expect(doctor(args)).toBe(expected);
-    const cacheFile = join(copy, 'dist/fast.cache');
-    const cache = readFileSync(cacheFile);
-    const fastFile = join(copy, 'dist/fast.cjs');
-    const source = readFileSync(fastFile, 'utf8');
-    const { mtime } = statSync(fastFile);
-    // An edit of the same length, build id kept (V8 alone would take the old code): not used.
-    const edited = source.replace('passed, ${', 'PASSED, ${');
-    expect(edited.length).toBe(source.length);
-    writeFileSync(fastFile, edited);
-    const later = new Date(mtime.getTime() + 5000); // an edit made after the build, not within its second
-    utimesSync(fastFile, later, later);
-    expect(state()).toBe('undefined');
-    expect(doctor(args)).toBe(expected.replace(' passed, ', ' PASSED, '));
-    // Another build's id, even with the old modification time: not used.
-    writeFileSync(fastFile, source.replace(/[0-9a-f]{64}\n$/, `${'0'.repeat(64)}\n`));
-    utimesSync(fastFile, mtime, mtime);
-    expect(state()).toBe('undefined');
-    expect(doctor(args)).toBe(expected);
-    // The very file, the cache damaged after its stamp line: V8 rejects it and compiles the source.
-    writeFileSync(fastFile, source);
-    utimesSync(fastFile, mtime, mtime);
-    expect(state()).toBe('false');
-    const stampEnd = cache.indexOf(0x0a) + 1;
-    writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, stampEnd), Buffer.alloc(cache.length - stampEnd, 7)]));
-    expect(state()).toBe('true');
-    expect(doctor(args)).toBe(expected);
+    expect(copy.run(args)).toEqual(gpuvirt(args));
+    expect(copy.run(['list', '--root', FIXTURES + 'qemu-amd']).code).toBe(3);
   });
 
   it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, on both start paths', () => {

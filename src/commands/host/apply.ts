@@ -4,7 +4,7 @@ import { ExitCode } from '../../errors.js';
 import type { Style } from '../../output.js';
 import type { ChangeResult } from '../../change/types.js';
 import { renderChangeText } from '../../change/render.js';
-import { configureFileOptions, openHostConfig, parseFileOptions, renderDifferences, renderInvalid, renderTail, withInspection, type AnsibleResult, type HostOptions } from './common.js';
+import { FILE_OPTIONS, openHostConfig, parseFileOptions, renderDifferences, renderInvalid, renderTail, withInspection, type AnsibleResult, type HostOptions } from './common.js';
 
 export interface HostApplyOptions extends HostOptions {
   dryRun: boolean;
@@ -33,13 +33,13 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     'needed for the kernel command line, and never reboots.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    configureFileOptions(cmd);
-    cmd
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'go past the refusals --force can override (each says what it does)');
-  },
+  options: [
+    ...FILE_OPTIONS,
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'go past the refusals --force can override (each says what it does)' },
+  ],
+
   parse: (_args, opts) => ({ ...parseFileOptions(opts), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) }),
   async run(opts, ctx) {
     const opened = await openHostConfig(opts);

@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { ExitCode } from '../../errors.js';
-import { configureFileOptions, parseFileOptions, renderDifferences, renderInvalid, renderTail, type AnsibleResult, type HostOptions } from './common.js';
+import { FILE_OPTIONS, parseFileOptions, renderDifferences, renderInvalid, renderTail, type AnsibleResult, type HostOptions } from './common.js';
 import { compare } from './diff.js';
 
 export const hostAssert: CommandDef<HostOptions, AnsibleResult> = {
@@ -12,7 +12,7 @@ export const hostAssert: CommandDef<HostOptions, AnsibleResult> = {
     'Exit status 0: the host matches; 1: it does not (the differences are printed); 2: invalid file.',
   ].join('\n'),
   linuxOnly: true,
-  configure: configureFileOptions,
+  options: FILE_OPTIONS,
   parse: (_args, opts) => parseFileOptions(opts),
   async run(opts, ctx) {
     const { r, valid } = await compare(opts, ctx, false);

@@ -1,7 +1,7 @@
 // What host diff, assert and apply share: opening the file at the named config, and the result
 // in the field names Ansible modules return (changed, failed, msg, diff {before, after}), so a
 // module passes gpuvirt's answer on as it is.
-import type { Command } from 'commander';
+import type { OptionDef } from '../command.js';
 import type { Ctx } from '../../context.js';
 import type { Style } from '../../output.js';
 import type { HostConfig } from '../../hostconfig/schema.js';
@@ -29,9 +29,10 @@ export interface AnsibleResult {
   validation: FileResult;
 }
 
-export function configureFileOptions(cmd: Command): void {
-  cmd.requiredOption('-f, --file <file>', 'host configuration file').requiredOption('-c, --config <name>', 'which named config of the file');
-}
+export const FILE_OPTIONS: readonly OptionDef[] = [
+  { flags: '-f, --file <file>', help: 'host configuration file', required: true },
+  { flags: '-c, --config <name>', help: 'which named config of the file', required: true },
+];
 
 export const parseFileOptions = (opts: Record<string, unknown>): HostOptions => ({ file: String(opts.file), config: String(opts.config) });
 

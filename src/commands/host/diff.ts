@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { ExitCode } from '../../errors.js';
-import { configureFileOptions, openHostConfig, parseFileOptions, renderDifferences, renderInvalid, renderTail, withInspection, type AnsibleResult, type HostOptions } from './common.js';
+import { FILE_OPTIONS, openHostConfig, parseFileOptions, renderDifferences, renderInvalid, renderTail, withInspection, type AnsibleResult, type HostOptions } from './common.js';
 
 /** Shared by diff and assert: the config against this host. */
 export async function compare(opts: HostOptions, ctx: Parameters<CommandDef<HostOptions, AnsibleResult>['run']>[1], afterApply: boolean): Promise<{ r: AnsibleResult; valid: boolean }> {
@@ -21,7 +21,7 @@ export const hostDiff: CommandDef<HostOptions, AnsibleResult> = {
     'diff {before, after} and reboot_required, as an Ansible module returns them.',
   ].join('\n'),
   linuxOnly: true,
-  configure: configureFileOptions,
+  options: FILE_OPTIONS,
   parse: (_args, opts) => parseFileOptions(opts),
   async run(opts, ctx) {
     const { r, valid } = await compare(opts, ctx, true);

@@ -46,13 +46,12 @@ export const hostExport: CommandDef<HostExportOptions, HostExportData> = {
     'the kernel\'s hostname).',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .option('-c, --config <name>', 'config target: name of the config written', 'exported')
-      .option('--target <target>', 'config, kubevirt, nova or proxmox-mappings', 'config')
-      .option('--node <name>', 'this node\'s name in the cluster (default: the hostname)')
-      .option('--artifact <artifact>', 'proxmox-mappings: commands or mapping', 'commands');
-  },
+  options: [
+    { flags: '-c, --config <name>', help: 'config target: name of the config written', default: 'exported' },
+    { flags: '--target <target>', help: 'config, kubevirt, nova or proxmox-mappings', default: 'config' },
+    { flags: '--node <name>', help: 'this node\'s name in the cluster (default: the hostname)' },
+    { flags: '--artifact <artifact>', help: 'proxmox-mappings: commands or mapping', default: 'commands' },
+  ],
   parse: (_args, opts) => {
     const config = String(opts.config ?? 'exported');
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(config)) throw usageError(`-c ${JSON.stringify(config)}: a config name is letters, digits, "_", "." and "-"`);

@@ -48,16 +48,15 @@ export const hostLabels: CommandDef<HostLabelsOptions, HostLabelsData> = {
     'Every key and value is a valid Kubernetes label. --stdout prints the file and writes nothing.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .option('-f, --file <file>', 'host configuration file, to label the config this host is in')
-      .option('-c, --config <name>', 'the config of the file the node should be in')
-      .option('--namespace <ns>', 'label namespace (prefix)', 'gpuvirt.io')
-      .option('--out <path>', 'the features.d file to write', DEFAULT_OUT)
-      .option('--stdout', 'print the file and write nothing')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'write without asking');
-  },
+  options: [
+    { flags: '-f, --file <file>', help: 'host configuration file, to label the config this host is in' },
+    { flags: '-c, --config <name>', help: 'the config of the file the node should be in' },
+    { flags: '--namespace <ns>', help: 'label namespace (prefix)', default: 'gpuvirt.io' },
+    { flags: '--out <path>', help: 'the features.d file to write', default: DEFAULT_OUT },
+    { flags: '--stdout', help: 'print the file and write nothing' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'write without asking' },
+  ],
   parse(_args, opts) {
     const file = typeof opts.file === 'string' ? opts.file : null;
     const config = typeof opts.config === 'string' ? opts.config : null;

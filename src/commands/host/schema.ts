@@ -9,7 +9,6 @@ export const hostSchemaCommand: CommandDef<Record<string, never>, HostSchemaData
   summary: 'print the JSON Schema of host configuration files, for editors',
   help: 'Prints the JSON Schema (draft 2020-12) of gpuvirt/v1 HostConfig files:\ngpuvirt host schema > gpuvirt-host.schema.json',
   linuxOnly: false,
-  configure() {},
   parse: () => ({}),
   async run() {
     const { hostConfigJsonSchema } = await import('../../hostconfig/schema.js');

@@ -32,13 +32,16 @@ export const mdevCreate: CommandDef<CreateOptions, MdevChangeData> = {
   name: 'mdev create',
   summary: 'create a mediated device (GVT-g, vGPU) of a type on a parent',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<parent>', 'parent device address').argument('<type>', 'type id, e.g. i915-GVTg_V5_4 or nvidia-222')
-      .option('--uuid <uuid>', 'the new device\'s UUID (default: a random one)')
-      .option('--persist', 'also define it with mdevctl, so it is created again at every boot')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking');
-  },
+  args: [
+    { name: '<parent>', help: 'parent device address' },
+    { name: '<type>', help: 'type id, e.g. i915-GVTg_V5_4 or nvidia-222' },
+  ],
+  options: [
+    { flags: '--uuid <uuid>', help: 'the new device\'s UUID (default: a random one)' },
+    { flags: '--persist', help: 'also define it with mdevctl, so it is created again at every boot' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+  ],
   parse(args, opts) {
     const uuid = opts.uuid === undefined ? randomUUID() : String(opts.uuid).toLowerCase();
     if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
@@ -54,9 +57,13 @@ export const mdevRemove: CommandDef<{ uuid: string; dryRun: boolean; yes: boolea
   name: 'mdev remove',
   summary: 'remove a mediated device, and its mdevctl definition',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<uuid>', 'the device\'s UUID').option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');
-  },
+  args: [
+    { name: '<uuid>', help: 'the device\'s UUID' },
+  ],
+  options: [
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+  ],
   parse(args, opts) {
     const uuid = String(args[0]).toLowerCase();
     if (!UUID.test(uuid)) throw usageError(`not a UUID: ${JSON.stringify(args[0])}`);

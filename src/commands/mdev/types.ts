@@ -30,9 +30,9 @@ export const mdevTypes: CommandDef<{ parent: string | undefined }, { parents: Md
   name: 'mdev types',
   summary: 'list the mediated device types each parent offers (name, available instances, API)',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('[parent]', 'only this parent device');
-  },
+  args: [
+    { name: '[parent]', help: 'only this parent device' },
+  ],
   parse: (args) => ({ parent: args[0] === undefined ? undefined : parseAddress(args[0]).full }),
   async run(opts, ctx) {
     const all = ctx.host.list(paths.mdevBus) ?? [];

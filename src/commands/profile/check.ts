@@ -51,9 +51,9 @@ export const profileCheck: CommandDef<CheckOptions, CheckData> = {
     'Exit status 1 when something no longer matches, 2 for an invalid profile.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<profile>', 'profile file');
-  },
+  args: [
+    { name: '<profile>', help: 'profile file' },
+  ],
   parse: (args) => ({ file: args[0]! }),
   async run(opts, ctx) {
     const [{ openProfile }, { readInventory }, { resolveProfile }, { driftChecks }] = await Promise.all([

@@ -9,7 +9,6 @@ export const profileSchemaCommand: CommandDef<Record<string, never>, SchemaData>
   summary: 'print the JSON Schema of profiles, for editors',
   help: 'Prints the JSON Schema (draft 2020-12) of gpuvirt/v1 profiles. Editors with a YAML\nlanguage server use it for completion and checks: gpuvirt profile schema > gpuvirt-profile.schema.json',
   linuxOnly: false,
-  configure() {},
   parse: () => ({}),
   async run() {
     const { profileJsonSchema } = await import('../../profiles/schema.js');

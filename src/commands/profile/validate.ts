@@ -94,9 +94,12 @@ export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
     'Exit status 2 when a profile has errors.',
   ].join('\n'),
   linuxOnly: false,
-  configure(cmd) {
-    cmd.argument('<file...>', 'profile files').option('--host', 'also resolve the devices against this host (or --root)');
-  },
+  args: [
+    { name: '<file...>', help: 'profile files' },
+  ],
+  options: [
+    { flags: '--host', help: 'also resolve the devices against this host (or --root)' },
+  ],
   parse: (args, opts) => ({ files: args, host: Boolean(opts.host) }),
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../../profiles/session.js');

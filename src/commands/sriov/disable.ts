@@ -22,14 +22,15 @@ export const sriovDisable: CommandDef<DisableOptions, SriovChangeData> = {
     'while a host driver uses one. --persist also removes the boot-time configuration.',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .argument('[pf]', 'the physical function (default: the single SR-IOV GPU)')
-      .option('--persist', 'also stop creating the VFs at boot')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'disable even though a host driver uses a VF');
-  },
+  args: [
+    { name: '[pf]', help: 'the physical function (default: the single SR-IOV GPU)' },
+  ],
+  options: [
+    { flags: '--persist', help: 'also stop creating the VFs at boot' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'disable even though a host driver uses a VF' },
+  ],
   parse: (args, opts) => ({ pf: args[0], persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) }),
   async run(opts, ctx) {
     const pf = await selectPf(ctx, opts.pf);

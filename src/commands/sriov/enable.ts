@@ -31,17 +31,18 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
     'e.g. --vf-profile exec_quantum_ms=20,preempt_timeout_us=40000 (0: no limit).',
   ].join('\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd
-      .argument('[pf]', 'the physical function (default: the single SR-IOV GPU)')
-      .requiredOption('--vfs <n>', 'number of virtual functions')
-      .option('--bind <driver>', 'bind the VFs to this driver (vfio-pci)')
-      .option('--persist', 'create the VFs again at every boot')
-      .option('--vf-profile <settings>', 'xe: each VF\'s exec_quantum_ms and preempt_timeout_us (sriov_admin), comma-separated key=value')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'change the count even though a host driver uses a VF');
-  },
+  args: [
+    { name: '[pf]', help: 'the physical function (default: the single SR-IOV GPU)' },
+  ],
+  options: [
+    { flags: '--vfs <n>', help: 'number of virtual functions', required: true },
+    { flags: '--bind <driver>', help: 'bind the VFs to this driver (vfio-pci)' },
+    { flags: '--persist', help: 'create the VFs again at every boot' },
+    { flags: '--vf-profile <settings>', help: 'xe: each VF\'s exec_quantum_ms and preempt_timeout_us (sriov_admin), comma-separated key=value' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'change the count even though a host driver uses a VF' },
+  ],
   parse(args, opts) {
     const vfs = Number(opts.vfs);
     if (!/^\d+$/.test(String(opts.vfs))) throw usageError(`--vfs ${String(opts.vfs)}: not a whole number`);

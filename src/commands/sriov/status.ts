@@ -86,9 +86,9 @@ export const sriovStatus: CommandDef<{ pf: string | undefined }, SriovStatusData
   name: 'sriov status',
   summary: 'show the SR-IOV capable devices, their VF counts and each VF',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('[pf]', 'only this physical function');
-  },
+  args: [
+    { name: '[pf]', help: 'only this physical function' },
+  ],
   parse: (args) => ({ pf: args[0] }),
   async run(opts, ctx) {
     let pfs: PfInfo[];

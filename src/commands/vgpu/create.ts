@@ -57,15 +57,17 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
   help: 'With a GPU named (or none, on a host with one vGPU GPU), NVIDIA vendor-specific VFIO picks the first free VF that offers the type.\n'
     + 'On a VF that holds another type, that type is removed first; a VF a VM has open is never touched.',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('[device]', 'the GPU, one of its VFs, or an mdev parent (default: the only vGPU GPU)')
-      .requiredOption('--type <type>', 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"')
-      .option('--uuid <uuid>', 'mdev: the new device\'s UUID (default: a random one)')
-      .option('--gpu-instance <id>', 'MIG-backed type: require this GPU instance (the driver picks one of the type\'s profile; checked after)')
-      .option('--persist', 'set it up again at every boot: NVIDIA VF: its type, once the VFs exist; mdev: defined with mdevctl')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking');
-  },
+  args: [
+    { name: '[device]', help: 'the GPU, one of its VFs, or an mdev parent (default: the only vGPU GPU)' },
+  ],
+  options: [
+    { flags: '--type <type>', help: 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"', required: true },
+    { flags: '--uuid <uuid>', help: 'mdev: the new device\'s UUID (default: a random one)' },
+    { flags: '--gpu-instance <id>', help: 'MIG-backed type: require this GPU instance (the driver picks one of the type\'s profile; checked after)' },
+    { flags: '--persist', help: 'set it up again at every boot: NVIDIA VF: its type, once the VFs exist; mdev: defined with mdevctl' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+  ],
   parse(args, opts) {
     const uuid = opts.uuid === undefined ? randomUUID() : String(opts.uuid).toLowerCase();
     if (!UUID.test(uuid)) throw usageError(`--uuid ${String(opts.uuid)}: not a UUID`);
@@ -92,11 +94,14 @@ export const vgpuRemove: CommandDef<{ target: string; persist: boolean; dryRun: 
   name: 'vgpu remove',
   summary: 'remove a vGPU: the type on a VF (writes 0, retried while busy) or a mediated device',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<vf|uuid>', 'the VF holding the vGPU, or the mediated device\'s UUID')
-      .option('--persist', 'NVIDIA VF: also stop setting its type at boot (an mdev\'s mdevctl definition always goes)')
-      .option('--dry-run', 'print the plan and change nothing').option('-y, --yes', 'apply without asking');
-  },
+  args: [
+    { name: '<vf|uuid>', help: 'the VF holding the vGPU, or the mediated device\'s UUID' },
+  ],
+  options: [
+    { flags: '--persist', help: 'NVIDIA VF: also stop setting its type at boot (an mdev\'s mdevctl definition always goes)' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+  ],
   parse: (args, opts) => ({ target: String(args[0]), persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
   run: (opts, ctx) => runChange(ctx, 'vgpu remove', { ...opts, force: false }, async () => planVgpuRemove(ctx, opts.target, opts.persist),
     async (d) => renderVgpuChange(d, await ctx.style())),

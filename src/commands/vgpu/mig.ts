@@ -46,15 +46,17 @@ export const vgpuMig: CommandDef<MigOptions, MigChangeData> = {
     'Each run asks nvidia-smi again to verify, and is undone on failure.',
   ].join('\n\n'),
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('<action>', ACTIONS.join('|'))
-      .argument('<gpu>', 'the GPU (PCI address)')
-      .option('--profile <profiles>', 'create: GPU instance profiles, e.g. 1g.10gb,3g.40gb or 19,9; destroy: each instance\'s profile, for the undo')
-      .option('--gpu-instance <ids>', 'destroy: GPU instance ids, e.g. 5,13')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('-y, --yes', 'apply without asking')
-      .option('--force', 'enable|disable: set the mode though the GPU is in use (it stays pending); destroy: without a known profile');
-  },
+  args: [
+    { name: '<action>', help: ACTIONS.join('|') },
+    { name: '<gpu>', help: 'the GPU (PCI address)' },
+  ],
+  options: [
+    { flags: '--profile <profiles>', help: 'create: GPU instance profiles, e.g. 1g.10gb,3g.40gb or 19,9; destroy: each instance\'s profile, for the undo' },
+    { flags: '--gpu-instance <ids>', help: 'destroy: GPU instance ids, e.g. 5,13' },
+    { flags: '--dry-run', help: 'print the plan and change nothing' },
+    { flags: '-y, --yes', help: 'apply without asking' },
+    { flags: '--force', help: 'enable|disable: set the mode though the GPU is in use (it stays pending); destroy: without a known profile' },
+  ],
   parse(args, opts) {
     const action = args[0] as MigOptions['action'];
     if (!ACTIONS.includes(action)) throw usageError(`${JSON.stringify(args[0])}: not a MIG action`, `one of ${ACTIONS.join(', ')}`);

@@ -52,9 +52,9 @@ export const vgpuStatus: CommandDef<{ device: string | undefined }, VgpuStatusDa
   name: 'vgpu status',
   summary: 'show the vGPUs that exist (per VF or mdev) and the MIG layout of each GPU',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('[device]', 'only this GPU (or one of its VFs)');
-  },
+  args: [
+    { name: '[device]', help: 'only this GPU (or one of its VFs)' },
+  ],
   parse: (args) => ({ device: args[0] }),
   async run(opts, ctx) {
     const all = readVgpuDevices(ctx.host);

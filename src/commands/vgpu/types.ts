@@ -57,9 +57,9 @@ export const vgpuTypes: CommandDef<{ device: string | undefined }, VgpuTypesData
   name: 'vgpu types',
   summary: 'list the vGPU types each GPU offers (NVIDIA vendor-specific VFIO or mdev), with free capacity',
   linuxOnly: true,
-  configure(cmd) {
-    cmd.argument('[device]', 'only this GPU (or one of its VFs)');
-  },
+  args: [
+    { name: '[device]', help: 'only this GPU (or one of its VFs)' },
+  ],
   parse: (args) => ({ device: args[0] }),
   async run(opts, ctx) {
     const devices = selectDevices(ctx, readVgpuDevices(ctx.host), opts.device);

@@ -298,7 +298,6 @@ async function appPart(dir: string): Promise<string> {
   };
   addRepoFile('bin/gpuvirt', 0o755);
   addRepoFile('bin/package.json', 0o644);
-  addRepoFile('bin/fast-loader.cjs', 0o644);
   addRepoFile('package.json');
   const dist = path.join(REPO, 'dist');
   if (!fs.existsSync(path.join(dist, 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
