@@ -23,6 +23,8 @@ export const GLOBAL_OPTIONS: readonly OptionDef[] = [
 interface Spec {
   key: string;
   value: boolean;
+  /** An optional (`[v]`) or variadic (`<v...>`) value: commander's to read. */
+  theirs: boolean;
   negate: boolean;
   repeatable: boolean;
 }
@@ -36,7 +38,7 @@ function learn(options: readonly OptionDef[], table: Map<string, Spec>, opts: Re
   for (const o of options) {
     const key = keyOf(o);
     const negate = o.flags.includes('--no-');
-    const spec = { key, value: o.flags.includes('<'), negate, repeatable: o.repeatable === true };
+    const spec = { key, value: o.flags.includes('<'), theirs: /\s\[|\.\.\.[>\]]/.test(o.flags), negate, repeatable: o.repeatable === true };
     for (const n of flagsOf(o)) table.set(n, spec);
     if (o.default !== undefined) opts[key] = o.default;
     else if (o.repeatable) opts[key] = [];
@@ -63,7 +65,7 @@ export async function parseArgv(argv: readonly string[]): Promise<Selected | und
     if (a.length > 1 && a.startsWith('-')) {
       const eq = a.startsWith('--') ? a.indexOf('=') : -1;
       const spec = table.get(eq > 0 ? a.slice(0, eq) : a);
-      if (!spec || (eq > 0 && !spec.value)) return undefined;
+      if (!spec || spec.theirs || (eq > 0 && !spec.value)) return undefined;
       let value: unknown = !spec.negate;
       if (spec.value) {
         value = eq > 0 ? a.slice(eq + 1) : argv[++i];

@@ -93,3 +93,21 @@ describe('parseArgv takes exactly what commander selects', () => {
     expect(await commander(['host', 'export', '-cmine'])).toMatchObject({ name: 'host export', opts: { config: 'mine' } });
   });
 });
+
+describe('options whose value commander reads its own way', () => {
+  it('an optional or variadic value is left to commander; a value with brackets inside <> is not', async () => {
+    const { doctor } = await import('../src/commands/doctor.js');
+    const saved = doctor.options;
+    try {
+      for (const flags of ['--level [n]', '--tag <t...>']) {
+        (doctor as { options?: readonly OptionDef[] }).options = [{ flags, help: 'test' }];
+        const argv = ['doctor', flags.split(' ')[0]!, 'x'];
+        expect(await ours(argv), flags).toBeUndefined();
+      }
+      (doctor as { options?: readonly OptionDef[] }).options = [{ flags: '--param <key[=value]>', help: 'test' }];
+      expect((await ours(['doctor', '--param', 'a=1']))?.opts.param).toBe('a=1');
+    } finally {
+      (doctor as { options?: readonly OptionDef[] }).options = saved;
+    }
+  });
+});
