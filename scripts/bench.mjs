@@ -243,7 +243,7 @@ function report(times, trees) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (!existsSync(path.join(REPO, 'dist', 'cli.js'))) throw fail('dist/cli.js is missing: run `node scripts/build.mjs` first (npm run bench does)');
+  if (!existsSync(path.join(REPO, 'dist', 'gpuvirt.cjs'))) throw fail('dist/gpuvirt.cjs is missing: run `node scripts/build.mjs` first (npm run bench does)');
   if (!existsSync(EXE)) console.log(`no ${path.relative(REPO, EXE)} (npm run sea): the executable is not measured`);
   const trees = prepareTrees(opts.keep);
   try {

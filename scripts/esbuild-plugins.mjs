@@ -1,5 +1,9 @@
-// esbuild plugins shared by the bundles: dist/ (scripts/build.mjs) and the single executable
-// (scripts/package/sea.mjs).
+// The CLI's bundle, the same for the npm install (scripts/build.mjs: dist/gpuvirt.cjs) and the
+// single executable (scripts/package/sea.mjs): src/cli.ts and all it loads as one CommonJS
+// file, needing only Node's built-in modules; each command's import() becomes a lazy
+// initialisation inside it, so a command runs only its own modules' code.
+import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 
 // commander requires node:child_process as it loads, only to spawn executable subcommands,
 // which gpuvirt has none of; that require costs every start a few ms, so commander gets a
@@ -15,3 +19,23 @@ export const lazyChildProcess = {
     }));
   },
 };
+
+export async function bundleCli(outfile) {
+  await build({
+    entryPoints: ['src/cli.ts'],
+    outfile,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minify: true,
+    // Error messages and help print no function names, but a library may read them.
+    keepNames: true,
+    charset: 'ascii',
+    legalComments: 'none',
+    plugins: [lazyChildProcess],
+    logLevel: 'warning',
+  });
+  // The loaders decode it as latin1, exactly right for ASCII and the fastest.
+  if (/[^\x00-\x7f]/.test(readFileSync(outfile, 'latin1'))) throw new Error(`${outfile} is not ASCII`);
+}

@@ -1,6 +1,7 @@
-// Makes the V8 code cache of the single executable's bundle: runs under the very Node binary the
-// executable is made from (V8 rejects a cache from another version or other flags), loads the
-// bundle with the executable's own loader (src/sea.ts), runs each read-only command once on
+// Makes the V8 code cache of the CLI's bundle, for the single executable (scripts/package/sea.mjs)
+// and for dist/ (scripts/build.mjs): runs under the very Node binary that will load it (V8
+// rejects a cache from another version or other flags), loads the bundle with that loader
+// (src/sea.ts bundled, or bin/gpuvirt), runs each read-only command once on
 // the example hosts in test/fixtures, in-process and with output captured, then saves what
 // V8 compiled by then: loading, commander, and every function those runs called.
 //
@@ -25,6 +26,7 @@ const RUNS = [
   ['status', '--root', DESKTOP],
   ['sriov', 'status', '--root', SERVER],
   ['mdev', 'types', '--root', VGPU],
+  ['vgpu', 'types', '--root', VGPU],
   ['cmdline', '--root', DESKTOP],
   ['profile', 'validate', COMPUTE],
   ['profile', 'check', COMPUTE, '--root', SERVER],

@@ -3,9 +3,8 @@
 //
 //   node scripts/package/sea.mjs [--arch x64|arm64]      → build/gpuvirt-linux-<arch>
 //
-// - The program: src/cli.ts as one CommonJS file (build/sea/<arch>/gpuvirt.js), since the executable
-//   runs one script and cannot import dist/'s chunks; the lazy import() of each command
-//   becomes a lazy initialisation inside that file. src/sea.ts is the executable's main script.
+// - The program: src/cli.ts as one CommonJS file (build/sea/<arch>/gpuvirt.js), the same
+//   bundle as dist/gpuvirt.cjs (scripts/esbuild-plugins.mjs). src/sea.ts is the executable's main script.
 // - The Node: the official build of the pinned version for the target, from the npm registry
 //   (package node-linux-<arch>), checked against the integrity below. It needs glibc 2.28+.
 // - The code cache: made by running the commands under that same binary
@@ -18,7 +17,7 @@ import { createRequire } from 'node:module';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lazyChildProcess } from '../esbuild-plugins.mjs';
+import { bundleCli } from '../esbuild-plugins.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = path.join(REPO, 'build');
@@ -85,11 +84,9 @@ async function bundle(entry, outfile) {
     platform: 'node',
     target: 'node20',
     minify: true,
-    // Error messages and help print no function names, but a library may read them.
     keepNames: true,
     charset: 'ascii',
     legalComments: 'none',
-    plugins: [lazyChildProcess],
     logLevel: 'warning',
   });
 }
@@ -102,9 +99,8 @@ export async function buildSea({ arch = process.arch } = {}) {
   mkdirSync(WORK, { recursive: true });
   const program = path.join(WORK, 'gpuvirt.js');
   const main = path.join(WORK, 'main.cjs');
-  await bundle(path.join(REPO, 'src', 'cli.ts'), program);
+  await bundleCli(program);
   await bundle(path.join(REPO, 'src', 'sea.ts'), main);
-  if (/[^\x00-\x7f]/.test(readFileSync(program, 'latin1'))) throw new Error(`${program} is not ASCII: src/sea.ts decodes it as latin1`);
 
   const node = baseNode(arch);
   const cache = path.join(WORK, 'gpuvirt.cache');

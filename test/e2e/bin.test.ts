@@ -1,6 +1,7 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
@@ -9,7 +10,7 @@ import { FIXTURES } from '../helpers/sim.js';
 import { SysfsBuilder } from '../helpers/sysfs-builder.js';
 
 const BIN = new URL('../../bin/gpuvirt', import.meta.url).pathname;
-const built = existsSync(new URL('../../dist/cli.js', import.meta.url));
+const built = existsSync(new URL('../../dist/gpuvirt.cjs', import.meta.url));
 
 function gpuvirt(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000', ...env } });
@@ -87,50 +88,70 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(after.data.groups.find((g: { id: number }) => g.id === 8).devices.map((d: { driver: string }) => d.driver)).toEqual(['nvidia', 'snd_hda_intel']);
   });
 
-  /** The program without the dist/ files whose text matches `drop`, and bin/gpuvirt there. */
-  function programWithout(name: string, drop: RegExp) {
-    const copy = copyOfProgram(join(scratch, name), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
-    const dropped = readdirSync(join(copy, 'dist')).filter((f) => drop.test(readFileSync(join(copy, 'dist', f), 'utf8')));
-    for (const f of dropped) rmSync(join(copy, 'dist', f));
-    return {
-      dropped,
-      run: (args: string[]) => {
-        const r = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
-        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-      },
-    };
-  }
+  const env = { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' };
+  /** Runs `code` in a node that requires bin/gpuvirt of `dir` (without running it). */
+  const withLoader = (dir: string, code: string) => spawnSync(process.execPath, ['-e', `const bin = require(${JSON.stringify(join(dir, 'bin/gpuvirt'))}); ${code}`], { encoding: 'utf8', env });
+  /** Whether bin/gpuvirt of `dir` compiles the program with its code cache: 'false' when it does. */
+  const cacheRejected = (dir: string) => withLoader(dir, `
+    const fs = require('fs');
+    const stat = fs.statSync(bin.BUNDLE);
+    let data; try { data = fs.readFileSync(bin.CACHE); } catch {}
+    const stamp = bin.stampOf(stat);
+    const cache = data && data.toString('latin1', 0, stamp.length) === stamp ? data.subarray(stamp.length) : undefined;
+    const { script } = bin.runBundle(fs.readFileSync(bin.BUNDLE, 'latin1'), cache);
+    process.stdout.write(String(script.cachedDataRejected));`).stdout;
 
-  it('every plain command line is parsed without commander: only help and usage errors load it', () => {
-    const copy = programWithout('no-commander', /\bCommanderError\b/);
-    expect(copy.dropped.length).toBeGreaterThan(0);
-    const root = FIXTURES + 'server-mxgpu-sriov';
-    const profile = new URL('../../profiles/headless-compute.yaml', import.meta.url).pathname;
-    for (const args of [
-      ['doctor', '--json', '--root', root], ['--no-color', `--root=${root}`, 'doctor'], ['list', '--gpus', '--root', root], ['--json', 'sriov', 'status', '--root', root],
-      ['generate', profile, '--target', 'libvirt', `--root=${root}`], ['profile', 'validate', profile, '--json'], ['--strict', 'cmdline', '--root', root],
-      ['passthrough', '0000:03:00.0', '--dry-run', '--driver', 'pci-stub', '--root', root], ['setup', '--param', 'a=1', '--param', 'b', '--dry-run', '--root', root],
-    ]) {
-      // setup's plan names its backup folder by the time.
-      const timeless = (r: { code: number | null; stdout: string; stderr: string }) => ({ ...r, stdout: r.stdout.replace(/\d{4}-\d\d-\d\dT[\d-]+Z/g, 'T') });
-      expect(timeless(copy.run(args)), args.join(' ')).toEqual(timeless(gpuvirt(args)));
-    }
-    for (const args of [['doctor', '--help'], ['doctr'], ['list', '--root'], ['generate', profile], ['sriov']]) {
-      const r = copy.run(args);
-      expect(r.code, args.join(' ')).toBe(3);
-      expect(r.stderr).toContain('unexpected error');
-    }
+  it('dist/gpuvirt.cjs needs nothing but Node built-ins, and its code cache is accepted by this Node', () => {
+    const text = readFileSync(new URL('../../dist/gpuvirt.cjs', import.meta.url), 'latin1');
+    const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
+    expect(required.length).toBeGreaterThan(0);
+    expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
+    const dir = new URL('../..', import.meta.url).pathname;
+    expect(cacheRejected(dir)).toBe('false');
+    const r = spawnSync(process.execPath, [BIN, 'list', '--json', '--root', FIXTURES + 'qemu-amd'], { encoding: 'utf8', env: { ...env, GPUVIRT_DEBUG: '1' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
   });
 
-  it('a command loads its own code only: doctor runs without the chunk of any other command', () => {
-    const copy = programWithout('no-list', /\bconst list = \{|\bvar list = \{/);
-    expect(copy.dropped.length).toBe(1);
-    const args = ['doctor', '--json', '--root', FIXTURES + 'qemu-amd'];
-    expect(copy.run(args)).toEqual(gpuvirt(args));
-    expect(copy.run(['list', '--root', FIXTURES + 'qemu-amd']).code).toBe(3);
+  it('a code cache is used only with the file it was made from; a damaged one is rejected; every command still runs', () => {
+    const copy = copyOfProgram(join(scratch, 'stale-cache'), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
+    const run = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env }).stdout;
+    const args = ['doctor', '--root', FIXTURES + 'server-mxgpu-sriov'];
+    const expected = gpuvirt(args).stdout;
+    expect(cacheRejected(copy)).toBe('false');
+    expect(run(args)).toBe(expected);
+    const bundle = join(copy, 'dist/gpuvirt.cjs');
+    const cacheFile = join(copy, 'dist/gpuvirt.cache');
+    const source = readFileSync(bundle, 'latin1');
+    const cache = readFileSync(cacheFile);
+    const { mtime } = statSync(bundle);
+    // An edit of the same length after the build (V8 alone would take the old code): the cache is not used.
+    const edited = source.replace('passed, ${', 'PASSED, ${');
+    expect(edited).not.toBe(source);
+    expect(edited.length).toBe(source.length);
+    writeFileSync(bundle, edited, 'latin1');
+    const later = new Date(mtime.getTime() + 5000);
+    utimesSync(bundle, later, later);
+    expect(cacheRejected(copy)).toBe('undefined');
+    expect(run(args)).toBe(expected.replace(' passed, ', ' PASSED, '));
+    // The very file, the cache damaged after its stamp line: V8 rejects it and compiles the source.
+    writeFileSync(bundle, source, 'latin1');
+    utimesSync(bundle, mtime, mtime);
+    expect(cacheRejected(copy)).toBe('false');
+    const stampEnd = cache.indexOf(0x0a) + 1;
+    writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, stampEnd), Buffer.alloc(cache.length - stampEnd, 7)]));
+    expect(cacheRejected(copy)).toBe('true');
+    expect(run(args)).toBe(expected);
+    // No cache at all, and then no program: still one line and a documented status.
+    rmSync(cacheFile);
+    expect(run(args)).toBe(expected);
+    rmSync(bundle);
+    const none = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
+    expect(none.status).toBe(3);
+    expect(none.stderr).toContain('the program is not built');
   });
 
-  it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, on both start paths', () => {
+  it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, for a command and for help', () => {
     const full = openSync('/dev/full', 'w');
     try {
       const root = FIXTURES + 'intel-desktop-nvidia';

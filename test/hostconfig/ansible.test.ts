@@ -17,7 +17,7 @@ const BIN = join(REPO, 'bin/gpuvirt');
 const COLLECTIONS = join(REPO, 'ansible/collections');
 const FACT = join(COLLECTIONS, 'ansible_collections/gpuvirt/host/files/gpuvirt.fact');
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const ready = has('ansible-playbook') && existsSync(join(REPO, 'dist/cli.js'));
+const ready = has('ansible-playbook') && existsSync(join(REPO, 'dist/gpuvirt.cjs'));
 const need = missing('ansible-playbook (and a built dist/)', 'ansible-core');
 
 const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-ansible-'));

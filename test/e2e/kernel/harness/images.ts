@@ -300,7 +300,7 @@ async function appPart(dir: string): Promise<string> {
   addRepoFile('bin/package.json', 0o644);
   addRepoFile('package.json');
   const dist = path.join(REPO, 'dist');
-  if (!fs.existsSync(path.join(dist, 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  if (!fs.existsSync(path.join(dist, 'gpuvirt.cjs'))) throw new Error('dist/gpuvirt.cjs is missing: run `npm run build` first');
   for (const f of walk(dist)) addRepoFile(`dist/${f}`);
   for (const pkg of runtimePackages(dist)) for (const f of walk(path.join(REPO, 'node_modules', pkg))) addRepoFile(`node_modules/${pkg}/${f}`);
   const program = await guestProgram();
