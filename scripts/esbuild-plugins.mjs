@@ -4,6 +4,7 @@
 // initialisation inside it, so a command runs only its own modules' code.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 
 // commander requires node:child_process as it loads, only to spawn executable subcommands,
 // which gpuvirt has none of; that require costs every start a few ms, so commander gets a
@@ -20,6 +21,33 @@ export const lazyChildProcess = {
   },
 };
 
+/**
+ * Each npm package as one CommonJS module of the bundle: esbuild lifts an ES module's functions
+ * to the top of the bundle, where V8 must create (and a code cache hold) every one of them at
+ * each start, used or not; a CommonJS module stays one closure until it is first required.
+ */
+const packagesAsCommonJs = {
+  name: 'packages-as-commonjs',
+  setup(b) {
+    const done = new Map();
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.namespace === 'cjs-package' || args.path.startsWith('node:') || builtinModules.includes(args.path)) return undefined;
+      if (!/[\\/]src[\\/]/.test(args.importer)) return undefined;
+      return { path: args.path, namespace: 'cjs-package' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'cjs-package' }, async (args) => {
+      if (!done.has(args.path)) {
+        const r = await build({
+          stdin: { contents: `module.exports = require(${JSON.stringify(args.path)});`, resolveDir: process.cwd(), loader: 'js' },
+          bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false, logLevel: 'warning', plugins: [lazyChildProcess],
+        });
+        done.set(args.path, r.outputFiles[0].text);
+      }
+      return { contents: done.get(args.path), loader: 'js' };
+    });
+  },
+};
+
 export async function bundleCli(outfile) {
   await build({
     entryPoints: ['src/cli.ts'],
@@ -33,7 +61,7 @@ export async function bundleCli(outfile) {
     keepNames: true,
     charset: 'ascii',
     legalComments: 'none',
-    plugins: [lazyChildProcess],
+    plugins: [packagesAsCommonJs],
     logLevel: 'warning',
   });
   // The loaders decode it as latin1, exactly right for ASCII and the fastest.
