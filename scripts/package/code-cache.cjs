@@ -5,7 +5,9 @@
 // the example hosts in test/fixtures, in-process and with output captured, then saves what
 // V8 compiled by then: loading, commander, and every function those runs called.
 //
-//   <node> scripts/package/code-cache.cjs <loader.cjs> <bundle.js> <out.cache>
+//   <node> scripts/package/code-cache.cjs <loader.cjs> <bundle.js> <out.cache> [word]
+//
+// With a word (doctor, sriov, ...), only the runs of that command: a cache for it alone.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -36,11 +38,13 @@ const RUNS = [
 ];
 
 async function main() {
-  const [loader, bundleFile, out] = process.argv.slice(2);
+  const [loader, bundleFile, out, word] = process.argv.slice(2);
+  const runs = word ? RUNS.filter((a) => a[0] === word) : [...RUNS, ['--help']];
+  if (runs.length === 0) throw new Error(`no runs of ${word}`);
   const { runBundle } = require(path.resolve(loader));
   const bundle = runBundle(fs.readFileSync(bundleFile, 'latin1'), undefined, require);
   const failed = [];
-  for (const argv of [...RUNS.flatMap((a) => [[...a, '--json'], a]), ['--help']]) {
+  for (const argv of runs.flatMap((a) => (a[0] === '--help' ? [a] : [[...a, '--json'], a]))) {
     let text = '';
     const io = { out: (t) => void (text += t), err: (t) => void (text += t), isTTY: !argv.includes('--json'), color: true, columns: 100 };
     const code = await bundle.exports.main(argv, { io, env: {}, platform: 'linux' });
