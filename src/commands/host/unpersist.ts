@@ -24,7 +24,7 @@ function render(d: HostUnpersistData, s: Style): string {
 
 export const hostUnpersist: CommandDef<HostUnpersistOptions, HostUnpersistData> = {
   name: 'host unpersist',
-  summary: 'stop applying a host config at boot (what `host apply --persist` set up)',
+  summary: 'remove the boot-time apply that `host apply --persist` set up (the host keeps its state)',
   help: [
     'Disables and removes gpuvirt-host.service and removes /etc/gpuvirt/host.yaml, through the',
     'change engine (plan, question or --yes, undo on failure). The host keeps its current state:',
