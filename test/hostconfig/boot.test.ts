@@ -102,6 +102,9 @@ describe('host apply --persist and host unpersist', { timeout: 300_000 }, () => 
   it('unpersist disables and removes the unit and the record; then nothing is left to do', async () => {
     const m = server();
     await m.run([...PERSIST, '--yes']);
+    const st = await m.run(['status', '--json']);
+    expect(st.doc.data.hostConfig).toEqual({ config: 'vdi', file: HOST_STATE, unit: 'gpuvirt-host.service', enabled: true });
+    expect((await m.run(['status'])).stdout).toContain(`At boot: gpuvirt-host.service applies config vdi from ${HOST_STATE}`);
     const r = await m.run(['host', 'unpersist', '--yes', '--json']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.doc.data.config).toBe('vdi');
@@ -112,6 +115,7 @@ describe('host apply --persist and host unpersist', { timeout: 300_000 }, () => 
     // The host keeps its state: only the next boot no longer applies it.
     expect(m.drivers(['0000:81:00.0'])['0000:81:00.0']!.driver).toBe('vfio-pci');
     expect((await m.run(['host', 'unpersist', '--yes', '--json'])).doc.data.noop).toBe(true);
+    expect((await m.run(['status', '--json'])).doc.data.hostConfig).toBeNull();
   });
 
   it('--boot and --persist together are a usage error', async () => {
