@@ -84,13 +84,10 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     const [{ runChange }, { inspect }, { planHostApply }, boot] = await Promise.all([
       import('../../change/engine.js'), import('../../hostconfig/inspect.js'), import('../../hostconfig/plan.js'), import('../../hostconfig/boot.js'),
     ]);
-    if (opts.waitReady > 0) {
-      const waited = await waitFor(ctx, config, opts.waitReady);
-      if (!waited.ready) {
-        const data: HostApplyData = { ...opened.result, ready: waited, failed: true, msg: `not ready after ${Math.round(waited.waitedMs / 1000)} s (${waited.polls} looks), nothing was changed: ${waited.missing.join('; ')}` };
-        return { ok: false, data, warnings: [], exitCode: ExitCode.notReady };
-      }
-      opened.result = { ...opened.result, ready: waited } as AnsibleResult;
+    const waited = opts.waitReady > 0 ? await waitFor(ctx, config, opts.waitReady) : undefined;
+    if (waited && !waited.ready) {
+      const msg = `not ready after ${Math.round(waited.waitedMs / 1000)} s (${waited.polls} looks), nothing was changed: ${waited.missing.join('; ')}`;
+      return { ok: false, data: { ...opened.result, ready: waited, failed: true, msg }, warnings: [], exitCode: ExitCode.notReady };
     }
     const outcome = await runChange(ctx, 'host apply', opts, async () => {
       const found = await inspect(ctx, config);
@@ -103,6 +100,7 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
       return plan;
     }, async (d) => render(d, await ctx.style(), ctx));
     const d: HostApplyData = outcome.data;
+    if (waited) d.ready = waited;
     if (opts.persist) d.persisted = { config: opts.config, file: boot.HOST_STATE, unit: boot.HOST_UNIT_NAME };
     const applied = Boolean(d.applied?.ok);
     d.changed = applied && !d.noop;

@@ -4,11 +4,12 @@
 // removed by a direct sriov_numvfs write), asserted again (exit 1 naming both), put back by the
 // boot unit's own command line, and applied once more without any change.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { BOOT_DRIVERS, DEV } from '../../topology.js';
 import type { Run } from '../commands.js';
 import type { Scenario } from '../framework.js';
-import { driverOf, overrideOf, sriovOf, virtfns, waitFor, write } from '../sysfs.js';
+import { driverOf, exists, overrideOf, sriovOf, virtfns, waitFor, write } from '../sysfs.js';
 
 const PCI = '/sys/bus/pci/devices';
 const FILE = '/tmp/gpuvirt-hosts.yaml';
@@ -113,5 +114,44 @@ export const hostConfigCycle: Scenario = {
       assert.deepEqual(virtfns(DEV.nvme), []);
     });
     fs.rmSync(FILE, { force: true });
+  },
+};
+
+/**
+ * The readiness wait against a device that really appears late: the SR-IOV PF is removed from
+ * the PCI bus, and a bus rescan 4 s after `host apply --wait-ready` starts brings it back (its
+ * driver binding as it would at boot). Last in the run: the rescan gives the PF new IOMMU group
+ * numbers.
+ */
+export const hostConfigLate: Scenario = {
+  id: 'host apply --wait-ready for a PF that appears late',
+  machines: ['intel'],
+  checks: [
+    'the PF is gone from the bus before the run',
+    'host apply --wait-ready waits for it (exit 0, more than one look, the wait said on stderr) and then makes 2 VFs',
+    'sriov disable gives the VFs back',
+  ],
+  async run(t) {
+    const file = '/tmp/gpuvirt-hosts-late.yaml';
+    fs.writeFileSync(file, `apiVersion: gpuvirt/v1\nkind: HostConfig\nconfigs:\n  vfs:\n    devices:\n      - select: { address: "${DEV.nvme}" }\n        sriov: { vfs: 2 }\n`);
+    write(`${PCI}/${DEV.nvme}/remove`, '1');
+    t.check('the PF is gone from the bus before the run', () => assert.equal(exists(`${PCI}/${DEV.nvme}`), false));
+    // gpuvirt runs synchronously: the rescan comes from another process.
+    spawn(process.execPath, ['-e', "setTimeout(() => require('fs').writeFileSync('/sys/bus/pci/rescan', '1'), 4000)"], { stdio: 'ignore', detached: true }).unref();
+    const r = t.gpuvirt<HostData>('host', 'apply', '-f', file, '-c', 'vfs', '--wait-ready', '90', '--yes');
+    t.check('host apply --wait-ready waits for it (exit 0, more than one look, the wait said on stderr) and then makes 2 VFs', () => {
+      assertExit(r, 0, { changed: true, failed: false });
+      assert.ok((r.doc?.data?.ready?.polls ?? 0) > 1, `looks: ${r.doc?.data?.ready?.polls}`);
+      assert.match(r.stderr, new RegExp(`no device matches address "${DEV.nvme}" yet`));
+      assert.equal(sriovOf(DEV.nvme)?.numVfs, 2);
+      return `${r.ms} ms, ${r.doc?.data?.ready?.polls} looks; ${r.stderr.split('\n').filter((l) => l.includes('waiting')).join(' / ')}`;
+    });
+    const d = t.gpuvirt('sriov', 'disable', DEV.nvme, '--yes');
+    await waitFor(() => virtfns(DEV.nvme).length === 0, 15_000);
+    t.check('sriov disable gives the VFs back', () => {
+      assert.equal(d.status, 0);
+      assert.deepEqual(virtfns(DEV.nvme), []);
+    });
+    fs.rmSync(file, { force: true });
   },
 };

@@ -10,7 +10,7 @@ import { bootSnapshot } from './snapshot.js';
 import { killSweep } from './kill.js';
 import { singleGpu } from './singlegpu.js';
 import { nestedEdu, nestedGpuSlot, nestedL2, nestedNotViable, nestedVf } from './nested.js';
-import { hostConfigCycle } from './host-config.js';
+import { hostConfigCycle, hostConfigLate } from './host-config.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -26,6 +26,8 @@ export const SCENARIOS: readonly Scenario[] = [
   // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
   groundTruthIntel, groundTruthNone,
   killSweep,
+  // Removes and rescans the SR-IOV PF (new IOMMU group numbers): last.
+  hostConfigLate,
 ];
 
 export function scenariosFor(machine: MachineName): Scenario[] {
