@@ -119,9 +119,9 @@ export const hostConfigCycle: Scenario = {
 
 /**
  * The readiness wait against a device that really appears late: the SR-IOV PF is removed from
- * the PCI bus, and a bus rescan 4 s after `host apply --wait-ready` starts brings it back (its
- * driver binding as it would at boot). Last in the run: the rescan gives the PF new IOMMU group
- * numbers.
+ * the PCI bus, and a bus rescan 20 s after `host apply --wait-ready` starts (gpuvirt itself takes
+ * 2-9 s to start under TCG) brings it back, its driver binding as it would at boot. Last in the
+ * run: the rescan gives the PF new IOMMU group numbers.
  */
 export const hostConfigLate: Scenario = {
   id: 'host apply --wait-ready for a PF that appears late',
@@ -137,7 +137,7 @@ export const hostConfigLate: Scenario = {
     write(`${PCI}/${DEV.nvme}/remove`, '1');
     t.check('the PF is gone from the bus before the run', () => assert.equal(exists(`${PCI}/${DEV.nvme}`), false));
     // gpuvirt runs synchronously: the rescan comes from another process.
-    spawn(process.execPath, ['-e', "setTimeout(() => require('fs').writeFileSync('/sys/bus/pci/rescan', '1'), 4000)"], { stdio: 'ignore', detached: true }).unref();
+    spawn(process.execPath, ['-e', "setTimeout(() => require('fs').writeFileSync('/sys/bus/pci/rescan', '1'), 20000)"], { stdio: 'ignore', detached: true }).unref();
     const r = t.gpuvirt<HostData>('host', 'apply', '-f', file, '-c', 'vfs', '--wait-ready', '90', '--yes');
     t.check('host apply --wait-ready waits for it (exit 0, more than one look, the wait said on stderr) and then makes 2 VFs', () => {
       assertExit(r, 0, { changed: true, failed: false });
