@@ -35,6 +35,8 @@ export interface Ctx {
   /** This process's id (the journal and the lock name their owner). */
   pid?: number;
   clock?: () => Date;
+  /** Waits; the real timer unless a test replaces it. */
+  sleep?: (ms: number) => Promise<void>;
   /** Calls the handler on SIGINT, SIGTERM or SIGHUP until the returned function is called. */
   signals?: (handler: (signal: string) => void) => () => void;
   /** The text style of this run (colour unless --no-color, NO_COLOR or a pipe). */

@@ -18,6 +18,10 @@ export const ExitCode = {
   refused: 7,
   /** another gpuvirt run holds the lock, or the device is busy. */
   busy: 8,
+  /** `host apply --wait-ready`: the devices or PF drivers the config needs did not appear in time. */
+  notReady: 9,
+  /** `host apply --boot`: applied, but the kernel command line needs a reboot (gpuvirt never reboots). */
+  rebootRequired: 10,
   cancelled: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

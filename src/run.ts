@@ -29,6 +29,8 @@ export interface Deps {
   signals?: Ctx['signals'];
   /** Replaces the clock (tests: plans with times in them compare equal, and so do the documents' timestamps). */
   clock?: () => Date;
+  /** Replaces waiting (tests: a bounded wait runs without real time passing). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A command chosen from argv, with its arguments and every option (global ones included). */
@@ -222,7 +224,7 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
     at = { host, root, hostname: json && root === '/' ? readAttr(host, paths.procHostname) ?? undefined : undefined };
     const names = new PciNames(root === '/' ? [host] : [host, new FsHost('/')]);
     const ctx: Ctx = {
-      host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()),
+      host, exec, io, names, env, json, prompt: deps.prompt ?? inquirerPrompter, pid: process.pid, clock: deps.clock ?? (() => new Date()), ...(deps.sleep ? { sleep: deps.sleep } : {}),
       style: () => makeStyle(io.color && opts.color !== false), signals: deps.signals,
       terminal: () => (process.stderr.isTTY ? process.stderr : undefined),
     };

@@ -48,6 +48,7 @@ export const commands: CommandEntry[] = [
   { name: 'host diff', load: async () => (await import('./host/diff.js')).hostDiff },
   { name: 'host assert', load: async () => (await import('./host/assert.js')).hostAssert },
   { name: 'host apply', load: async () => (await import('./host/apply.js')).hostApply },
+  { name: 'host unpersist', load: async () => (await import('./host/unpersist.js')).hostUnpersist },
   { name: 'host export', load: async () => (await import('./host/export.js')).hostExport },
   { name: 'host labels', load: async () => (await import('./host/labels.js')).hostLabels },
   { name: 'init', load: async () => (await import('./init.js')).init },

@@ -1,3 +1,4 @@
+import { HOST_STATE, HOST_UNIT_NAME, persistedConfig } from '../hostconfig/boot.js';
 import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
@@ -28,6 +29,8 @@ export interface StatusData {
   vgpu: StatusVgpu[];
   /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
   interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
+  /** The host config applied at every boot (`host apply --persist`), or null. */
+  hostConfig: { config: string | null; file: string; unit: string; enabled: boolean } | null;
 }
 
 export function renderStatus(d: StatusData, s: Style): string {
@@ -58,13 +61,17 @@ export function renderStatus(d: StatusData, s: Style): string {
       out.push(`  ${v.vf}  ${v.typeName ?? 'type'} ${v.type}: ${now} (VF of ${v.pf})`);
     }
   }
+  if (d.hostConfig) {
+    const h = d.hostConfig;
+    out.push(`${s.bold('At boot:')} ${h.unit} applies ${h.config ? `config ${h.config}` : 'a host config'} from ${h.file}${h.enabled ? '' : s.yellow(' (the unit is not enabled)')}`);
+  }
   if (!out.length) return 'gpuvirt manages no devices and no SR-IOV PFs on this host\n';
   return `${out.join('\n')}\n`;
 }
 
 export const status: CommandDef<Record<string, never>, StatusData> = {
   name: 'status',
-  summary: 'show what gpuvirt manages: devices, SR-IOV PFs, an interrupted run',
+  summary: 'show what gpuvirt manages: devices, SR-IOV PFs, the config applied at boot, an interrupted run',
   linuxOnly: true,
   parse: () => ({}),
   async run(_opts, ctx) {
@@ -88,7 +95,9 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
     const interrupted = found ? { command: found.journal.command, pid: found.journal.pid, startedAt: found.journal.startedAt, step: found.started + 1, steps: found.journal.steps.length } : null;
     const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
     for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
-    return { ok: true, data: { devices, sriov, vgpu, interrupted }, warnings };
+    const boot = persistedConfig(ctx.host);
+    const hostConfig = boot.unit || boot.file ? { config: boot.config, file: HOST_STATE, unit: HOST_UNIT_NAME, enabled: boot.enabled } : null;
+    return { ok: true, data: { devices, sriov, vgpu, interrupted, hostConfig }, warnings };
   },
   render: (d, s) => renderStatus(d, s),
 };

@@ -279,9 +279,23 @@ const ansible = {
 
 export const hostDiff = z.object(ansible);
 export const hostAssert = z.object(ansible);
-/** host apply: the Ansible result, with the change engine's data once the config was found. */
+/** --wait-ready's look at the host (src/hostconfig/ready.ts). */
+const ready = z.object({
+  ready: z.boolean(),
+  polls: int.describe('how many times the host was looked at'),
+  waitedMs: int,
+  missing: z.array(z.string()).describe('what was still missing at the last look; empty when ready'),
+}).describe('the readiness wait, with --wait-ready');
+/** host apply's own fields (src/commands/host/apply.ts). */
+const hostApplyExtra = {
+  ready: ready.optional(),
+  persisted: z.object({ config: z.string(), file: z.string(), unit: z.string() }).optional()
+    .describe('with --persist: the config applied at every boot, where it is recorded, and the unit'),
+};
+/** host apply: the Ansible result, with the change engine's data once the config was found (and the host was ready). */
 export const hostApply = z.union([
-  z.object({ ...ansible, configFound: z.literal(true) }).extend(changeData),
+  z.object({ ...ansible, ...hostApplyExtra, configFound: z.literal(true) }).extend(changeData),
+  z.object({ ...ansible, configFound: z.literal(true), ready: ready.extend({ ready: z.literal(false) }) }).describe('--wait-ready gave up: nothing was planned or changed'),
   z.object({ ...ansible, configFound: z.literal(false) }),
 ]);
 /** MappingSection (src/generate/proxmox.ts): one /etc/pve/mapping/pci.cfg section. */
@@ -324,3 +338,9 @@ export const hostLabels = z.union([
   z.object({ ...labelsView, out: z.string().describe('the file written') }).extend(changeData),
   z.object({ ...labelsView, out: z.null().describe('--stdout: nothing written') }),
 ]);
+/** host unpersist: the boot-time apply removed. */
+export const hostUnpersist = change({
+  config: z.string().nullable().describe('the config the boot unit applied; null when none can be read from it'),
+  file: z.string(),
+  unit: z.string(),
+});

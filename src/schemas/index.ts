@@ -39,6 +39,7 @@ export const dataSchemas: Record<string, z.ZodType> = {
   'host diff': change.hostDiff,
   'host assert': change.hostAssert,
   'host apply': change.hostApply,
+  'host unpersist': change.hostUnpersist,
   'host export': change.hostExport,
   'host labels': change.hostLabels,
   'host schema': read.schema,

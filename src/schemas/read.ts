@@ -83,6 +83,8 @@ export const statusData = z.object({
     currentType: z.string().nullable().describe('the type the VF shows now; null: the VF is gone, or shows none'),
   })).describe('vGPU types gpuvirt sets again at boot (NVIDIA VFs)'),
   interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
+  hostConfig: z.object({ config: z.string().nullable(), file: z.string(), unit: z.string(), enabled: z.boolean() }).nullable()
+    .describe('the host config applied at every boot (`host apply --persist`); null when none is'),
 });
 
 const vf = z.object({

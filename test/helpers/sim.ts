@@ -54,6 +54,8 @@ export interface RunOptions {
   seams?: (host: Host, exec: Exec) => { host: Host; exec: Exec };
   /** Receives the engine's signal handler, to deliver a signal during apply. */
   signals?: (deliver: (signal: string) => void) => void;
+  /** Replaces waiting (a bounded wait in simulated time). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface Machine extends SimHost {
@@ -96,7 +98,7 @@ export function machine(name: string, allowedPrograms: Record<string, ExecResult
       const seams = opts.seams ? opts.seams(sim.host, testExec) : { host: sim.host, exec: testExec };
       const signals = opts.signals ? (handler: (s: string) => void) => (opts.signals!(handler), () => undefined) : undefined;
       const code = await main([...argv, '--root', sim.root], {
-        io, env: {}, platform: 'linux', prompt, makeHost: () => seams.host, makeExec: () => seams.exec, signals, clock: () => new Date(CLOCK),
+        io, env: {}, platform: 'linux', prompt, makeHost: () => seams.host, makeExec: () => seams.exec, signals, clock: () => new Date(CLOCK), ...(opts.sleep ? { sleep: opts.sleep } : {}),
       });
       let doc: unknown = null;
       if (argv.includes('--json')) doc = JSON.parse(io.stdout);

@@ -4,7 +4,7 @@
 // gpuvirt refuses ends failed: true with gpuvirt's message. In CI (CI=true) a missing
 // ansible-playbook fails; elsewhere the test is skipped, saying what to install.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,14 +39,14 @@ configs:
 
 interface TaskResult { changed: boolean; failed?: boolean; msg: string; diff?: { before: any; after: any }; reboot_required?: boolean }
 
-function playbook(root: string, config: string, flags: string[] = []): { code: number; result: TaskResult; raw: string } {
-  const book = join(dir, `play-${config}.yml`);
+function playbook(root: string, config: string, flags: string[] = [], more = ''): { code: number; result: TaskResult; raw: string } {
+  const book = join(dir, `play-${config}${more ? '-more' : ''}.yml`);
   writeFileSync(book, `- hosts: localhost
   connection: local
   gather_facts: false
   environment: { GPUVIRT_ROOT: "${root}", GPUVIRT_SIMULATE: "1" }
   tasks:
-    - gpuvirt.host.gpuvirt_host: { file: "${CONFIG}", config: ${config}, executable: "${BIN}" }
+    - gpuvirt.host.gpuvirt_host: { file: "${CONFIG}", config: ${config}, executable: "${BIN}"${more} }
 `);
   const r = spawnSync('ansible-playbook', ['-i', 'localhost,', '-e', 'ansible_python_interpreter=/usr/bin/python3', ...flags, book], {
     encoding: 'utf8', timeout: 120_000,
@@ -90,11 +90,23 @@ describe.skipIf(!ready && !inCI)(`the gpuvirt.host collection under ansible-play
     expect(again.result).toMatchObject({ changed: false, msg: 'the host already matches config vdi' });
   });
 
+  it('persist: true also records the config for the boot unit; the second run is changed: false', () => {
+    const root = simulatedHost();
+    const apply = playbook(root, 'vdi', [], ', persist: true');
+    expect(apply.code, apply.raw).toBe(0);
+    expect(apply.result).toMatchObject({ changed: true, msg: expect.stringContaining('applied again at every boot (gpuvirt-host.service)') });
+    expect(readFileSync(join(root, 'etc/gpuvirt/host.yaml'), 'utf8')).toBe(readFileSync(CONFIG, 'utf8'));
+    expect(readFileSync(join(root, 'etc/systemd/system/gpuvirt-host.service'), 'utf8')).toContain(' -c vdi ');
+    expect(existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/gpuvirt-host.service'))).toBe(true);
+    const again = playbook(root, 'vdi', [], ', persist: true');
+    expect(again.result).toMatchObject({ changed: false });
+  });
+
   it('ansible-doc reads the module\'s documentation, and ansible-galaxy builds the collection', () => {
     const env = { ...process.env, ANSIBLE_COLLECTIONS_PATH: COLLECTIONS, ANSIBLE_HOME: join(dir, 'home') };
     const doc = spawnSync('ansible-doc', ['--json', 'gpuvirt.host.gpuvirt_host'], { encoding: 'utf8', env, timeout: 60_000 });
     expect(doc.status, doc.stderr).toBe(0);
-    expect(Object.keys(JSON.parse(doc.stdout)['gpuvirt.host.gpuvirt_host'].doc.options).sort()).toEqual(['config', 'executable', 'file', 'force', 'root']);
+    expect(Object.keys(JSON.parse(doc.stdout)['gpuvirt.host.gpuvirt_host'].doc.options).sort()).toEqual(['config', 'executable', 'file', 'force', 'persist', 'root']);
     const build = spawnSync('ansible-galaxy', ['collection', 'build', join(COLLECTIONS, 'ansible_collections/gpuvirt/host'), '--output-path', join(dir, 'galaxy')], { encoding: 'utf8', env, timeout: 60_000 });
     expect(build.status, build.stderr).toBe(0);
     expect(existsSync(join(dir, 'galaxy/gpuvirt-host-0.1.0.tar.gz'))).toBe(true);

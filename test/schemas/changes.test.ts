@@ -73,6 +73,10 @@ configs:
     devices:
       - select: { address: "0000:09:00.0" }
         driver: vfio-pci
+  devices:
+    devices:
+      - select: { address: "0000:81:00.0" }
+        driver: vfio-pci
 `);
 
 /** Every mutating command (and its variants), on a fixture where its change does something. */
@@ -363,6 +367,26 @@ describe('what a host offers: export targets and NFD labels match the published 
     expect((await run(['host', 'labels', '--yes', '-f', HOST_CONFIG, '-c', 'all-parts'])).doc.data.hostConfig).toEqual({ name: 'all-parts', asserted: false });
     expect((await run(['host', 'labels', '--yes', '-f', HOST_CONFIG, '-c', 'all-parts'])).doc.data.noop).toBe(true);
     expect((await run(['host', 'labels', '--namespace', 'kubernetes.io'])).code).toBe(2);
+  });
+});
+
+describe('the boot-time apply\'s documents match the published schema', { timeout: 120_000 }, () => {
+  it('apply --persist, --wait-ready (ready, and giving up), --boot with a reboot due, unpersist', async () => {
+    const m = machine('server-mxgpu-sriov', { 'proxmox-boot-tool refresh': OK }, { lenient: true });
+    const f = ['-f', HOST_CONFIG];
+    const sleep = async () => undefined;
+    const persisted = await valid(m, ['host', 'apply', ...f, '-c', 'devices', '--persist', '--wait-ready', '5', '--yes'], { sleep });
+    expect(persisted.doc.data).toMatchObject({ changed: true, persisted: { config: 'devices' }, ready: { ready: true } });
+    const gaveUp = await valid(m, ['host', 'apply', ...f, '-c', 'nothing-here', '--wait-ready', '2', '--yes'], { sleep });
+    expect(gaveUp.code).toBe(9);
+    expect(gaveUp.doc.data.ready).toMatchObject({ ready: false, polls: 3 });
+    const boot = await valid(m, ['host', 'apply', '--boot', ...f, '-c', 'all-parts']);
+    expect(boot.code).toBe(10);
+    expect(boot.doc.data).toMatchObject({ changed: true, reboot_required: true });
+    expect((await valid(m, ['status'])).doc.data.hostConfig).toMatchObject({ config: 'devices', enabled: true });
+    expect((await valid(m, ['host', 'unpersist', '--dry-run'])).doc.data.steps.length).toBe(4);
+    expect((await valid(m, ['host', 'unpersist', '--yes'])).doc.data).toMatchObject({ config: 'devices', noop: false });
+    expect((await valid(m, ['host', 'unpersist', '--yes'])).doc.data).toMatchObject({ config: null, noop: true });
   });
 });
 

@@ -1,6 +1,7 @@
 import type { CommandDef } from '../command.js';
 import type { Ctx } from '../../context.js';
-import { ExitCode } from '../../errors.js';
+import { ExitCode, usageError } from '../../errors.js';
+import type { HostConfig } from '../../hostconfig/schema.js';
 import type { Style } from '../../output.js';
 import type { ChangeResult } from '../../change/types.js';
 import { renderChangeText } from '../../change/render.js';
@@ -10,15 +11,36 @@ export interface HostApplyOptions extends HostOptions {
   dryRun: boolean;
   yes: boolean;
   force: boolean;
+  /** Record the file and config as what this host applies at every boot (gpuvirt-host.service). */
+  persist: boolean;
+  /** The run of the boot unit: no question, and a reboot still needed is exit status 10. */
+  boot: boolean;
+  /** Wait at most this many seconds for the devices and PF drivers the config needs (0: no wait). */
+  waitReady: number;
 }
 
-export type HostApplyData = AnsibleResult & Partial<ChangeResult<Record<never, never>>>;
+export interface HostApplyExtra {
+  /** The readiness wait, when --wait-ready asked for one. */
+  ready?: { ready: boolean; polls: number; waitedMs: number; missing: string[] };
+  /** With --persist: the config applied at boot and where it is recorded. */
+  persisted?: { config: string; file: string; unit: string };
+}
+
+export type HostApplyData = AnsibleResult & HostApplyExtra & Partial<ChangeResult<Record<never, never>>>;
 
 function render(d: HostApplyData, s: Style, ctx: Ctx): string {
   if (!d.configFound) return renderInvalid(d, s, ctx);
+  if (d.ready && !d.ready.ready) return renderTail(d, s);
   const head = d.differences.length && !d.applied ? renderDifferences(d, s).trimEnd().split('\n') : [];
-  const nothing = `Nothing to do: the host already matches config ${d.config}.`;
+  const nothing = `Nothing to do: the host already matches config ${d.config}${d.persisted ? ', and applies it at boot' : ''}.`;
   return `${d.steps ? renderChangeText(d as ChangeResult<object>, s, head, nothing) : ''}${renderTail(d, s)}`;
+}
+
+function parseWait(v: unknown): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!/^\d+$/.test(String(v)) || n > 3600) throw usageError(`--wait-ready ${JSON.stringify(String(v))}: give whole seconds from 0 to 3600`);
+  return n;
 }
 
 export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
@@ -31,6 +53,10 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     'asks once (or --yes), applies step by step and undoes all of it on any failure. Applying a',
     'config the host already matches changes nothing (changed: false). Says when a reboot is',
     'needed for the kernel command line, and never reboots.',
+    '--persist also records the file and config in /etc/gpuvirt/host.yaml and enables',
+    'gpuvirt-host.service, which runs `host apply --boot` at every boot (`gpuvirt host unpersist`',
+    'removes both). --wait-ready waits, bounded, for the devices and PF drivers first (exit 9 when',
+    'they never come); --boot exits 10 when a reboot is still needed.',
   ].join('\n'),
   linuxOnly: true,
   options: [
@@ -38,21 +64,43 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
     { flags: '--force', help: 'go past the refusals --force can override (each says what it does)' },
+    { flags: '--persist', help: 'apply this config again at every boot (/etc/gpuvirt/host.yaml, gpuvirt-host.service)' },
+    { flags: '--wait-ready <seconds>', help: 'wait at most this long for the devices and PF drivers the config needs' },
+    { flags: '--boot', help: 'the boot unit\'s run: no question; exit 10 when a reboot is still needed' },
   ],
-
-  parse: (_args, opts) => ({ ...parseFileOptions(opts), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes), force: Boolean(opts.force) }),
+  parse: (_args, opts) => {
+    const boot = Boolean(opts.boot);
+    if (boot && opts.persist) throw usageError('--boot is the run of the boot unit --persist writes: give one of them');
+    return {
+      ...parseFileOptions(opts), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) || boot, force: Boolean(opts.force),
+      persist: Boolean(opts.persist), boot, waitReady: parseWait(opts.waitReady),
+    };
+  },
   async run(opts, ctx) {
     const opened = await openHostConfig(opts);
     if (!opened.config) return { ok: false, data: opened.result, warnings: [], exitCode: ExitCode.usage };
     const config = opened.config;
-    const [{ runChange }, { inspect }, { planHostApply }] = await Promise.all([
-      import('../../change/engine.js'), import('../../hostconfig/inspect.js'), import('../../hostconfig/plan.js'),
+    const [{ runChange }, { inspect }, { planHostApply }, boot] = await Promise.all([
+      import('../../change/engine.js'), import('../../hostconfig/inspect.js'), import('../../hostconfig/plan.js'), import('../../hostconfig/boot.js'),
     ]);
+    const waited = opts.waitReady > 0 ? await waitFor(ctx, config, opts.waitReady) : undefined;
+    if (waited && !waited.ready) {
+      const msg = `not ready after ${Math.round(waited.waitedMs / 1000)} s (${waited.polls} looks), nothing was changed: ${waited.missing.join('; ')}`;
+      return { ok: false, data: { ...opened.result, ready: waited, failed: true, msg }, warnings: [], exitCode: ExitCode.notReady };
+    }
     const outcome = await runChange(ctx, 'host apply', opts, async () => {
       const found = await inspect(ctx, config);
-      return planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
+      const plan = planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
+      if (opts.persist) {
+        plan.steps = [...plan.steps, ...boot.planHostPersist(ctx.host, opened.source, opts.config)];
+        plan.watch = [...(plan.watch ?? []), { kind: 'exists', path: boot.HOST_UNIT_WANTS }];
+        plan.question = `Apply ${plan.steps.length} steps to make this host match config ${opts.config}, and apply it at every boot?`;
+      }
+      return plan;
     }, async (d) => render(d, await ctx.style(), ctx));
     const d: HostApplyData = outcome.data;
+    if (waited) d.ready = waited;
+    if (opts.persist) d.persisted = { config: opts.config, file: boot.HOST_STATE, unit: boot.HOST_UNIT_NAME };
     const applied = Boolean(d.applied?.ok);
     d.changed = applied && !d.noop;
     d.failed = !outcome.ok;
@@ -63,8 +111,29 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
       : d.applied && !d.applied.ok ? `apply failed and was ${d.applied.rollback?.ok ? 'rolled back' : 'not completely rolled back (run `gpuvirt recover`)'}: ${d.applied.steps.find((x) => x.status === 'failed')?.error ?? d.interrupted ?? 'a step failed'}`
         : d.dryRun ? `dry run: ${d.steps?.length ?? 0} step(s) would be applied`
           : d.noop ? `the host already matches config ${opts.config}` : `applied config ${opts.config}: ${d.steps?.length ?? 0} step(s)`;
+    if (opts.persist && !d.failed && !d.dryRun) d.msg += `; applied again at every boot (${boot.HOST_UNIT_NAME})`;
     if (d.reboot_required && !d.failed) d.msg += '; reboot required for the kernel command line';
+    if (opts.boot && d.reboot_required && !d.failed && !d.dryRun) {
+      d.msg += ' (gpuvirt does not reboot: reboot the host to finish)';
+      return { ...outcome, ok: false, data: d, exitCode: ExitCode.rebootRequired };
+    }
     return { ...outcome, data: d, exitCode: outcome.exitCode ?? (outcome.ok ? ExitCode.ok : ExitCode.failed) };
   },
   render,
 };
+
+/** The bounded readiness wait, each look that finds something missing said on stderr (the unit's journal). */
+async function waitFor(ctx: Ctx, config: HostConfig, seconds: number): Promise<NonNullable<HostApplyExtra['ready']>> {
+  const { notReady, waitReady } = await import('../../hostconfig/ready.js');
+  let said = '';
+  return waitReady(() => {
+    const missing = notReady(ctx.host, ctx.names, config);
+    const line = missing.join('; ');
+    if (missing.length && line !== said) ctx.io.err(`gpuvirt: waiting (at most ${seconds} s): ${line}\n`);
+    said = line;
+    return missing;
+  }, seconds, {
+    sleep: ctx.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    now: () => (ctx.clock ?? (() => new Date()))().getTime(),
+  });
+}

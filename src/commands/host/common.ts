@@ -39,6 +39,8 @@ export const parseFileOptions = (opts: Record<string, unknown>): HostOptions => 
 export interface Opened {
   config: HostConfig | null;
   result: AnsibleResult;
+  /** The file as read (what `host apply --persist` records). */
+  source: string;
 }
 
 /** Reads and checks the file; a bad file or an unknown config name is a result with failed set. */
@@ -53,16 +55,16 @@ export async function openHostConfig(opts: HostOptions): Promise<Opened> {
   };
   if (!loaded.file) {
     result.msg = `${opts.file} is not a valid host configuration: ${loaded.problems.filter((p) => p.severity === 'error').map((p) => `${p.line ?? 1}:${p.col ?? 1}: ${p.message}`).join('; ')}`;
-    return { config: null, result };
+    return { config: null, result, source };
   }
   const picked = pickConfig(loaded.file, opts.config);
   if (!picked.config) {
     result.msg = `${opts.file}: ${picked.message!}`;
-    return { config: null, result };
+    return { config: null, result, source };
   }
   result.failed = false;
   result.configFound = true;
-  return { config: picked.config, result };
+  return { config: picked.config, result, source };
 }
 
 /**

@@ -10,6 +10,7 @@ import { bootSnapshot } from './snapshot.js';
 import { killSweep } from './kill.js';
 import { singleGpu } from './singlegpu.js';
 import { nestedEdu, nestedGpuSlot, nestedL2, nestedNotViable, nestedVf } from './nested.js';
+import { hostConfigCycle, hostConfigLate } from './host-config.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -21,9 +22,12 @@ export const SCENARIOS: readonly Scenario[] = [
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
   // gpuvirt's generated QEMU scripts run by a QEMU inside the guest (one L2 boot, ~1 min).
   nestedEdu, nestedNotViable, nestedGpuSlot, nestedVf, nestedL2,
+  hostConfigCycle,
   // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
   groundTruthIntel, groundTruthNone,
   killSweep,
+  // Removes and rescans the SR-IOV PF (new IOMMU group numbers): last.
+  hostConfigLate,
 ];
 
 export function scenariosFor(machine: MachineName): Scenario[] {

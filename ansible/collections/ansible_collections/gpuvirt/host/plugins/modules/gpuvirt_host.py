@@ -28,6 +28,13 @@ options:
     description: Go past the refusals gpuvirt's --force can override.
     type: bool
     default: false
+  persist:
+    description:
+      - Also apply this config at every boot (C(gpuvirt host apply --persist)) - a copy of the file
+        in /etc/gpuvirt/host.yaml and gpuvirt-host.service, enabled. C(gpuvirt host unpersist) removes them.
+      - Check mode reports the host's differences, not whether that boot record would change.
+    type: bool
+    default: false
   executable:
     description: The gpuvirt program.
     type: str
@@ -65,6 +72,7 @@ def main():
             file=dict(type='path', required=True),
             config=dict(type='str', required=True),
             force=dict(type='bool', default=False),
+            persist=dict(type='bool', default=False),
             executable=dict(type='str', default='gpuvirt'),
             root=dict(type='path'),
         ),
@@ -77,6 +85,8 @@ def main():
         argv.append('--yes')
         if p['force']:
             argv.append('--force')
+        if p['persist']:
+            argv.append('--persist')
     if p['root']:
         argv += ['--root', p['root']]
     rc, out, err = module.run_command(argv)
