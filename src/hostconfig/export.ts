@@ -12,6 +12,7 @@ import { readDevice } from './state.js';
 import { API_VERSION, KIND } from './schema.js';
 import { needsDeviceSpecific } from '../reset/judge.js';
 import { RESET_RULE, ruleAddresses } from '../reset/change.js';
+import { readVgpuDevices } from '../sharing/vgpu.js';
 
 const PASSTHROUGH = new Set(['vfio-pci', 'pci-stub']);
 const q = (s: string) => JSON.stringify(s);
@@ -21,6 +22,7 @@ export function exportHostConfig(host: Host, names: PciNames, configName: string
   const devices: string[] = [];
   // vendor-reset's method counts as configured when it is selected now and the rule selects it at boot.
   const atBoot = ruleAddresses(host.readText(RESET_RULE));
+  const vgpus = readVgpuDevices(host);
   for (const addr of listAddresses(host)) {
     const fn = readFunction(host, addr);
     if (fn.physfn !== null) continue;
@@ -34,6 +36,14 @@ export function exportHostConfig(host: Host, names: PciNames, configName: string
     } else if (d.sriov && d.sriov.numVfs > 0) {
       const onVfio = d.sriov.vfs.length > 0 && d.sriov.vfs.every((v) => v.driver === 'vfio-pci');
       devices.push(comment, `      - select: { address: ${q(addr)} }`, `        sriov: { vfs: ${d.sriov.numVfs}${onVfio ? ', vfDriver: vfio-pci' : ''} }`);
+      // vGPUs on the VFs (vendor-specific VFIO), per type id, the name in a comment.
+      const gpu = vgpus.find((g) => g.address === addr && g.mechanism === 'vendor-vfio');
+      const held = new Map<string, { name: string | null; count: number }>();
+      for (const vf of gpu?.vfs ?? []) if (vf.current) held.set(vf.current, { name: vf.currentName, count: (held.get(vf.current)?.count ?? 0) + 1 });
+      if (held.size) {
+        devices.push('        vgpu:');
+        for (const [id, h] of held) devices.push(`          - { type: ${id}, count: ${h.count} }${h.name ? `   # ${h.name.replace(/[\u0000-\u001f\u007f]/g, ' ')}` : ''}`);
+      }
       // VFs passed through one by one are named by address (they exist once the count above is set).
       for (const vf of onVfio ? [] : d.sriov.vfs) {
         if (vf.driver && PASSTHROUGH.has(vf.driver)) devices.push(`      - select: { address: ${q(vf.address)} }   # VF of ${addr}`, `        driver: ${vf.driver}`);

@@ -4,6 +4,7 @@
 // (`diff: {before, after}`). The host-wide part is what `gpuvirt setup` would change: its own
 // planner is asked, so both commands agree on what "done" is. A device's resetMethod is
 // setup --reset's change for that GPU: reset_method now, and the udev rule that sets it at boot.
+// A device's vgpu is `vgpu remove|create` on its VFs (vgpu.ts), compared as vGPUs per type.
 import type { Ctx } from '../context.js';
 import { GpuvirtError } from '../errors.js';
 import { formatParam, normalizeKey, paramValue, parseCmdline, type KernelParam } from '../detect/cmdline.js';
@@ -16,12 +17,14 @@ import type { HostConfig } from './schema.js';
 import { selectDevices, type SelectedDevice } from './state.js';
 import { needsDeviceSpecific } from '../reset/judge.js';
 import { RESET_RULE, ruleAddresses } from '../reset/change.js';
+import { readVgpuDevices } from '../sharing/vgpu.js';
+import { planVgpuLayout, vfHeld, vgpuLayout, type VgpuLayout } from './vgpu.js';
 
 export interface Difference {
   /** A PCI address, or "host". */
   subject: string;
   name: string;
-  field: 'driver' | 'vfs' | 'vfDriver' | 'resetMethod' | 'kernelParams' | 'vfioModules' | 'resetRule';
+  field: 'driver' | 'vfs' | 'vfDriver' | 'resetMethod' | 'vgpu' | 'kernelParams' | 'vfioModules' | 'resetRule';
   before: unknown;
   after: unknown;
 }
@@ -38,6 +41,10 @@ export interface Inspection {
   diff: { before: Record<string, unknown>; after: Record<string, unknown> };
   /** setup's change for the host-wide items, when they need one. */
   setup: ChangePlan<SetupView> | null;
+  /** `vgpu remove|create` changes for the devices' vgpu entries, in the order they run. */
+  vgpu: ChangePlan<unknown>[];
+  /** GPUs whose VFs this apply makes: their vGPUs come with the next apply. */
+  vgpuDeferred: string[];
 }
 
 const vfDrivers = (d: SelectedDevice): string | null => {
@@ -45,7 +52,7 @@ const vfDrivers = (d: SelectedDevice): string | null => {
   return names.length === 0 ? null : names.join(',');
 };
 
-function deviceDiff(d: SelectedDevice, problems: string[]): { before: Record<string, unknown>; after: Record<string, unknown>; differences: Difference[] } {
+function deviceDiff(d: SelectedDevice, problems: string[], layout: VgpuLayout | null): { before: Record<string, unknown>; after: Record<string, unknown>; differences: Difference[] } {
   const out: Difference[] = [];
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
@@ -68,6 +75,8 @@ function deviceDiff(d: SelectedDevice, problems: string[]): { before: Record<str
     if (!needsDeviceSpecific({ ...d.now, physfn: null })) problems.push(`${d.now.address} (${d.now.name}) is not a GPU vendor-reset resets (AMD Polaris, Vega, Navi 10/12/14): resetMethod device_specific is for those`);
     else add('resetMethod', d.now.resetMethods.join(' ') || null, d.want.resetMethod);
   }
+  // vGPUs per type, as "NVIDIA L40S-8Q (1152)": 2.
+  if (layout) add('vgpu', layout.before, layout.after);
   return { before, after, differences: out };
 }
 
@@ -143,11 +152,17 @@ export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection>
   const before: Record<string, unknown> = { host: host.before, devices: {} };
   const after: Record<string, unknown> = { host: host.after, devices: {} };
   const differences = [...host.differences];
+  const gpus = selection.devices.some((d) => d.want.vgpu) ? readVgpuDevices(ctx.host) : [];
+  const vgpu: ChangePlan<unknown>[] = [];
+  const vgpuDeferred: string[] = [];
   for (const d of selection.devices) {
-    const r = deviceDiff(d, problems);
+    const layout = d.want.vgpu ? vgpuLayout(d, gpus, vfHeld(ctx), problems) : null;
+    if (layout?.deferred) vgpuDeferred.push(d.now.address);
+    else if (layout) vgpu.push(...await planVgpuLayout(ctx, layout, problems));
+    const r = deviceDiff(d, problems, layout);
     (before.devices as Record<string, unknown>)[d.now.address] = r.before;
     (after.devices as Record<string, unknown>)[d.now.address] = r.after;
     differences.push(...r.differences);
   }
-  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, rebootAfterApply: host.rebootAfterApply, diff: { before, after }, setup: host.setup };
+  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, rebootAfterApply: host.rebootAfterApply, diff: { before, after }, setup: host.setup, vgpu, vgpuDeferred };
 }

@@ -76,7 +76,7 @@ const fullAddress = (a: string) => (a.length === 7 ? `0000:${a}` : a).toLowerCas
 
 function normalizeDevice(d: HostDevice): HostDevice {
   const s = d.select;
-  return { ...d, select: { ...s, ...(s.address ? { address: fullAddress(s.address) } : {}), ...(s.id ? { id: s.id.toLowerCase() } : {}) } };
+  return { ...d, ...(d.vgpu ? { vgpu: d.vgpu.map((v) => ({ type: String(v.type).trim(), count: v.count })) } : {}), select: { ...s, ...(s.address ? { address: fullAddress(s.address) } : {}), ...(s.id ? { id: s.id.toLowerCase() } : {}) } };
 }
 
 /** Addresses written without quotes: gpuvirt reads them (YAML 1.2), PyYAML and so Ansible read 0000:01:00.0 as 60.0. */
@@ -101,7 +101,11 @@ function rules(file: HostConfigFile): Problem[] {
     cfg.devices.forEach((d, i) => {
       const at: Path = ['configs', name, 'devices', i];
       if (d.driver && d.sriov) out.push(problem('error', at, 'give driver or sriov, not both: a PF passed through whole has no VFs'));
-      if (!d.driver && !d.sriov && !d.resetMethod) out.push(problem('error', at, 'say what the devices should be: driver (vfio-pci, pci-stub), sriov { vfs } or resetMethod'));
+      if (!d.driver && !d.sriov && !d.resetMethod && !d.vgpu) out.push(problem('error', at, 'say what the devices should be: driver (vfio-pci, pci-stub), sriov { vfs }, vgpu or resetMethod'));
+      if (d.vgpu && d.driver) out.push(problem('error', [...at, 'vgpu'], 'give driver or vgpu, not both: a GPU passed through whole carries no vGPUs'));
+      if (d.vgpu && d.sriov?.vfDriver) out.push(problem('error', [...at, 'vgpu'], 'give sriov.vfDriver or vgpu, not both: VFs that carry vGPUs stay on the vendor driver, which is their VFIO driver'));
+      const types = (d.vgpu ?? []).map((v) => String(v.type).toLowerCase());
+      if (new Set(types).size !== types.length) out.push(problem('error', [...at, 'vgpu'], 'each vGPU type once: add up the counts'));
       const s = d.select;
       if (!s.address && !s.id && !s.name && !s.all) out.push(problem('error', [...at, 'select'], 'a selector needs address, id, name or all: true'));
       if (s.address && (s.all || s.index !== undefined)) out.push(problem('error', [...at, 'select'], 'an address names one device: all and index do not go with it'));

@@ -1,7 +1,7 @@
 // `host apply` as one change, concatenated from the planners the single commands use, in the
 // order a host needs them: boot configuration (kernel parameters, vfio modules: setup's
-// planner), SR-IOV VF counts (VFs must exist before they are bound), then passthrough
-// bindings. Nothing here writes: the change engine runs the plan.
+// planner), SR-IOV VF counts (VFs must exist before they are bound), vGPU types on VFs
+// (`vgpu remove|create`), then passthrough bindings. Nothing here writes: the change engine runs the plan.
 import type { Ctx } from '../context.js';
 import { combine } from '../change/combine.js';
 import type { ChangePlan, Refusal } from '../change/types.js';
@@ -28,10 +28,15 @@ export function planHostApply<V>(ctx: Ctx, view: V, inspection: Inspection, conf
       bind[w.sriov.vfDriver].push(...pf.vfs.filter((v) => v.driver !== w.sriov!.vfDriver).map((v) => v.address));
     }
   }
+  // vGPUs on VFs that exist (a VF count changed here is a VF that does not exist yet).
+  parts.push(...inspection.vgpu);
   for (const driver of ['vfio-pci', 'pci-stub'] as const) {
     if (bind[driver].length) parts.push(planPassthrough(ctx, { addresses: bind[driver], driver, force, persist: false }));
   }
   const plan = combine(view, parts, '');
+  if (inspection.vgpuDeferred.length) {
+    plan.warnings = [...(plan.warnings ?? []), ...inspection.vgpuDeferred.map((a) => `${a}: this apply makes its VFs, and the driver lists their vGPU types once they exist: apply the config again for its vGPUs`)];
+  }
   plan.refusals = [...refusals, ...(plan.refusals ?? [])];
   plan.question = `Apply ${plan.steps.length} steps to make this host match config ${configName}?`;
   return plan;

@@ -1,7 +1,7 @@
 // The host configuration format, gpuvirt/v1 kind HostConfig: one file of named configs shipped
 // to every node of a fleet, each saying what the host's devices should be (passthrough driver,
-// SR-IOV VF count and the VFs' driver) and what the host needs at boot (IOMMU parameters, vfio
-// modules). The zod schema is what `host diff|assert|apply` check and what `host schema` exports.
+// SR-IOV VF count and the VFs' driver, vGPU types, reset method) and what the host needs at
+// boot (IOMMU parameters, vfio modules). The zod schema is what `host diff|assert|apply` check and what `host schema` exports.
 import { z } from 'zod';
 
 export const API_VERSION = 'gpuvirt/v1';
@@ -28,6 +28,14 @@ export const hostSelectorSchema = z
 
 export const passthroughDriverSchema = z.enum(['vfio-pci', 'pci-stub']);
 
+export const vgpuWantSchema = z
+  .strictObject({
+    type: z.union([z.int().min(1), z.string().min(1).max(100).regex(/^[^\u0000-\u001f\u007f]*$/)])
+      .describe('the vGPU type: its id (1152) or its name as the driver lists it (NVIDIA L40S-8Q, or L40S-8Q)'),
+    count: z.int().min(0).max(256).describe('how many vGPUs of that type (0: none)'),
+  })
+  .describe('how many vGPUs of one type');
+
 export const hostDeviceSchema = z
   .strictObject({
     select: hostSelectorSchema,
@@ -41,6 +49,8 @@ export const hostDeviceSchema = z
       .describe('the device is an SR-IOV PF with this many VFs'),
     resetMethod: z.literal('device_specific').optional()
       .describe('reset through vendor-reset (AMD Polaris, Vega, Navi 10/12/14): device_specific selected now and at every boot by a udev rule, as `gpuvirt setup --reset`'),
+    vgpu: z.array(vgpuWantSchema).min(1).max(16).optional()
+      .describe('the vGPUs the GPU carries, as `gpuvirt vgpu create`: NVIDIA vendor-specific VFIO (kernel 6.8+), one vGPU per VF, on the lowest free VFs; every other VF holds none'),
   })
   .describe('Selected devices and what they should be: on a passthrough driver or an SR-IOV PF, and how they reset');
 

@@ -11,6 +11,8 @@ export interface Want {
   driver?: 'vfio-pci' | 'pci-stub';
   sriov?: { vfs: number; vfDriver?: 'vfio-pci' };
   resetMethod?: 'device_specific';
+  /** vGPU types (an id or a name, as written) and how many of each. */
+  vgpu?: { type: string; count: number }[];
 }
 
 export interface DeviceNow {
@@ -71,7 +73,7 @@ export function selectDevices(host: Host, names: PciNames, config: HostConfig): 
   const problems: string[] = [];
   const byAddress = new Map<string, SelectedDevice>();
   config.devices.forEach((d, entry) => {
-    const want: Want = { ...(d.driver && { driver: d.driver }), ...(d.sriov && { sriov: d.sriov }), ...(d.resetMethod && { resetMethod: d.resetMethod }) };
+    const want: Want = { ...(d.driver && { driver: d.driver }), ...(d.sriov && { sriov: d.sriov }), ...(d.resetMethod && { resetMethod: d.resetMethod }), ...(d.vgpu && { vgpu: d.vgpu.map((v) => ({ type: String(v.type), count: v.count })) }) };
     let found: PciFunction[];
     if (d.select.address) found = functions.filter((f) => f.address === d.select.address);
     else {

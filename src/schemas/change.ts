@@ -268,7 +268,8 @@ const ansible = {
   differences: z.array(z.object({
     subject: z.string().describe('a PCI address, or "host"'),
     name: z.string(),
-    field: z.enum(['driver', 'vfs', 'vfDriver', 'resetMethod', 'kernelParams', 'vfioModules', 'resetRule']),
+    field: z.enum(['driver', 'vfs', 'vfDriver', 'resetMethod', 'vgpu', 'kernelParams', 'vfioModules', 'resetRule'])
+      .describe('vgpu: vGPUs per type label, e.g. {"NVIDIA L40S-8Q (1152)": 2}'),
     before: z.unknown(),
     after: z.unknown(),
   })),

@@ -90,7 +90,7 @@ export function resolveGpu(ctx: Ctx, device: string | undefined): { gpu: VgpuDev
   return { gpu, named: addr === gpu.address && !gpu.parents.includes(addr) ? null : addr };
 }
 
-interface KnownType {
+export interface KnownType {
   id: string;
   name: string | null;
 }
@@ -101,9 +101,9 @@ export function matchType(known: readonly KnownType[], asked: string): KnownType
   return known.find((t) => t.id === asked) ?? known.find((t) => t.name !== null && bare(t.name) === bare(asked)) ?? null;
 }
 
-const label = (t: KnownType) => (t.name ? `${t.name} (${t.id})` : `type ${t.id}`);
+export const label = (t: KnownType) => (t.name ? `${t.name} (${t.id})` : `type ${t.id}`);
 
-function vendorTypes(gpu: VgpuDevice): KnownType[] {
+export function vendorTypes(gpu: VgpuDevice): KnownType[] {
   const out = new Map<string, KnownType>();
   for (const vf of gpu.vfs) {
     for (const t of vf.creatable) out.set(t.id, { id: t.id, name: t.name });

@@ -42,7 +42,7 @@ describe('host config resetMethod', () => {
     expect(bad.file).toBeNull();
     expect(bad.problems[0]).toMatchObject({ severity: 'error', line: 7 });
     const empty = loadHostConfigText(`${HEAD}  x:\n    devices:\n      - select: { id: "1002:67df" }\n`);
-    expect(empty.problems.map((p) => p.message)).toEqual(['say what the devices should be: driver (vfio-pci, pci-stub), sriov { vfs } or resetMethod']);
+    expect(empty.problems.map((p) => p.message)).toEqual(['say what the devices should be: driver (vfio-pci, pci-stub), sriov { vfs }, vgpu or resetMethod']);
   });
 
   it('diff shows reset_method and the boot rule; apply makes setup --reset\'s change for the named GPU; assert then passes; a second apply is no change', async () => {

@@ -75,7 +75,13 @@ export function withInspection(r: AnsibleResult, i: Inspection, afterApply: bool
   return { ...r, diff: i.diff, differences: i.differences, problems: i.problems, reboot_required: afterApply ? i.rebootAfterApply : i.rebootRequired };
 }
 
-const value = (v: unknown) => (v === null || v === undefined ? 'none' : Array.isArray(v) ? (v.length ? v.join(' ') : '(none)') : String(v));
+const value = (v: unknown): string => {
+  if (v === null || v === undefined) return 'none';
+  if (Array.isArray(v)) return v.length ? v.join(' ') : '(none)';
+  // vGPUs per type: "NVIDIA L40S-8Q (1152) x2, ...".
+  if (typeof v === 'object') return Object.entries(v).map(([k, n]) => `${k} x${String(n)}`).join(', ') || '(none)';
+  return String(v);
+};
 
 /** The differences as a diff: `-` what the host shows, `+` what the config wants, per device. */
 export function renderDifferences(r: AnsibleResult, s: Style): string {
