@@ -66,8 +66,11 @@ const resetMethodPath = (p: unknown) => typeof p === 'string' && p.startsWith(`$
 /** ...or an xe VF's scheduling setting (sriov_admin/vfN/profile), a u32. */
 const xeProfilePath = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
   /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/sriov_admin\/vf[1-9]\d*\/profile\/(exec_quantum_ms|preempt_timeout_us)$/.test(p.slice(paths.pciDevices.length + 1));
+/** ...or an NVIDIA VF's nvidia/current_vgpu_type, emptied (`0`) before a host config puts its VFs' types back. */
+const vgpuTypeAttr = (p: unknown) => typeof p === 'string' && p.startsWith(`${paths.pciDevices}/`) &&
+  /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\/nvidia\/current_vgpu_type$/.test(p.slice(paths.pciDevices.length + 1));
 const attrUndoOk = (u: Record<string, unknown>) => typeof u.value === 'string' &&
-  ((resetMethodPath(u.path) && /^(\n|[a-z_ ]+)$/.test(u.value)) || (xeProfilePath(u.path) && /^\d{1,10}$/.test(u.value)));
+  ((resetMethodPath(u.path) && /^(\n|[a-z_ ]+)$/.test(u.value)) || (xeProfilePath(u.path) && /^\d{1,10}$/.test(u.value)) || (vgpuTypeAttr(u.path) && u.value === '0'));
 const cleanPath = (p: unknown) => typeof p === 'string' && p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '.') && !p.includes('\0');
 const argvOk = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string' && !x.includes('\0')) && PROGRAMS.has(a[0] as string);
 

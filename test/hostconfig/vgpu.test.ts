@@ -165,6 +165,25 @@ describe('host config vgpu (NVIDIA vendor-specific VFIO)', () => {
     }
   });
 
+  it('a kill at any step of a type change is found by the next run and undone by `recover`', async () => {
+    const plan = (await run(machine('nvidia-l40s-vfio'), 'apply', 'four-q', '--dry-run')).doc.data.steps as { kind: string; title: string }[];
+    for (const i of plan.flatMap((st, n) => (st.kind === 'write' ? [n] : []))) for (const after of [0, 1]) {
+      const m = machine('nvidia-l40s-vfio');
+      const before = treeState(m.root);
+      const death: Death = { atStep: i, after, dead: false };
+      await m.run(['host', 'apply', '-f', FILE, '-c', 'four-q', '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
+      if (!death.dead) {
+        expect(after, `the kill at step ${i} happened`).toBe(1);
+        continue;
+      }
+      const next = await run(m, 'apply', 'four-q', '--yes');
+      expect(next.code, `the run after a kill at step ${i}`).toBe(1);
+      const r = await m.run(['recover', '--yes', '--json']);
+      expect(r.code, `recover after a kill at step ${i}: ${JSON.stringify(r.doc)}`).toBe(0);
+      expect(treeDiff(before, treeState(m.root)), `host after a kill at step ${i}+${after} (${plan[i]!.title}) and recover`).toEqual([]);
+    }
+  });
+
   it('export writes the vGPUs per type id, and assert on the export passes', async () => {
     const m = machine('nvidia-l40s-vfio');
     expect((await run(m, 'apply', 'four', '--yes')).code).toBe(0);
@@ -176,6 +195,20 @@ describe('host config vgpu (NVIDIA vendor-specific VFIO)', () => {
     expect((await m.run(['host', 'assert', '-f', file, '-c', 'here', '--json'])).code).toBe(0);
     m.host.writeAttr(vgpuTypePath(VF[3]!), '0');
     expect((await m.run(['host', 'assert', '-f', file, '-c', 'here', '--json'])).code).toBe(1);
+  });
+
+  it('VFs this apply makes: their vGPUs are a difference, left for the next apply with a warning (the driver lists types once the VFs exist)', async () => {
+    const m = machine('nvidia-vgpu-host');
+    const f = configFile(`${HEAD}  x:\n    devices:\n      - select: { address: "${PF}" }\n        sriov: { vfs: 32 }\n        vgpu: [{ type: L40S-8Q, count: 2 }]\n`);
+    const d = await m.run(['host', 'diff', '-f', f, '-c', 'x', '--json']);
+    expect(d.doc.data.problems).toEqual([]);
+    expect(d.doc.data.differences.map((x: { field: string; before: unknown; after: unknown }) => [x.field, x.before, x.after])).toEqual([['vfs', 0, 32], ['vgpu', {}, { 'L40S-8Q': 2 }]]);
+    const r = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.warnings).toContain(`${PF}: this apply makes its VFs, and the driver lists their vGPU types once they exist: apply the config again for its vGPUs`);
+    expect(r.doc.data.steps.some((s: { title: string }) => /vGPU|vgpu/.test(s.title))).toBe(false);
+    // Not done until the vGPUs are there: assert says so (here the VFs have no vGPU attributes at all).
+    expect((await m.run(['host', 'assert', '-f', f, '-c', 'x', '--json'])).code).toBe(1);
   });
 
   it('a GPU that makes vGPUs as mediated devices, or none: a problem naming why, nothing changes', async () => {
