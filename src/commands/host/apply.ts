@@ -49,7 +49,8 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
   help: [
     'Plans everything the config needs as one list of steps, in this order: the kernel parameters',
     'and vfio modules at boot (as `gpuvirt setup`), SR-IOV VF counts (as `sriov enable|disable`),',
-    'then passthrough bindings (as `gpuvirt passthrough`, with its preflight). Shows the whole plan,',
+    'vGPUs on VFs (as `vgpu remove|create`), then passthrough bindings (as `gpuvirt passthrough`,',
+    'with its preflight). Shows the whole plan,',
     'asks once (or --yes), applies step by step and undoes all of it on any failure. Applying a',
     'config the host already matches changes nothing (changed: false). Says when a reboot is',
     'needed for the kernel command line, and never reboots.',
