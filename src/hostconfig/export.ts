@@ -23,6 +23,16 @@ export function exportHostConfig(host: Host, names: PciNames, configName: string
   // vendor-reset's method counts as configured when it is selected now and the rule selects it at boot.
   const atBoot = ruleAddresses(host.readText(RESET_RULE));
   const vgpus = readVgpuDevices(host);
+  /** The GPU's vGPUs (on its VFs, or its mediated devices) per type id, the name in a comment. */
+  const vgpuLines = (addr: string): string[] => {
+    const gpu = vgpus.find((g) => g.address === addr);
+    const held = new Map<string, { name: string | null; count: number }>();
+    const count = (id: string | null, name: string | null) => { if (id) held.set(id, { name, count: (held.get(id)?.count ?? 0) + 1 }); };
+    for (const vf of gpu?.vfs ?? []) count(vf.current, vf.currentName);
+    for (const i of gpu?.instances ?? []) count(i.type, i.typeName);
+    // An mdev type id is text (nvidia-222): quoted; a vendor VFIO type id is a number.
+    return held.size ? ['        vgpu:', ...[...held].map(([id, h]) => `          - { type: ${/^\d+$/.test(id) ? id : q(id)}, count: ${h.count} }${h.name ? `   # ${h.name.replace(/[\u0000-\u001f\u007f]/g, ' ')}` : ''}`)] : [];
+  };
   for (const addr of listAddresses(host)) {
     const fn = readFunction(host, addr);
     if (fn.physfn !== null) continue;
@@ -36,18 +46,13 @@ export function exportHostConfig(host: Host, names: PciNames, configName: string
     } else if (d.sriov && d.sriov.numVfs > 0) {
       const onVfio = d.sriov.vfs.length > 0 && d.sriov.vfs.every((v) => v.driver === 'vfio-pci');
       devices.push(comment, `      - select: { address: ${q(addr)} }`, `        sriov: { vfs: ${d.sriov.numVfs}${onVfio ? ', vfDriver: vfio-pci' : ''} }`);
-      // vGPUs on the VFs (vendor-specific VFIO), per type id, the name in a comment.
-      const gpu = vgpus.find((g) => g.address === addr && g.mechanism === 'vendor-vfio');
-      const held = new Map<string, { name: string | null; count: number }>();
-      for (const vf of gpu?.vfs ?? []) if (vf.current) held.set(vf.current, { name: vf.currentName, count: (held.get(vf.current)?.count ?? 0) + 1 });
-      if (held.size) {
-        devices.push('        vgpu:');
-        for (const [id, h] of held) devices.push(`          - { type: ${id}, count: ${h.count} }${h.name ? `   # ${h.name.replace(/[\u0000-\u001f\u007f]/g, ' ')}` : ''}`);
-      }
+      devices.push(...vgpuLines(addr));
       // VFs passed through one by one are named by address (they exist once the count above is set).
       for (const vf of onVfio ? [] : d.sriov.vfs) {
         if (vf.driver && PASSTHROUGH.has(vf.driver)) devices.push(`      - select: { address: ${q(vf.address)} }   # VF of ${addr}`, `        driver: ${vf.driver}`);
       }
+    } else if (vgpuLines(addr).length) {
+      devices.push(comment, `      - select: { address: ${q(addr)} }`, ...vgpuLines(addr));
     }
   }
   // Kernel parameters the IOMMU setting leaves open (iommu=pt) are kept as they are configured.

@@ -156,7 +156,7 @@ export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection>
   const vgpu: ChangePlan<unknown>[] = [];
   const vgpuDeferred: string[] = [];
   for (const d of selection.devices) {
-    const layout = d.want.vgpu ? vgpuLayout(d, gpus, vfHeld(ctx), problems) : null;
+    const layout = d.want.vgpu ? vgpuLayout(ctx.host, d, gpus, vfHeld(ctx), problems) : null;
     if (layout?.deferred) vgpuDeferred.push(d.now.address);
     else if (layout) vgpu.push(...await planVgpuLayout(ctx, layout, problems));
     const r = deviceDiff(d, problems, layout);

@@ -31,7 +31,7 @@ export const passthroughDriverSchema = z.enum(['vfio-pci', 'pci-stub']);
 export const vgpuWantSchema = z
   .strictObject({
     type: z.union([z.int().min(1), z.string().min(1).max(100).regex(/^[^\u0000-\u001f\u007f]*$/)])
-      .describe('the vGPU type: its id (1152) or its name as the driver lists it (NVIDIA L40S-8Q, or L40S-8Q)'),
+      .describe('the vGPU type: its id (1152, nvidia-222, i915-GVTg_V5_4) or its name as the driver lists it (NVIDIA L40S-8Q or L40S-8Q, GRID T4-1Q)'),
     count: z.int().min(0).max(256).describe('how many vGPUs of that type (0: none)'),
   })
   .describe('how many vGPUs of one type');
@@ -50,7 +50,7 @@ export const hostDeviceSchema = z
     resetMethod: z.literal('device_specific').optional()
       .describe('reset through vendor-reset (AMD Polaris, Vega, Navi 10/12/14): device_specific selected now and at every boot by a udev rule, as `gpuvirt setup --reset`'),
     vgpu: z.array(vgpuWantSchema).min(1).max(16).optional()
-      .describe('the vGPUs the GPU carries, as `gpuvirt vgpu create`: NVIDIA vendor-specific VFIO (kernel 6.8+), one vGPU per VF, on the lowest free VFs; every other VF holds none'),
+      .describe('the vGPUs the GPU carries, through the path `gpuvirt vgpu create` takes for it: NVIDIA vendor-specific VFIO (kernel 6.8+, one per VF, lowest free VFs first) or mediated devices (NVIDIA before 6.8, GVT-g; UUIDs derived from parent, type and number); every other vGPU of the GPU is removed'),
   })
   .describe('Selected devices and what they should be: on a passthrough driver or an SR-IOV PF, and how they reset');
 

@@ -1,5 +1,5 @@
 // A host config's vgpu on the simulated kernel: vGPUs per type on an NVIDIA GPU's VFs (vendor-
-// specific VFIO), made by the same changes as `vgpu remove|create`, shown by diff, checked by
+// specific VFIO) or as mediated devices (NVIDIA before 6.8, GVT-g), made by the same changes as `vgpu remove|create`, shown by diff, checked by
 // assert, written back by export; refused where the type cannot be made, undone on a failure.
 import { describe, expect, it } from 'vitest';
 import { readAttr } from '../../src/host/host.js';
@@ -211,18 +211,103 @@ describe('host config vgpu (NVIDIA vendor-specific VFIO)', () => {
     expect((await m.run(['host', 'assert', '-f', f, '-c', 'x', '--json'])).code).toBe(1);
   });
 
-  it('a GPU that makes vGPUs as mediated devices, or none: a problem naming why, nothing changes', async () => {
-    for (const fixture of ['nvidia-a40-mdev', 'nvidia-t4-mdev', 'intel-gvtg-desktop']) {
-      const m = machine(fixture);
-      const f = configFile(`${HEAD}  x:\n    devices:\n      - select: { all: true }\n        vgpu: [{ type: 1, count: 1 }]\n`);
-      const r = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
-      expect(r.code, fixture).toBe(7);
-      const problems: string[] = r.doc.data.problems;
-      expect(problems.length, fixture).toBeGreaterThan(0);
-      for (const p of problems) expect(p, fixture).toMatch(/makes vGPUs as mediated devices \(mdev\)|offers no vGPU types/);
-      // The GPU with mdev types is named as such, not as offering none.
-      expect(problems.some((p) => p.includes('mediated devices')), fixture).toBe(true);
-      expect(m.host.writes, fixture).toEqual([]);
+  it('a GPU without vGPU types: a problem naming why, nothing changes', async () => {
+    const m = machine('navi10-single-gpu');
+    const f = configFile(`${HEAD}  x:\n    devices:\n      - select: { all: true }\n        vgpu: [{ type: 1, count: 1 }]\n`);
+    const r = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
+    expect(r.code).toBe(7);
+    expect(r.doc.data.problems).toEqual([expect.stringMatching(/offers no vGPU types: vgpu needs a vGPU host driver/)]);
+    expect(m.host.writes).toEqual([]);
+  });
+});
+
+describe('host config vgpu (mediated devices: NVIDIA before 6.8, GVT-g)', () => {
+  const MDEV = configFile(`${HEAD}  t4:
+    devices:
+      - select: { id: "10de:1eb8" }
+        vgpu: [{ type: GRID T4-1Q, count: 3 }]
+  t4-none:
+    devices:
+      - select: { id: "10de:1eb8" }
+        vgpu: [{ type: nvidia-222, count: 0 }]
+  a40:
+    devices:
+      - select: { address: "${PF}" }
+        sriov: { vfs: 32 }
+        vgpu: [{ type: nvidia-557, count: 3 }]
+  gvtg:
+    devices:
+      - select: { address: "0000:00:02.0" }
+        vgpu: [{ type: GVTg_V5_4, count: 2 }]
+  gvtg-three:
+    devices:
+      - select: { address: "0000:00:02.0" }
+        vgpu: [{ type: i915-GVTg_V5_4, count: 3 }]
+`);
+  const mrun = (m: M, cmd: string, config: string, ...more: string[]) => m.run(['host', cmd, '-f', MDEV, '-c', config, ...more, '--json']);
+  const uuids = (m: M) => (m.host.list('/sys/bus/mdev/devices') ?? []).sort();
+
+  it.each([
+    ['nvidia-t4-mdev', 't4', 'GRID T4-1Q (nvidia-222)', 1, 3],
+    ['nvidia-a40-mdev', 'a40', 'NVIDIA A40-8Q (nvidia-557)', 1, 3],
+    ['intel-gvtg-desktop', 'gvtg', 'GVTg_V5_4 (i915-GVTg_V5_4)', 0, 2],
+  ] as const)('%s: diff, apply, assert 0, a second apply is no change, export asserts; a removed instance is a difference', async (fixture, config, type, had, want) => {
+    const m = machine(fixture);
+    const d = await mrun(m, 'diff', config);
+    expect(d.code).toBe(0);
+    expect(d.doc.data.differences).toEqual([expect.objectContaining({ field: 'vgpu', before: had ? { [type]: had } : {}, after: { [type]: want } })]);
+    expect((await mrun(m, 'assert', config)).code).toBe(1);
+    const r = await mrun(m, 'apply', config, '--yes');
+    expect(r.code, r.stdout).toBe(0);
+    expect(documentFor('host apply')!.safeParse(r.doc).error).toBeUndefined();
+    expect(uuids(m)).toHaveLength(want);
+    expect((await mrun(m, 'assert', config)).code).toBe(0);
+    expect((await mrun(m, 'apply', config, '--yes')).doc.data).toMatchObject({ changed: false, noop: true });
+    // The UUIDs come from parent, type and number: the same on another node.
+    const other = machine(fixture);
+    expect((await mrun(other, 'apply', config, '--yes')).code).toBe(0);
+    expect(uuids(other)).toEqual(uuids(m));
+
+    const e = await m.run(['host', 'export', '-c', 'here']);
+    expect(e.stdout).toMatch(new RegExp(`        vgpu:\n          - \{ type: "[^"]+", count: ${want} \}   # `));
+    expect((await m.run(['host', 'assert', '-f', configFile(e.stdout), '-c', 'here', '--json'])).code).toBe(0);
+
+    const gone = uuids(m)[0]!;
+    expect((await m.run(['vgpu', 'remove', gone, '--yes', '--json'])).code).toBe(0);
+    const drift = await mrun(m, 'assert', config);
+    expect(drift.code).toBe(1);
+    expect(drift.doc.data.differences).toEqual([expect.objectContaining({ field: 'vgpu', before: { [type]: want - 1 }, after: { [type]: want } })]);
+    expect((await mrun(m, 'apply', config, '--yes')).code).toBe(0);
+    expect(uuids(m)).toContain(gone);
+  });
+
+  it('count 0 removes the instances; no room is a refusal that says so, and nothing changes', async () => {
+    const m = machine('nvidia-t4-mdev');
+    expect(uuids(m)).toHaveLength(1);
+    expect((await mrun(m, 'apply', 't4-none', '--yes')).code).toBe(0);
+    expect(uuids(m)).toEqual([]);
+    expect((await mrun(m, 'assert', 't4-none')).code).toBe(0);
+    const g = machine('intel-gvtg-desktop');
+    const r = await mrun(g, 'apply', 'gvtg-three', '--yes');
+    expect(r.code).toBe(7);
+    expect(r.doc.data.problems).toEqual([expect.stringContaining('its mediated device parents have no room for 1 more GVTg_V5_4 (i915-GVTg_V5_4)')]);
+    expect(g.host.writes).toEqual([]);
+  });
+
+  it('a failure at any step is undone: the instances as before', async () => {
+    for (const [fixture, config] of [['nvidia-t4-mdev', 't4'], ['nvidia-t4-mdev', 't4-none'], ['nvidia-a40-mdev', 'a40']] as const) {
+      const plan = (await mrun(machine(fixture), 'apply', config, '--dry-run')).doc.data.steps as { kind: string; title: string }[];
+      const steps = plan.flatMap((st, i) => (['write', 'exec', 'file', 'remove-file'].includes(st.kind) ? [i] : []));
+      expect(steps.length, `${fixture} ${config}`).toBeGreaterThan(0);
+      for (const i of steps) {
+        const m = machine(fixture);
+        const before = treeState(m.root);
+        const death: Death = { atStep: i, after: 0, dead: false, faultOnly: true };
+        const r = await m.run(['host', 'apply', '-f', MDEV, '-c', config, '--yes', '--json'], { seams: (h, e) => dying(h, e, death) });
+        expect(death.faulted, `${config}: step ${i} was reached`).toBe(true);
+        expect(r.code, `${config}: failure at step ${i} (${plan[i]!.title})`).toBe(1);
+        expect(treeDiff(before, treeState(m.root)), `${config}: host after a failure at step ${i} (${plan[i]!.title})`).toEqual([]);
+      }
     }
   });
 });
