@@ -161,4 +161,24 @@ describe('the journal', () => {
     expect(r.stderr).toContain('runs a program gpuvirt does not run');
     expect(m.testExec.calls).toEqual([]);
   });
+
+  it('recover takes an undo that empties a VF\'s current_vgpu_type (a host config\'s vGPUs), and refuses any other value there', async () => {
+    const vf = '0000:41:00.4';
+    const attr = `/sys/bus/pci/devices/${vf}/nvidia/current_vgpu_type`;
+    const journal = (value: string) => JSON.stringify({
+      format: 1, command: 'host apply', pid: 1, startedAt: 'x', before: [],
+      steps: [{ kind: 'write', path: attr, value: '1152', title: 't', undo: [{ kind: 'restore-attr', path: attr, value }] }],
+    });
+    const bad = machine('nvidia-l40s-vfio');
+    bad.host.writeFile('/var/lib/gpuvirt/journal.json', journal('1153'));
+    const r = await bad.run(['recover', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('writes an attribute gpuvirt does not write');
+    expect(bad.host.readText(attr)?.trim()).toBe('1152');
+    const ok = machine('nvidia-l40s-vfio');
+    ok.host.writeFile('/var/lib/gpuvirt/journal.json', journal('0'));
+    const done = await ok.run(['recover', '--yes', '--json']);
+    expect(done.code, done.stdout).toBe(0);
+    expect(ok.host.readText(attr)?.trim()).toBe('0');
+  });
 });
