@@ -8,6 +8,7 @@ import { deviceAttach, type Kern, waitForRelease } from './drivers.js';
 import { resetFamily } from '../reset/families.js';
 import { chomp, fail } from './state.js';
 import { simPaths } from './tree.js';
+import { vgpuVfsAppeared } from './vgpu.js';
 
 /** kstrtoull with base 0 (0x hex, leading-0 octal, decimal), one trailing newline allowed. */
 export function kstrtoul(value: string): number | null {
@@ -79,6 +80,7 @@ export function enableVfs(k: Kern, pf: string, driver: string, asked: number): v
   k.tree.rewrite(paths.pciAttr(pf, 'sriov_numvfs'), `${count}\n`);
   if (attr('sriov_drivers_autoprobe') === 0) return;
   for (const vf of vfs) deviceAttach(k, vf);
+  vgpuVfsAppeared(k, pf, vfs);
 }
 
 function createVf(k: Kern, pf: string, vf: string, index: number): void {

@@ -126,6 +126,8 @@ const NO_SRIOV_CONFIGURE = new Set(['pci-stub', 'gim', 'vfio-pci']);
 /** PF driver → the VF driver of the same family (Documentation/networking/device_drivers). */
 const VF_DRIVER: Record<string, string> = {
   igb: 'igbvf', ixgbe: 'ixgbevf', i40e: 'iavf', ice: 'iavf', mlx5_core: 'mlx5_core', bnxt_en: 'bnxt_en',
+  // NVIDIA's vGPU host driver drives the VFs sriov-manage makes (lspci: "Kernel driver in use: nvidia").
+  nvidia: 'nvidia',
 };
 
 export function moduleOfDriver(driver: string): string {

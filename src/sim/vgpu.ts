@@ -183,3 +183,20 @@ export function writeCurrentVgpuType(k: Kern, vf: string, value: string): void {
   const list = render(creatable(board, running(k, vfs), vfs.length));
   for (const v of vfs) if (k.tree.host.exists(attr(v, 'creatable_vgpu_types'))) k.tree.rewrite(attr(v, 'creatable_vgpu_types'), list);
 }
+
+/**
+ * VFs of an NVIDIA vGPU board as they appear on the nvidia driver (sriov-manage -e): the
+ * driver's per-VF attributes, no type yet and the board's creatable list as it stands.
+ */
+export function vgpuVfsAppeared(k: Kern, pf: string, vfs: readonly string[]): void {
+  const board = boardOf(k, pf);
+  if (!board) return;
+  const list = render(creatable(board, running(k, vfs), vfs.length));
+  for (const vf of vfs) {
+    if (linkName(k.tree.host, paths.pciAttr(vf, 'driver')) !== 'nvidia' || k.tree.host.exists(attr(vf, 'current_vgpu_type'))) continue;
+    k.tree.mkdir(paths.pciAttr(vf, 'nvidia'));
+    k.tree.put(attr(vf, 'current_vgpu_type'), '0\n', 0o644);
+    k.tree.put(attr(vf, 'creatable_vgpu_types'), list, 0o444);
+  }
+}
+

@@ -197,18 +197,33 @@ describe('host config vgpu (NVIDIA vendor-specific VFIO)', () => {
     expect((await m.run(['host', 'assert', '-f', file, '-c', 'here', '--json'])).code).toBe(1);
   });
 
-  it('VFs this apply makes: their vGPUs are a difference, left for the next apply with a warning (the driver lists types once the VFs exist)', async () => {
+  it('VFs this apply makes: once they exist, a second change gives them their vGPUs (the driver lists types only then); a dry run says so', async () => {
     const m = machine('nvidia-vgpu-host');
     const f = configFile(`${HEAD}  x:\n    devices:\n      - select: { address: "${PF}" }\n        sriov: { vfs: 32 }\n        vgpu: [{ type: L40S-8Q, count: 2 }]\n`);
     const d = await m.run(['host', 'diff', '-f', f, '-c', 'x', '--json']);
     expect(d.doc.data.problems).toEqual([]);
     expect(d.doc.data.differences.map((x: { field: string; before: unknown; after: unknown }) => [x.field, x.before, x.after])).toEqual([['vfs', 0, 32], ['vgpu', {}, { 'L40S-8Q': 2 }]]);
+    const dry = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--dry-run', '--json']);
+    expect(dry.doc.warnings).toContain(`${PF}: this apply makes its VFs, and the driver lists their vGPU types once they exist: apply the config again for its vGPUs`);
+    expect(dry.doc.data.steps.some((s: { title: string }) => /vGPU|vgpu/.test(s.title))).toBe(false);
     const r = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
-    expect(r.code).toBe(0);
-    expect(r.doc.warnings).toContain(`${PF}: this apply makes its VFs, and the driver lists their vGPU types once they exist: apply the config again for its vGPUs`);
-    expect(r.doc.data.steps.some((s: { title: string }) => /vGPU|vgpu/.test(s.title))).toBe(false);
-    // Not done until the vGPUs are there: assert says so (here the VFs have no vGPU attributes at all).
-    expect((await m.run(['host', 'assert', '-f', f, '-c', 'x', '--json'])).code).toBe(1);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`the VFs of ${PF} exist now: planning their vGPUs`);
+    expect(r.doc.warnings.join('\n')).not.toContain('apply the config again');
+    expect(r.doc.data.firstChange).toEqual({ steps: expect.any(Number), applied: true });
+    expect(r.doc.data.changed).toBe(true);
+    expect(r.doc.data.msg).toMatch(/then, once its VFs existed, \d+ step\(s\)/);
+    // The diff is from before the first change.
+    expect(r.doc.data.differences.map((x: { field: string }) => x.field)).toEqual(['vfs', 'vgpu']);
+    expect(documentFor('host apply')!.safeParse(r.doc).error).toBeUndefined();
+    const vfs = (m.host.list(`/sys/bus/pci/devices/${PF}`) ?? []).filter((e) => /^virtfn\d+$/.test(e));
+    expect(vfs).toHaveLength(32);
+    const made = vfs.map((e) => readAttr(m.host, vgpuTypePath(m.host.readLink(`/sys/bus/pci/devices/${PF}/${e}`)!.split('/').pop()!)));
+    expect(made.filter((t) => t === '1152')).toHaveLength(2);
+    expect(made.filter((t) => t === '0')).toHaveLength(30);
+    expect((await m.run(['host', 'assert', '-f', f, '-c', 'x', '--json'])).code).toBe(0);
+    const again = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
+    expect([again.code, again.doc.data.changed, again.doc.data.firstChange]).toEqual([0, false, undefined]);
   });
 
   it('a GPU without vGPU types: a problem naming why, nothing changes', async () => {

@@ -24,6 +24,12 @@ export interface HostApplyExtra {
   ready?: { ready: boolean; polls: number; waitedMs: number; missing: string[] };
   /** With --persist: the config applied at boot and where it is recorded. */
   persisted?: { config: string; file: string; unit: string };
+  /**
+   * When this apply made VFs whose vGPUs it then planned as a second change: the first change's
+   * steps (applied; it stays applied whatever the second does). The rest of the document is the
+   * second change's, except the diff, which is from before the first.
+   */
+  firstChange?: { steps: number; applied: boolean };
 }
 
 export type HostApplyData = AnsibleResult & HostApplyExtra & Partial<ChangeResult<Record<never, never>>>;
@@ -89,21 +95,38 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
       const msg = `not ready after ${Math.round(waited.waitedMs / 1000)} s (${waited.polls} looks), nothing was changed: ${waited.missing.join('; ')}`;
       return { ok: false, data: { ...opened.result, ready: waited, failed: true, msg }, warnings: [], exitCode: ExitCode.notReady };
     }
-    const outcome = await runChange(ctx, 'host apply', opts, async () => {
+    let deferred: string[] = [];
+    const change = (persist: boolean) => runChange(ctx, 'host apply', opts, async () => {
       const found = await inspect(ctx, config);
+      deferred = found.vgpuDeferred;
       const plan = planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
-      if (opts.persist) {
+      if (persist) {
         plan.steps = [...plan.steps, ...boot.planHostPersist(ctx.host, opened.source, opts.config)];
         plan.watch = [...(plan.watch ?? []), { kind: 'exists', path: boot.HOST_UNIT_WANTS }];
         plan.question = `Apply ${plan.steps.length} steps to make this host match config ${opts.config}, and apply it at every boot?`;
       }
       return plan;
     }, async (d) => render(d, await ctx.style(), ctx));
+    let outcome = await change(opts.persist);
+    // VFs made by this change list their vGPU types only once they exist: a second change, planned
+    // from the host as it is now, gives them their vGPUs (its own plan, question, journal and
+    // rollback; the first change stays applied, as `sriov enable` then `vgpu create` would).
+    const first = outcome.data;
+    if (deferred.length && outcome.ok && first.applied?.ok && !first.dryRun) {
+      ctx.io.err(`gpuvirt: the VFs of ${deferred.join(', ')} exist now: planning their vGPUs\n`);
+      const second = await change(false);
+      const extra: HostApplyExtra = { firstChange: { steps: first.steps?.length ?? 0, applied: true } };
+      outcome = {
+        ...second,
+        warnings: [...(outcome.warnings ?? []).filter((w) => !/apply the config again for its vGPUs/.test(w)), ...(second.warnings ?? [])],
+        data: Object.assign(second.data, { diff: first.diff, differences: first.differences }, extra),
+      };
+    }
     const d: HostApplyData = outcome.data;
     if (waited) d.ready = waited;
     if (opts.persist) d.persisted = { config: opts.config, file: boot.HOST_STATE, unit: boot.HOST_UNIT_NAME };
     const applied = Boolean(d.applied?.ok);
-    d.changed = applied && !d.noop;
+    d.changed = (applied && !d.noop) || Boolean(d.firstChange);
     d.failed = !outcome.ok;
     // After a run (applied or rolled back), or when nothing ran, the reboot is about what is configured now.
     if (d.applied || d.blocked || d.noop) d.reboot_required = (await inspect(ctx, config)).rebootRequired;
@@ -111,7 +134,8 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     d.msg = d.blocked ? `refused: ${stopped}`
       : d.applied && !d.applied.ok ? `apply failed and was ${d.applied.rollback?.ok ? 'rolled back' : 'not completely rolled back (run `gpuvirt recover`)'}: ${d.applied.steps.find((x) => x.status === 'failed')?.error ?? d.interrupted ?? 'a step failed'}`
         : d.dryRun ? `dry run: ${d.steps?.length ?? 0} step(s) would be applied`
-          : d.noop ? `the host already matches config ${opts.config}` : `applied config ${opts.config}: ${d.steps?.length ?? 0} step(s)`;
+          : d.noop && !d.firstChange ? `the host already matches config ${opts.config}`
+            : `applied config ${opts.config}: ${d.firstChange ? `${d.firstChange.steps} step(s), then, once its VFs existed, ` : ''}${d.steps?.length ?? 0} step(s)`;
     if (opts.persist && !d.failed && !d.dryRun) d.msg += `; applied again at every boot (${boot.HOST_UNIT_NAME})`;
     if (d.reboot_required && !d.failed) d.msg += '; reboot required for the kernel command line';
     if (opts.boot && d.reboot_required && !d.failed && !d.dryRun) {
