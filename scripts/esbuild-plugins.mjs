@@ -48,9 +48,10 @@ const packagesAsCommonJs = {
   },
 };
 
-export async function bundleCli(outfile) {
+/** One CommonJS file for Node 20, minified, ASCII only: the CLI (bundleCli) or the executable's loader. */
+export async function bundleNode(entry, outfile, plugins = []) {
   await build({
-    entryPoints: ['src/cli.ts'],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     format: 'cjs',
@@ -61,9 +62,13 @@ export async function bundleCli(outfile) {
     keepNames: true,
     charset: 'ascii',
     legalComments: 'none',
-    plugins: [packagesAsCommonJs],
+    plugins,
     logLevel: 'warning',
   });
+}
+
+export async function bundleCli(outfile) {
+  await bundleNode('src/cli.ts', outfile, [packagesAsCommonJs]);
   // The loaders decode it as latin1, exactly right for ASCII and the fastest.
   if (/[^\x00-\x7f]/.test(readFileSync(outfile, 'latin1'))) throw new Error(`${outfile} is not ASCII`);
 }

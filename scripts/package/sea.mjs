@@ -10,14 +10,13 @@
 // - The code cache: made by running the commands under that same binary
 //   (scripts/package/code-cache.cjs); only where the target runs here (not for a foreign arch).
 // Same sources and same Node give the same executable, byte for byte (see CACHE_FLAGS in src/sea.ts).
-import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleCli } from '../esbuild-plugins.mjs';
+import { bundleCli, bundleNode } from '../esbuild-plugins.mjs';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const BUILD = path.join(REPO, 'build');
@@ -75,21 +74,6 @@ export function baseNode(arch) {
   return bin;
 }
 
-async function bundle(entry, outfile) {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    minify: true,
-    keepNames: true,
-    charset: 'ascii',
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
-}
 
 export async function buildSea({ arch = process.arch } = {}) {
   if (!NODE_INTEGRITY[arch]) throw new Error(`no Node for linux-${arch}: x64 or arm64`);
@@ -100,7 +84,7 @@ export async function buildSea({ arch = process.arch } = {}) {
   const program = path.join(WORK, 'gpuvirt.js');
   const main = path.join(WORK, 'main.cjs');
   await bundleCli(program);
-  await bundle(path.join(REPO, 'src', 'sea.ts'), main);
+  await bundleNode(path.join(REPO, 'src', 'sea.ts'), main);
 
   const node = baseNode(arch);
   const cache = path.join(WORK, 'gpuvirt.cache');
