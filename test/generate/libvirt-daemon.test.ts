@@ -8,7 +8,7 @@
 // (domxml-to-native needs a mounted hugetlbfs). For domxml-to-native only, its NICs are left
 // out: it turns every interface into a tap device, which an unprivileged daemon cannot create.
 // Everything else is the generated XML.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,48 +16,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_CASES, type Case } from './cases.js';
 import { gpuvirt, hostArgs } from './run.js';
 import { inCI, missing, parseQemuOpts, virtXmlValidate } from './tools.js';
+import { privateLibvirtd } from '../helpers/libvirtd.js';
 
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const libvirtd = ['/usr/sbin/libvirtd', '/usr/sbin/virtqemud'].find((p) => existsSync(p)) ?? null;
-const ready = libvirtd !== null && has('virsh') && has('qemu-system-x86_64');
+const daemon = privateLibvirtd('gpuvirt-libvirtd-');
+const { ready, dir } = daemon;
 const need = missing('libvirtd with the QEMU driver, virsh and qemu-system-x86_64', 'libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86');
-const root = process.getuid?.() === 0;
-const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-libvirtd-'));
-const env = {
-  PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: join(dir, 'home'),
-  XDG_CONFIG_HOME: join(dir, 'config'), XDG_RUNTIME_DIR: join(dir, 'run'), XDG_CACHE_HOME: join(dir, 'cache'),
-  // virsh would otherwise spawn a daemon of its own when ours is not listening yet.
-  LIBVIRT_AUTOSTART: '0',
-};
-/** As root, the daemon and virsh run as nobody (session mode is per user); otherwise as we are. */
-const asUser = (argv: string[]) => (root ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv] : argv);
-let daemon: ChildProcess | null = null;
-let daemonLog = '';
+const virsh = (...args: string[]) => daemon.virsh(args);
 
-function virsh(...args: string[]): { code: number; out: string; err: string } {
-  const [cmd, ...rest] = asUser(['virsh', '-c', 'qemu:///session', ...args]);
-  const r = spawnSync(cmd!, rest, { env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-beforeAll(async () => {
-  if (!ready) return;
-  for (const d of Object.values(env).slice(1)) mkdirSync(d, { recursive: true, mode: 0o700 });
-  if (root) for (const d of [dir, ...Object.values(env).slice(1)]) chownSync(d, 65534, 65534);
-  const [cmd, ...rest] = asUser([libvirtd!, '--timeout', '0']);
-  daemon = spawn(cmd!, rest, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  daemon.stderr!.on('data', (b) => (daemonLog += String(b)));
-  daemon.on('exit', (code) => {
-    daemonLog += `\n(libvirtd exited: ${code})`;
-    daemon = null;
-  });
-  for (let i = 0; i < 300 && daemon && virsh('version').code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-}, 60_000);
-
-afterAll(() => {
-  if (daemon?.pid) process.kill(daemon.pid, 'SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+beforeAll(() => daemon.start(), 60_000);
+afterAll(() => daemon.stop(), 30_000);
 
 /** What libvirt's TCG-only copy of a domain differs in (see the file comment). */
 function forThisMachine(xml: string): string {
@@ -146,7 +114,7 @@ describe.each(ALL_CASES)('$name in libvirtd', (c: Case) => {
   it('is defined, dumped and translated to the QEMU command gpuvirt\'s qemu target writes', (ctx) => {
     if (!ready && !inCI) ctx.skip(need);
     expect(ready, need).toBe(true);
-    expect(virsh('version').code, daemonLog).toBe(0);
+    expect(virsh('version').code, daemon.log()).toBe(0);
     const { xml, argv } = generated[c.name]!;
     const file = join(dir, `${c.name.replace(/\W/g, '_')}.xml`);
     writeFileSync(file, forThisMachine(xml));

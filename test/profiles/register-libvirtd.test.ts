@@ -5,38 +5,26 @@
 // is stopped by its pid. The simulated machine's paths live under its root, so the exec seam
 // given to gpuvirt passes virsh a copy of the file it names; like the daemon test, that copy is
 // given type='qemu' and CPU mode 'maximum', since libvirt refuses KVM-only settings without KVM.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Exec, ExecResult } from '../../src/host/exec.js';
 import { dying, type Death } from '../helpers/dying.js';
+import { privateLibvirtd } from '../helpers/libvirtd.js';
 import { machine, type Machine } from '../helpers/sim.js';
 import { PROFILES } from '../generate/run.js';
 import { inCI, missing } from '../generate/tools.js';
 
 const GAMING = `${PROFILES}nvidia-gaming.yaml`;
 const DOMAIN = 'win11-gaming';
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const libvirtd = ['/usr/sbin/libvirtd', '/usr/sbin/virtqemud'].find((p) => existsSync(p)) ?? null;
-const ready = libvirtd !== null && has('virsh') && has('qemu-system-x86_64');
+const lv = privateLibvirtd('gpuvirt-register-');
+const { ready } = lv;
 const root = process.getuid?.() === 0;
-const dir = mkdtempSync(join(tmpdir(), 'gpuvirt-register-'));
-const env = {
-  PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: join(dir, 'home'),
-  XDG_CONFIG_HOME: join(dir, 'config'), XDG_RUNTIME_DIR: join(dir, 'run'), XDG_CACHE_HOME: join(dir, 'cache'),
-  LIBVIRT_AUTOSTART: '0',
-};
-const files = join(dir, 'files');
-const asUser = (argv: string[]) => (root ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv] : argv);
-let daemon: ChildProcess | null = null;
-let daemonLog = '';
+const files = join(lv.dir, 'files');
 
 function virsh(args: readonly string[]): ExecResult {
-  const [cmd, ...rest] = asUser(['virsh', '-c', 'qemu:///session', ...args]);
-  const r = spawnSync(cmd!, rest, { env, encoding: 'utf8', timeout: 60_000 });
-  return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  const r = lv.virsh(args);
+  return { exitCode: r.code, stdout: r.out, stderr: r.err };
 }
 
 /** gpuvirt's exec seam onto the real virsh: every argv as gpuvirt wrote it, a --file read from the machine's root. */
@@ -60,29 +48,13 @@ function realVirsh(m: Machine): Exec & { calls: string[] } {
   };
 }
 
-beforeAll(async () => {
-  if (!ready) return;
-  for (const d of [...Object.values(env).slice(1), files]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  if (root) for (const d of [dir, ...Object.values(env).slice(1), files]) chownSync(d, 65534, 65534);
-  const [cmd, ...rest] = asUser([libvirtd!, '--timeout', '0']);
-  daemon = spawn(cmd!, rest, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  daemon.stderr!.on('data', (b) => (daemonLog += String(b)));
-  daemon.on('exit', (code) => {
-    daemonLog += `\n(libvirtd exited: ${code})`;
-    daemon = null;
-  });
-  for (let i = 0; i < 300 && daemon && virsh(['version']).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-}, 60_000);
-
-afterAll(() => {
-  if (daemon?.pid) process.kill(daemon.pid, 'SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+beforeAll(() => lv.start([files]), 60_000);
+afterAll(() => lv.stop(), 30_000);
 
 describe.skipIf(!ready && !inCI)('apply --register libvirt with the real virsh and libvirtd', () => {
   it('defines the domain; a failure after the define undefines it for real', async () => {
     if (!ready) throw new Error(missing('libvirtd with the QEMU driver, virsh and qemu-system-x86_64', 'libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86'));
-    expect(virsh(['version']).exitCode, daemonLog).toBe(0);
+    expect(virsh(['version']).exitCode, lv.log()).toBe(0);
     const argv = ['apply', GAMING, '--register', 'libvirt', '--no-persist', '--yes', '--json'];
 
     // A failure at the last step (recording what was defined): the rollback undefines the domain.
@@ -104,7 +76,7 @@ describe.skipIf(!ready && !inCI)('apply --register libvirt with the real virsh a
     m.host.writeFile('/usr/bin/virsh', '', 0o755);
     const exec2 = realVirsh(m);
     const r2 = await m.run(argv, { seams: (h) => ({ host: h, exec: exec2 }) });
-    expect(r2.code, `${r2.stdout}\n${daemonLog}`).toBe(0);
+    expect(r2.code, `${r2.stdout}\n${lv.log()}`).toBe(0);
     const info = virsh(['dominfo', '--domain', DOMAIN]);
     expect(info.exitCode, info.stderr).toBe(0);
     expect(info.stdout).toMatch(new RegExp(`^Name:\\s+${DOMAIN}$`, 'm'));
