@@ -11,20 +11,24 @@ import { fileURLToPath } from 'node:url';
 import { bundleCli } from './esbuild-plugins.mjs';
 
 const path = (rel) => fileURLToPath(new URL(rel, import.meta.url));
-const { BUNDLE, CACHE, OWN_CACHE, cacheFor, stampOf } = createRequire(import.meta.url)('../bin/gpuvirt');
+const { BUNDLE, CACHE, SPLIT, filesOf, stampOf } = createRequire(import.meta.url)('../bin/gpuvirt');
 
 rmSync(path('../dist'), { recursive: true, force: true });
 await bundleCli(BUNDLE);
+for (const name of SPLIT) await bundleCli(filesOf(name).bundle, name);
 const env = { ...process.env };
 for (const k of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'GPUVIRT_ROOT', 'GPUVIRT_SIMULATE', 'GPUVIRT_DEBUG', 'NO_COLOR', 'FORCE_COLOR']) delete env[k];
-/** One cache: the whole program's (word undefined), or one read-only command's. */
-function makeCache(file, word) {
+/** One cache: the whole program's (name undefined), or a read-only command's for its own bundle. */
+function makeCache(bundle, file, name) {
   const raw = `${file}.tmp`;
-  const r = spawnSync(process.execPath, [path('./package/code-cache.cjs'), path('../bin/gpuvirt'), BUNDLE, raw, ...(word ? [word] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(process.execPath, [path('./package/code-cache.cjs'), path('../bin/gpuvirt'), bundle, raw, ...(name ? [name] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) return false;
-  writeFileSync(file, Buffer.concat([Buffer.from(stampOf(statSync(BUNDLE)), 'latin1'), readFileSync(raw)]));
+  writeFileSync(file, Buffer.concat([Buffer.from(stampOf(statSync(bundle)), 'latin1'), readFileSync(raw)]));
   rmSync(raw);
   return true;
 }
-if (!makeCache(CACHE)) console.warn('build: no dist/gpuvirt.cache (see above): every command works, and starts slower');
-for (const word of OWN_CACHE) if (!makeCache(cacheFor([word]), word)) console.warn(`build: no cache of its own for ${word} (see above): it uses dist/gpuvirt.cache`);
+if (!makeCache(BUNDLE, CACHE)) console.warn('build: no dist/gpuvirt.cache (see above): every command works, and starts slower');
+for (const name of SPLIT) {
+  const own = filesOf(name);
+  if (!makeCache(own.bundle, own.cache, name)) console.warn(`build: no cache for ${name}'s bundle (see above): it works, and starts slower`);
+}

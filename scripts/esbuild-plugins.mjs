@@ -26,10 +26,12 @@ export const lazyChildProcess = {
  * to the top of the bundle, where V8 must create (and a code cache hold) every one of them at
  * each start, used or not; a CommonJS module stays one closure until it is first required.
  */
+/** Each package's bundle, made once per build process (the per-command bundles share them). */
+const packageBundles = new Map();
 const packagesAsCommonJs = {
   name: 'packages-as-commonjs',
   setup(b) {
-    const done = new Map();
+    const done = packageBundles;
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.namespace === 'cjs-package' || args.path.startsWith('node:') || builtinModules.includes(args.path)) return undefined;
       if (!/[\\/]src[\\/]/.test(args.importer)) return undefined;
@@ -49,7 +51,7 @@ const packagesAsCommonJs = {
 };
 
 /** One CommonJS file for Node 20, minified, ASCII only: the CLI (bundleCli) or the executable's loader. */
-export async function bundleNode(entry, outfile, plugins = []) {
+export async function bundleNode(entry, outfile, plugins = [], define = {}) {
   await build({
     entryPoints: [entry],
     outfile,
@@ -63,12 +65,17 @@ export async function bundleNode(entry, outfile, plugins = []) {
     charset: 'ascii',
     legalComments: 'none',
     plugins,
+    define,
     logLevel: 'warning',
   });
 }
 
-export async function bundleCli(outfile) {
-  await bundleNode('src/cli.ts', outfile, [packagesAsCommonJs]);
+/**
+ * The whole CLI, or with `only` (a command's name) the bundle of that one command: the same
+ * program with every other command's code left out (src/commands/index.ts, ONLY).
+ */
+export async function bundleCli(outfile, only = '') {
+  await bundleNode('src/cli.ts', outfile, [packagesAsCommonJs], only ? { GPUVIRT_ONLY: JSON.stringify(only) } : {});
   // The loaders decode it as latin1, exactly right for ASCII and the fastest.
   if (/[^\x00-\x7f]/.test(readFileSync(outfile, 'latin1'))) throw new Error(`${outfile} is not ASCII`);
 }

@@ -77,7 +77,7 @@ export async function parseArgv(argv: readonly string[]): Promise<Selected | und
       words.push(a);
       if (words.length === 1 && a in GROUPS) continue;
       const entry = commands.find((c) => c.name === words.join(' '));
-      if (!entry) return undefined;
+      if (!entry?.load) return undefined;
       def = await entry.load();
       learn(def.options ?? [], table, opts);
     }
@@ -111,6 +111,13 @@ function simulatedHost(env: Deps['env'], deps: Partial<Deps>): OpenHost | undefi
   };
 }
 
+/**
+ * What main() of a per-command bundle (src/bundle.d.ts) returns for an argv it does not
+ * run itself (another command, help, a usage error): its loader then runs the whole program,
+ * which never returns this. Nothing has been written by then.
+ */
+export const ELSEWHERE = -1;
+
 export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const io = deps.io ?? defaultIO(env);
@@ -122,11 +129,15 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
   const json = argv.includes('--json');
   let selected = await parseArgv(argv);
   if (!selected) {
-    const { commanderParse } = await import('./help.js');
-    const r = await commanderParse(argv, io, json, GLOBAL_OPTIONS);
-    if ('exitCode' in r) return r.exitCode;
-    if ('error' in r) return reportFailure(r.error.raw, r.error.err, { io, env, json, command: r.error.command, help: r.error.help, meta: meta() });
-    selected = r.selected;
+    // Help and usage errors need every command (and commander): the whole program's work.
+    if (typeof GPUVIRT_ONLY === 'string') return ELSEWHERE;
+    else {
+      const { commanderParse } = await import('./help.js');
+      const r = await commanderParse(argv, io, json, GLOBAL_OPTIONS);
+      if ('exitCode' in r) return r.exitCode;
+      if ('error' in r) return reportFailure(r.error.raw, r.error.err, { io, env, json, command: r.error.command, help: r.error.help, meta: meta() });
+      selected = r.selected;
+    }
   }
   return execute(selected, json, { ...deps, io, env }, simulatedHost(env, deps));
 }

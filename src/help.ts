@@ -4,7 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand, OptionDef } from './commands/command.js';
-import { commands, GROUPS } from './commands/index.js';
+import { commands, GROUPS, loadAll } from './commands/index.js';
 import type { IO } from './context.js';
 import { ExitCode, GpuvirtError } from './errors.js';
 import { asGpuvirtError, type Selected } from './run.js';
@@ -88,7 +88,7 @@ export type Commanded = { selected: Selected } | { exitCode: number } | { error:
 export async function commanderParse(argv: readonly string[], io: IO, json: boolean, globals: readonly OptionDef[]): Promise<Commanded> {
   let selected: Selected | undefined;
   try {
-    const program = buildProgram(io, json, globals, await Promise.all(commands.map((c) => c.load())), (s) => (selected = s));
+    const program = buildProgram(io, json, globals, await loadAll(), (s) => (selected = s));
     try {
       program.parse([...argv], { from: 'user' });
     } catch (err) {

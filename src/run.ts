@@ -74,12 +74,26 @@ function fdWriter(fd: 1 | 2): (text: string) => void {
 }
 
 /**
+ * Whether stdout is a terminal, and how wide. Asking process.stdout creates it, and with it
+ * Node's stream modules (and for a pipe its net module), which cost a short command more than
+ * its work; a terminal is always a character device, so a pipe or a file is told by fstat alone.
+ */
+function stdoutTerminal(): { isTTY: boolean; columns: number } {
+  try {
+    if (!fs.fstatSync(1).isCharacterDevice()) return { isTTY: false, columns: 80 };
+  } catch {
+    return { isTTY: false, columns: 80 };
+  }
+  return { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns ?? 80 };
+}
+
+/**
  * stdout and stderr of this process. Whether stdout is a terminal (and how wide) is asked only
- * when something needs it: asking creates process.stdout, which --json output never needs.
+ * when something needs it (text output), and answered without process.stdout where it can be.
  */
 export function defaultIO(env: Deps['env']): IO {
   let term: { isTTY: boolean; columns: number } | undefined;
-  const terminal = () => (term ??= { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns ?? 80 });
+  const terminal = () => (term ??= stdoutTerminal());
   return {
     out: fdWriter(1),
     err: fdWriter(2),

@@ -1,16 +1,19 @@
 // The main script of the single executable (scripts/package/sea.mjs builds it). The program is
-// not this file: it is the whole CLI as one CommonJS bundle, an asset of the executable, with
-// a V8 code cache made at build time by running the read-only commands once, so a command
-// starts without compiling what it runs. `--version` answers before the bundle is even read.
+// not this file: it is the whole CLI as one CommonJS bundle, an asset of the executable, and
+// each read-only command's own bundle (bin/commands.js), each with a V8 code cache made at build
+// time by running its commands once, so a command starts without compiling what it runs. `--version` answers before the bundle is even read.
 // Nothing is decided at build time: colour, terminal and root are read when a command runs.
 import { writeSync } from 'node:fs';
 import * as sea from 'node:sea';
 import { setFlagsFromString } from 'node:v8';
 import * as vm from 'node:vm';
 import pkg from '../package.json' with { type: 'json' };
+import { ELSEWHERE, splitOf, stemOf } from '../bin/commands.js';
 
-export const BUNDLE_ASSET = 'gpuvirt.js';
-export const CACHE_ASSET = 'gpuvirt.cache';
+/** The whole program's stem; a read-only command's own bundle is stemOf(name) (bin/commands.js). */
+export const WHOLE = 'gpuvirt';
+/** The assets of a bundle: its text and its code cache (empty when none could be made). */
+export const assetsOf = (stem: string) => ({ bundle: `${stem}.js`, cache: `${stem}.cache` });
 /**
  * The V8 flag the code cache is made under: with the default random hash seed, V8 writes a
  * different cache each time, and the executable would never be the same twice. V8 takes a
@@ -45,23 +48,42 @@ function writeOut(text: string): void {
   }
 }
 
-function start(args: string[]): void {
+/** A bundle from the executable's assets, compiled with its cache; undefined when there is no such asset. */
+function load(stem: string): (Bundle & { whole: boolean }) | undefined {
+  const names = assetsOf(stem);
+  let raw: ArrayBuffer;
+  try {
+    raw = sea.getRawAsset(names.bundle) as ArrayBuffer;
+  } catch {
+    return undefined;
+  }
   // The bundle is ASCII (the build checks), so latin1 decodes it exactly, and fastest.
-  const source = Buffer.from(sea.getRawAsset(BUNDLE_ASSET)).toString('latin1');
-  const cache = Buffer.from(sea.getRawAsset(CACHE_ASSET));
-  for (const flag of CACHE_FLAGS) setFlagsFromString(flag);
+  const source = Buffer.from(raw).toString('latin1');
+  const cache = Buffer.from(sea.getRawAsset(names.cache) as ArrayBuffer);
   const bundle = runBundle(source, cache.length > 0 ? cache : undefined, require);
   if (process.env.GPUVIRT_DEBUG && bundle.script.cachedDataRejected !== false) {
     process.stderr.write('gpuvirt: the code cache was not used; every command starts slower\n');
   }
-  bundle.exports.main(args).then(
-    (code) => (process.exitCode = code),
-    (err: unknown) => {
-      // main() reports every error itself; should one still escape, one line and exit 3, as for a bug.
-      process.exitCode = 3;
-      process.stderr.write(`gpuvirt: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
-    },
-  );
+  return { ...bundle, whole: stem === WHOLE };
+}
+
+/** Runs main() of a bundle; ELSEWHERE from a command's own bundle runs the whole program instead. */
+function run(bundle: Bundle & { whole: boolean }, args: string[]): void {
+  bundle.exports.main(args).then((code) => {
+    if (code !== ELSEWHERE) process.exitCode = code;
+    else if (bundle.whole) throw new Error('the whole program declined to run');
+    else run(load(WHOLE)!, args);
+  }).catch((err: unknown) => {
+    // main() reports every error itself; should one still escape, one line and exit 3, as for a bug.
+    process.exitCode = 3;
+    process.stderr.write(`gpuvirt: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  });
+}
+
+function start(args: string[]): void {
+  for (const flag of CACHE_FLAGS) setFlagsFromString(flag);
+  const split = splitOf(args);
+  run((split ? load(stemOf(split)) : undefined) ?? load(WHOLE)!, args);
 }
 
 if (sea.isSea()) {

@@ -48,7 +48,7 @@ function lines(def: AnyCommand): string[][] {
 
 describe('parseArgv takes exactly what commander selects', () => {
   it.each(commands.map((c) => c.name))('%s: every argument and option, in every spelling the parser takes', async (name) => {
-    const def = await commands.find((c) => c.name === name)!.load();
+    const def = await commands.find((c) => c.name === name)!.load!();
     for (const argv of lines(def)) {
       const mine = await ours(argv);
       expect(mine, `the parser leaves ${argv.join(' ')} to commander`).toBeDefined();

@@ -7,7 +7,8 @@
 //
 //   <node> scripts/package/code-cache.cjs <loader.cjs> <bundle.js> <out.cache> [word]
 //
-// With a word (doctor, sriov, ...), only the runs of that command: a cache for it alone.
+// With a command's name (doctor, "sriov status", ...), only the runs of that command: the cache
+// of its own bundle (bin/gpuvirt, SPLIT).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -29,6 +30,7 @@ const RUNS = [
   ['sriov', 'status', '--root', SERVER],
   ['mdev', 'types', '--root', VGPU],
   ['vgpu', 'types', '--root', VGPU],
+  ['vgpu', 'status', '--root', VGPU],
   ['cmdline', '--root', DESKTOP],
   ['profile', 'validate', COMPUTE],
   ['profile', 'check', COMPUTE, '--root', SERVER],
@@ -38,9 +40,9 @@ const RUNS = [
 ];
 
 async function main() {
-  const [loader, bundleFile, out, word] = process.argv.slice(2);
-  const runs = word ? RUNS.filter((a) => a[0] === word) : [...RUNS, ['--help']];
-  if (runs.length === 0) throw new Error(`no runs of ${word}`);
+  const [loader, bundleFile, out, name] = process.argv.slice(2);
+  const runs = name ? RUNS.filter((a) => a.slice(0, name.split(' ').length).join(' ') === name) : [...RUNS, ['--help']];
+  if (runs.length === 0) throw new Error(`no runs of ${name}`);
   const { runBundle } = require(path.resolve(loader));
   const bundle = runBundle(fs.readFileSync(bundleFile, 'latin1'), undefined, require);
   const failed = [];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GLOBAL_OPTIONS } from '../../src/cli.js';
 import { buildProgram } from '../../src/help.js';
-import { commands } from '../../src/commands/index.js';
+import { loadAll } from '../../src/commands/index.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -22,7 +22,7 @@ interface Leaf {
 
 export async function commandTree(): Promise<{ program: Command; leaves: Leaf[]; groups: Command[] }> {
   const silent = { out: () => {}, err: () => {}, isTTY: false, color: false, columns: 80 };
-  const program = buildProgram(silent, false, GLOBAL_OPTIONS, await Promise.all(commands.map((c) => c.load())), () => {});
+  const program = buildProgram(silent, false, GLOBAL_OPTIONS, await loadAll(), () => {});
   const leaves: Leaf[] = [];
   const groups: Command[] = [];
   const visible = (o: Option) => !o.hidden;

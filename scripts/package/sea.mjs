@@ -4,7 +4,8 @@
 //   node scripts/package/sea.mjs [--arch x64|arm64]      → build/gpuvirt-linux-<arch>
 //
 // - The program: src/cli.ts as one CommonJS file (build/sea/<arch>/gpuvirt.js), the same
-//   bundle as dist/gpuvirt.cjs (scripts/esbuild-plugins.mjs). src/sea.ts is the executable's main script.
+//   bundle as dist/gpuvirt.cjs (scripts/esbuild-plugins.mjs), and each read-only command's own
+//   bundle (bin/commands.js), as assets. src/sea.ts is the executable's main script.
 // - The Node: the official build of the pinned version for the target, from the npm registry
 //   (package node-linux-<arch>), checked against the integrity below. It needs glibc 2.28+.
 // - The code cache: made by running the commands under that same binary
@@ -81,16 +82,25 @@ export async function buildSea({ arch = process.arch } = {}) {
   const WORK = path.join(BUILD, 'sea', arch);
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
-  const program = path.join(WORK, 'gpuvirt.js');
   const main = path.join(WORK, 'main.cjs');
-  await bundleCli(program);
   await bundleNode(path.join(REPO, 'src', 'sea.ts'), main);
-
+  const require = createRequire(import.meta.url);
+  const { CACHE_FLAGS, WHOLE, assetsOf } = require(main);
+  const { SPLIT, stemOf } = require('../../bin/commands.js');
   const node = baseNode(arch);
-  const cache = path.join(WORK, 'gpuvirt.cache');
-  const { CACHE_FLAGS } = createRequire(import.meta.url)(main);
-  if (native) run(node, [...CACHE_FLAGS, path.join(REPO, 'scripts', 'package', 'code-cache.cjs'), main, program, cache], { stdio: ['ignore', 'inherit', 'inherit'] });
-  else writeFileSync(cache, '');
+  // The whole program and each read-only command's own bundle, each with its code cache.
+  const assets = {};
+  for (const name of [null, ...SPLIT]) {
+    const names = assetsOf(name ? stemOf(name) : WHOLE);
+    const program = path.join(WORK, names.bundle);
+    const cache = path.join(WORK, names.cache);
+    await bundleCli(program, name ?? '');
+    const cacheArgs = [...CACHE_FLAGS, path.join(REPO, 'scripts', 'package', 'code-cache.cjs'), main, program, cache, ...(name ? [name] : [])];
+    if (native) run(node, cacheArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
+    else writeFileSync(cache, '');
+    assets[names.bundle] = path.relative(WORK, program);
+    assets[names.cache] = path.relative(WORK, cache);
+  }
 
   // The blob holds only text (no code cache of the main script, which is V8's own and would tie
   // it to one arch), so the same Node version built for this machine can write it.
@@ -102,7 +112,7 @@ export async function buildSea({ arch = process.arch } = {}) {
   const rel = (f) => path.relative(WORK, f);
   writeFileSync(config, JSON.stringify({
     main: rel(main), output: rel(blob), disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false,
-    assets: { 'gpuvirt.js': rel(program), 'gpuvirt.cache': rel(cache) },
+    assets,
   }, null, 2));
   run(blobMaker, ['--experimental-sea-config', config], { cwd: WORK });
 

@@ -14,43 +14,59 @@ export const GROUPS: Record<string, string> = {
 
 export interface CommandEntry {
   name: string;
-  load(): Promise<AnyCommand>;
+  /** Absent in a bundle made for another command (see GPUVIRT_ONLY below). */
+  load: (() => Promise<AnyCommand>) | undefined;
 }
 
+/**
+ * GPUVIRT_ONLY: the one command a per-command bundle holds. The build defines it (esbuild's
+ * define) for the bundles of the read-only commands; every other command's `load` is then
+ * undefined and its code left out of that bundle (esbuild folds each condition below, so
+ * they must stay literal), and a short command reads and compiles only its own code. Source
+ * runs (tests, tsx) and the whole program's bundle have no GPUVIRT_ONLY (src/bundle.d.ts).
+ */
 export const commands: CommandEntry[] = [
-  { name: 'doctor', load: async () => (await import('./doctor.js')).doctor },
-  { name: 'list', load: async () => (await import('./list.js')).list },
-  { name: 'passthrough', load: async () => (await import('./passthrough.js')).passthrough },
-  { name: 'release', load: async () => (await import('./release.js')).release },
-  { name: 'status', load: async () => (await import('./status.js')).status },
-  { name: 'recover', load: async () => (await import('./recover.js')).recoverCommand },
-  { name: 'sriov status', load: async () => (await import('./sriov/status.js')).sriovStatus },
-  { name: 'sriov enable', load: async () => (await import('./sriov/enable.js')).sriovEnable },
-  { name: 'sriov disable', load: async () => (await import('./sriov/disable.js')).sriovDisable },
-  { name: 'vgpu types', load: async () => (await import('./vgpu/types.js')).vgpuTypes },
-  { name: 'vgpu status', load: async () => (await import('./vgpu/status.js')).vgpuStatus },
-  { name: 'vgpu create', load: async () => (await import('./vgpu/create.js')).vgpuCreate },
-  { name: 'vgpu remove', load: async () => (await import('./vgpu/create.js')).vgpuRemove },
-  { name: 'vgpu mig', load: async () => (await import('./vgpu/mig.js')).vgpuMig },
-  { name: 'mdev types', load: async () => (await import('./mdev/types.js')).mdevTypes },
-  { name: 'mdev create', load: async () => (await import('./mdev/create.js')).mdevCreate },
-  { name: 'mdev remove', load: async () => (await import('./mdev/create.js')).mdevRemove },
-  { name: 'snapshot', load: async () => (await import('./snapshot.js')).snapshot },
-  { name: 'singlegpu', load: async () => (await import('./singlegpu.js')).singleGpu },
-  { name: 'setup', load: async () => (await import('./setup.js')).setup },
-  { name: 'cmdline', load: async () => (await import('./cmdline.js')).cmdline },
-  { name: 'profile validate', load: async () => (await import('./profile/validate.js')).profileValidate },
-  { name: 'profile schema', load: async () => (await import('./profile/schema.js')).profileSchemaCommand },
-  { name: 'profile check', load: async () => (await import('./profile/check.js')).profileCheck },
-  { name: 'generate', load: async () => (await import('./generate.js')).generate },
-  { name: 'apply', load: async () => (await import('./apply.js')).apply },
-  { name: 'host schema', load: async () => (await import('./host/schema.js')).hostSchemaCommand },
-  { name: 'host diff', load: async () => (await import('./host/diff.js')).hostDiff },
-  { name: 'host assert', load: async () => (await import('./host/assert.js')).hostAssert },
-  { name: 'host apply', load: async () => (await import('./host/apply.js')).hostApply },
-  { name: 'host unpersist', load: async () => (await import('./host/unpersist.js')).hostUnpersist },
-  { name: 'host export', load: async () => (await import('./host/export.js')).hostExport },
-  { name: 'host labels', load: async () => (await import('./host/labels.js')).hostLabels },
-  { name: 'init', load: async () => (await import('./init.js')).init },
-  { name: 'schema', load: async () => (await import('./schema.js')).schemaCommand },
+  { name: 'doctor', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'doctor' ? async () => (await import('./doctor.js')).doctor : undefined },
+  { name: 'list', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'list' ? async () => (await import('./list.js')).list : undefined },
+  { name: 'passthrough', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'passthrough' ? async () => (await import('./passthrough.js')).passthrough : undefined },
+  { name: 'release', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'release' ? async () => (await import('./release.js')).release : undefined },
+  { name: 'status', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'status' ? async () => (await import('./status.js')).status : undefined },
+  { name: 'recover', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'recover' ? async () => (await import('./recover.js')).recoverCommand : undefined },
+  { name: 'sriov status', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'sriov status' ? async () => (await import('./sriov/status.js')).sriovStatus : undefined },
+  { name: 'sriov enable', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'sriov enable' ? async () => (await import('./sriov/enable.js')).sriovEnable : undefined },
+  { name: 'sriov disable', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'sriov disable' ? async () => (await import('./sriov/disable.js')).sriovDisable : undefined },
+  { name: 'vgpu types', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'vgpu types' ? async () => (await import('./vgpu/types.js')).vgpuTypes : undefined },
+  { name: 'vgpu status', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'vgpu status' ? async () => (await import('./vgpu/status.js')).vgpuStatus : undefined },
+  { name: 'vgpu create', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'vgpu create' ? async () => (await import('./vgpu/create.js')).vgpuCreate : undefined },
+  { name: 'vgpu remove', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'vgpu remove' ? async () => (await import('./vgpu/create.js')).vgpuRemove : undefined },
+  { name: 'vgpu mig', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'vgpu mig' ? async () => (await import('./vgpu/mig.js')).vgpuMig : undefined },
+  { name: 'mdev types', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'mdev types' ? async () => (await import('./mdev/types.js')).mdevTypes : undefined },
+  { name: 'mdev create', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'mdev create' ? async () => (await import('./mdev/create.js')).mdevCreate : undefined },
+  { name: 'mdev remove', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'mdev remove' ? async () => (await import('./mdev/create.js')).mdevRemove : undefined },
+  { name: 'snapshot', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'snapshot' ? async () => (await import('./snapshot.js')).snapshot : undefined },
+  { name: 'singlegpu', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'singlegpu' ? async () => (await import('./singlegpu.js')).singleGpu : undefined },
+  { name: 'setup', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'setup' ? async () => (await import('./setup.js')).setup : undefined },
+  { name: 'cmdline', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'cmdline' ? async () => (await import('./cmdline.js')).cmdline : undefined },
+  { name: 'profile validate', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'profile validate' ? async () => (await import('./profile/validate.js')).profileValidate : undefined },
+  { name: 'profile schema', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'profile schema' ? async () => (await import('./profile/schema.js')).profileSchemaCommand : undefined },
+  { name: 'profile check', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'profile check' ? async () => (await import('./profile/check.js')).profileCheck : undefined },
+  { name: 'generate', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'generate' ? async () => (await import('./generate.js')).generate : undefined },
+  { name: 'apply', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'apply' ? async () => (await import('./apply.js')).apply : undefined },
+  { name: 'host schema', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host schema' ? async () => (await import('./host/schema.js')).hostSchemaCommand : undefined },
+  { name: 'host diff', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host diff' ? async () => (await import('./host/diff.js')).hostDiff : undefined },
+  { name: 'host assert', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host assert' ? async () => (await import('./host/assert.js')).hostAssert : undefined },
+  { name: 'host apply', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host apply' ? async () => (await import('./host/apply.js')).hostApply : undefined },
+  { name: 'host unpersist', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host unpersist' ? async () => (await import('./host/unpersist.js')).hostUnpersist : undefined },
+  { name: 'host export', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host export' ? async () => (await import('./host/export.js')).hostExport : undefined },
+  { name: 'host labels', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'host labels' ? async () => (await import('./host/labels.js')).hostLabels : undefined },
+  { name: 'init', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'init' ? async () => (await import('./init.js')).init : undefined },
+  { name: 'schema', load: typeof GPUVIRT_ONLY !== 'string' || GPUVIRT_ONLY === 'schema' ? async () => (await import('./schema.js')).schemaCommand : undefined },
 ];
+
+/** Every command's definition (help, the man page): the whole program only. */
+export function loadAll(): Promise<AnyCommand[]> {
+  return Promise.all(commands.map((c) => {
+    if (!c.load) throw new Error(`unreachable: ${c.name} is not in this bundle`);
+    return c.load();
+  }));
+}

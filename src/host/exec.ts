@@ -1,5 +1,5 @@
-// The one seam through which gpuvirt runs external programs. execa is loaded only when a
-// program is really run (it costs tens of milliseconds to import).
+// The one seam through which gpuvirt runs external programs: spawned directly (no shell), in
+// the C locale (their output is parsed), stdin from `input` or else empty, output collected whole.
 import { GpuvirtError, ExitCode } from '../errors.js';
 
 export interface ExecResult {
@@ -17,24 +17,54 @@ export interface Exec {
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
 }
 
+/** How long a program that ignores SIGTERM at its timeout gets before SIGKILL. */
+const KILL_AFTER_MS = 5_000;
+
 export class RealExec implements Exec {
   async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const [file, ...args] = argv;
     if (!file) throw new Error('exec: empty argv');
-    const { execa } = await import('execa');
-    const r = await execa(file, args, {
-      reject: false,
-      input: opts.input,
-      timeout: opts.timeoutMs ?? 600_000,
-      stripFinalNewline: false,
-      env: { LC_ALL: 'C' },
-    });
-    if (r.failed && r.exitCode === undefined) {
-      throw new GpuvirtError('E_EXEC', `could not run ${file}: ${r.shortMessage ?? 'unknown error'}`, {
-        exitCode: ExitCode.failed,
+    const failed = (why: string) => new GpuvirtError('E_EXEC', `could not run ${file}: ${why}`, { exitCode: ExitCode.failed });
+    const timeoutMs = opts.timeoutMs ?? 600_000;
+    // Loaded here: node:child_process brings Node's stream and net modules, which a read-only command never needs.
+    const { spawn } = await import('node:child_process');
+    return new Promise<ExecResult>((resolve, reject) => {
+      const child = spawn(file, args, {
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: { ...process.env, LC_ALL: 'C' },
       });
-    }
-    return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      let timedOut = false;
+      let killer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        clearTimeout(killer);
+      };
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        done();
+        reject(failed(e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.message));
+      });
+      // 'close': the program has exited and its output is all read.
+      child.on('close', (code, signal) => {
+        done();
+        if (timedOut) reject(failed(`timed out after ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`));
+        else if (code === null) reject(failed(`killed by ${signal ?? 'a signal'}`));
+        else resolve({ exitCode: code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+      if (opts.input !== undefined) {
+        // A program that exits without reading its input closes the pipe: that is its business.
+        child.stdin!.on('error', () => undefined);
+        child.stdin!.end(opts.input);
+      }
+    });
   }
 }
 

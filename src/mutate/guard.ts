@@ -11,14 +11,20 @@ export function requireRoot(ctx: Pick<Ctx, 'host'>, command: string): void {
   }
 }
 
-/** inquirer, loaded only when a question is really asked. */
+/**
+ * inquirer, loaded only when a question is really asked. The per-command bundles hold
+ * read-only commands, which ask nothing, so inquirer is left out of them.
+ */
+const inquirer = () =>
+  typeof GPUVIRT_ONLY === 'string' ? Promise.reject(new Error(`unreachable: ${GPUVIRT_ONLY} asked a question`)) : import('@inquirer/prompts');
+
 export const inquirerPrompter: Prompter = {
   async confirm(message, def = false) {
-    const { confirm } = await import('@inquirer/prompts');
+    const { confirm } = await inquirer();
     return confirm({ message, default: def });
   },
   async select(message, choices, def) {
-    const { select } = await import('@inquirer/prompts');
+    const { select } = await inquirer();
     return select({ message, choices, default: def });
   },
 };

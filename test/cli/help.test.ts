@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { reflow } from '../../src/help.js';
-import { commands } from '../../src/commands/index.js';
+import { commands, loadAll } from '../../src/commands/index.js';
 import { captureIO } from '../helpers/io.js';
 import { FIXTURES } from '../helpers/sim.js';
 
@@ -42,7 +42,7 @@ describe('help', () => {
   });
 
   it('summaries start alike, with a verb, and the mdev group names all it does', async () => {
-    const defs = await Promise.all(commands.map((c) => c.load()));
+    const defs = await loadAll();
     const verbs = /^(check|show|list|bind|give|create|remove|write|configure|make|print|validate|manage|work|undo)\b/;
     for (const d of defs) expect(d.summary, d.name).toMatch(verbs);
     const top = (await run(['--help'], 200)).stdout;

@@ -1,8 +1,8 @@
 // bin/gpuvirt as a user runs it: a separate process, the built bundle, real stdout/stderr.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { dirname, join } from 'node:path';
+import { builtinModules, createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
 import { copyTree, simTmpDir } from '../../src/sim/host.js';
@@ -10,6 +10,13 @@ import { FIXTURES } from '../helpers/sim.js';
 import { SysfsBuilder } from '../helpers/sysfs-builder.js';
 
 const BIN = new URL('../../bin/gpuvirt', import.meta.url).pathname;
+const require = createRequire(import.meta.url);
+const { SPLIT, filesOf } = require('../../bin/gpuvirt') as { SPLIT: Set<string>; filesOf(name: string): { bundle: string; cache: string } };
+/** A command's own bundle and cache, in this program's dist/ or in `dist` (a copy's). */
+const FILES_OF = (name: string, dist?: string) => {
+  const f = filesOf(name);
+  return dist ? { bundle: join(dist, basename(f.bundle)), cache: join(dist, basename(f.cache)) } : f;
+};
 const built = existsSync(new URL('../../dist/gpuvirt.cjs', import.meta.url));
 
 function gpuvirt(args: string[], env: Record<string, string> = {}) {
@@ -91,37 +98,84 @@ describe.runIf(built)('bin/gpuvirt', () => {
   const env = { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' };
   /** Runs `code` in a node that requires bin/gpuvirt of `dir` (without running it). */
   const withLoader = (dir: string, code: string) => spawnSync(process.execPath, ['-e', `const bin = require(${JSON.stringify(join(dir, 'bin/gpuvirt'))}); ${code}`], { encoding: 'utf8', env });
-  /** Whether bin/gpuvirt of `dir` compiles the program with its code cache: 'false' when it does. */
-  const cacheRejected = (dir: string) => withLoader(dir, `
+  /**
+   * Whether bin/gpuvirt of `dir` compiles a bundle with its code cache: 'false' when it does.
+   * The whole program's, or with `name` that command's own bundle.
+   */
+  const cacheRejected = (dir: string, name?: string) => withLoader(dir, `
     const fs = require('fs');
-    const stat = fs.statSync(bin.BUNDLE);
-    let data; try { data = fs.readFileSync(bin.CACHE); } catch {}
+    const { bundle, cache: cacheFile } = ${name ? `bin.filesOf(${JSON.stringify(name)})` : '{ bundle: bin.BUNDLE, cache: bin.CACHE }'};
+    const stat = fs.statSync(bundle);
+    let data; try { data = fs.readFileSync(cacheFile); } catch {}
     const stamp = bin.stampOf(stat);
     const cache = data && data.toString('latin1', 0, stamp.length) === stamp ? data.subarray(stamp.length) : undefined;
-    const { script } = bin.runBundle(fs.readFileSync(bin.BUNDLE, 'latin1'), cache);
+    const { script } = bin.runBundle(fs.readFileSync(bundle, 'latin1'), cache);
     process.stdout.write(String(script.cachedDataRejected));`).stdout;
 
-  it('dist/gpuvirt.cjs needs nothing but Node built-ins, and its code cache is accepted by this Node', () => {
-    const text = readFileSync(new URL('../../dist/gpuvirt.cjs', import.meta.url), 'latin1');
-    const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
-    expect(required.length).toBeGreaterThan(0);
-    expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, '')))).toEqual([]);
+  it('dist/gpuvirt.cjs and every command\'s own bundle need nothing but Node built-ins, and their code caches are accepted by this Node', () => {
     const dir = new URL('../..', import.meta.url).pathname;
-    expect(cacheRejected(dir)).toBe('false');
+    for (const name of [undefined, ...SPLIT]) {
+      const file = name ? FILES_OF(name).bundle : join(dir, 'dist/gpuvirt.cjs');
+      const text = readFileSync(file, 'latin1');
+      const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
+      expect(required.length, file).toBeGreaterThan(0);
+      expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, ''))), file).toEqual([]);
+      expect(cacheRejected(dir, name), file).toBe('false');
+    }
     const r = spawnSync(process.execPath, [BIN, 'list', '--json', '--root', FIXTURES + 'qemu-amd'], { encoding: 'utf8', env: { ...env, GPUVIRT_DEBUG: '1' } });
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
   });
 
+  it('a command\'s own bundle holds none of the other commands, commander or inquirer', () => {
+    const whole = readFileSync(new URL('../../dist/gpuvirt.cjs', import.meta.url), 'latin1');
+    // Text of: init's question, commander's usage errors, inquirer, apply's register step.
+    const others = ['Which GPU goes to the VM?', 'too many arguments', 'ExitPromptError', 'virsh define'];
+    for (const marker of others) expect(whole, marker).toContain(marker);
+    for (const name of SPLIT) {
+      const text = readFileSync(FILES_OF(name).bundle, 'latin1');
+      for (const marker of others) expect(text, `${name}: ${marker}`).not.toContain(marker);
+      expect(text.length, name).toBeLessThan(whole.length * 0.6);
+    }
+  });
+
+  it('a command\'s own bundle prints what the whole program prints, and leaves every other argv to it', () => {
+    // The same program without the per-command bundles: everything runs from the whole program.
+    const copy = copyOfProgram(join(scratch, 'whole-only'), ['bin/gpuvirt', 'bin/commands.js', 'bin/package.json', 'package.json', 'dist']);
+    for (const name of SPLIT) {
+      const own = FILES_OF(name, join(copy, 'dist'));
+      rmSync(own.bundle);
+      rmSync(own.cache);
+    }
+    const profile = new URL('../../profiles/headless-compute.yaml', import.meta.url).pathname;
+    const desktop = FIXTURES + 'intel-desktop-nvidia';
+    const cases = [
+      ['doctor', '--root', desktop], ['doctor', '--json', '--root', desktop], ['--root', desktop, 'list', '--gpus'],
+      ['status', '--root', desktop], ['sriov', 'status', '--json', '--root', FIXTURES + 'server-mxgpu-sriov'],
+      ['mdev', 'types', '--root', FIXTURES + 'nvidia-vgpu-host'], ['vgpu', 'types', '--json', '--root', FIXTURES + 'nvidia-vgpu-host'],
+      ['vgpu', 'status', '--root', FIXTURES + 'nvidia-vgpu-host'], ['cmdline', '--root', desktop],
+      ['profile', 'validate', profile], ['profile', 'check', profile, '--json', '--root', desktop],
+      ['generate', profile, '--target', 'libvirt', '--offline'],
+      // Not theirs: help, usage errors, another command after an option's value, a typo.
+      ['doctor', '--help'], ['list', '--bogus'], ['status', 'extra'], ['generate'], ['sriov', 'status', '--help'],
+      ['--root', 'doctor', 'list'], ['profile', 'checks', profile], ['vgpu', 'typo'], ['doctor', '--json', '--bogus'],
+    ];
+    for (const args of cases) {
+      const mine = gpuvirt(args);
+      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
+      expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
+    }
+  });
+
   it('a code cache is used only with the file it was made from; a damaged one is rejected; every command still runs', () => {
-    const copy = copyOfProgram(join(scratch, 'stale-cache'), ['bin/gpuvirt', 'bin/package.json', 'package.json', 'dist']);
+    const copy = copyOfProgram(join(scratch, 'stale-cache'), ['bin/gpuvirt', 'bin/commands.js', 'bin/package.json', 'package.json', 'dist']);
     const run = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env }).stdout;
     const args = ['doctor', '--root', FIXTURES + 'server-mxgpu-sriov'];
     const expected = gpuvirt(args).stdout;
-    expect(cacheRejected(copy)).toBe('false');
+    expect(cacheRejected(copy, 'doctor')).toBe('false');
     expect(run(args)).toBe(expected);
-    const bundle = join(copy, 'dist/gpuvirt.cjs');
-    const cacheFile = join(copy, 'dist/gpuvirt.cache');
+    // doctor runs from its own bundle
+    const { bundle, cache: cacheFile } = FILES_OF('doctor', join(copy, 'dist'));
     const source = readFileSync(bundle, 'latin1');
     const cache = readFileSync(cacheFile);
     const { mtime } = statSync(bundle);
@@ -132,20 +186,23 @@ describe.runIf(built)('bin/gpuvirt', () => {
     writeFileSync(bundle, edited, 'latin1');
     const later = new Date(mtime.getTime() + 5000);
     utimesSync(bundle, later, later);
-    expect(cacheRejected(copy)).toBe('undefined');
+    expect(cacheRejected(copy, 'doctor')).toBe('undefined');
     expect(run(args)).toBe(expected.replace(' passed, ', ' PASSED, '));
     // The very file, the cache damaged after its stamp line: V8 rejects it and compiles the source.
     writeFileSync(bundle, source, 'latin1');
     utimesSync(bundle, mtime, mtime);
-    expect(cacheRejected(copy)).toBe('false');
+    expect(cacheRejected(copy, 'doctor')).toBe('false');
     const stampEnd = cache.indexOf(0x0a) + 1;
     writeFileSync(cacheFile, Buffer.concat([cache.subarray(0, stampEnd), Buffer.alloc(cache.length - stampEnd, 7)]));
-    expect(cacheRejected(copy)).toBe('true');
+    expect(cacheRejected(copy, 'doctor')).toBe('true');
     expect(run(args)).toBe(expected);
-    // No cache at all, and then no program: still one line and a documented status.
+    // No cache at all; no bundle of its own (the whole program runs it); then no program:
+    // still one line and a documented status.
     rmSync(cacheFile);
     expect(run(args)).toBe(expected);
     rmSync(bundle);
+    expect(run(args)).toBe(expected);
+    rmSync(join(copy, 'dist/gpuvirt.cjs'));
     const none = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
     expect(none.status).toBe(3);
     expect(none.stderr).toContain('the program is not built');

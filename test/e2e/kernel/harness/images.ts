@@ -297,6 +297,7 @@ async function appPart(dir: string): Promise<string> {
     hashes.push(rel, fileHash(source));
   };
   addRepoFile('bin/gpuvirt', 0o755);
+  addRepoFile('bin/commands.js', 0o644);
   addRepoFile('bin/package.json', 0o644);
   addRepoFile('package.json');
   const dist = path.join(REPO, 'dist');
