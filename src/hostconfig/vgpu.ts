@@ -12,13 +12,13 @@ import { GpuvirtError } from '../errors.js';
 import type { ChangePlan } from '../change/types.js';
 import type { Undo } from '../change/undo.js';
 import { readAttr, type Host } from '../host/host.js';
-import { createHash } from 'node:crypto';
 import { readMdevTypes } from '../mdev/types.js';
 import { mdevDevice, planMdevCreate } from '../mdev/change.js';
 import { vgpuTypePath } from '../vgpu/paths.js';
 import type { VgpuDevice } from '../sharing/vgpu.js';
 import { label, matchType, planVgpuCreate, planVgpuRemove, vendorTypes, vfHolders, type KnownType } from '../vgpu/change.js';
 import type { SelectedDevice } from './state.js';
+import { nameUuid } from '../mdev/uuid.js';
 
 export interface VgpuLayout {
   /** vGPUs per type label ("NVIDIA L40S-8Q (1152)"), now and as the config wants them. */
@@ -97,11 +97,7 @@ export function vgpuLayout(host: Host, d: SelectedDevice, gpus: readonly VgpuDev
 
 /** A mediated device's UUID from its parent, type and number: the same on every node and every run (version 5 layout, SHA-1). */
 export function mdevUuid(parent: string, type: string, n: number): string {
-  const h = createHash('sha1').update(`gpuvirt host config mdev\0${parent}\0${type}\0${n}`).digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+  return nameUuid(`gpuvirt host config mdev\0${parent}\0${type}\0${n}`);
 }
 
 /**

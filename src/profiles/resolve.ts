@@ -2,12 +2,12 @@
 // where its VF is, which mdev instance it uses. Pure over an Inventory (resolved against a
 // host) or over the profile alone (--offline: explicit addresses only). Problems carry the
 // profile path they are about, so they print with the profile's line numbers.
-import { createHash } from 'node:crypto';
 import { notFound, problem, type Path, type Problem } from './problems.js';
 import { hostFit } from './host-fit.js';
 import { legalVfCounts } from '../sharing/families.js';
 import type { Device, GpuDevice, MdevDevice, Profile, Selector, VfDevice } from './schema.js';
 import type { Inventory, InventoryFunction } from './inventory.js';
+import { nameUuid } from '../mdev/uuid.js';
 
 export interface ResolvedFunction {
   address: string;
@@ -69,11 +69,7 @@ export interface ResolveOptions {
 
 /** A stable instance UUID for an mdev without one: name-based (RFC 4122 version 5 layout) from the profile name. */
 export function derivedUuid(profileName: string, index: number): string {
-  const h = createHash('sha1').update(`gpuvirt/v1 mdev ${profileName} ${index}`).digest('hex').slice(0, 32).split('');
-  h[12] = '5';
-  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  const s = h.join('');
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+  return nameUuid(`gpuvirt/v1 mdev ${profileName} ${index}`);
 }
 
 const fnOf = (addr: string) => Number(addr.slice(addr.lastIndexOf('.') + 1));
