@@ -1,9 +1,9 @@
 // SR-IOV physical functions and their virtual functions as sysfs shows them
 // (Documentation/PCI/pci-iov-howto.rst, sysfs-bus-pci sriov_*).
-import { type Host, readAttr } from '../host/host.js';
+import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { makeAddress, parseAddress } from '../pci/address.js';
-import { intAttr, listAddresses, readFunction, readSriov, readVirtfns, type PciFunction, type SriovInfo } from '../detect/pci.js';
+import { hexAttr, intAttr, listAddresses, readFunction, readGroupOf, readSriov, readVirtfns, type PciFunction, type SriovInfo } from '../detect/pci.js';
 
 export interface VfInfo {
   index: number;
@@ -38,10 +38,15 @@ export function readPf(host: Host, addr: string): PfInfo | null {
   const sriov = readSriov(host, addr);
   if (!sriov) return null;
   const fn = readFunction(host, addr);
-  const vfs = readVirtfns(host, addr).map((vf, index) => {
-    const f = readFunction(host, vf);
-    return { index, address: vf, vendorId: f.vendorId, deviceId: f.deviceId, driver: f.driver, iommuGroup: f.iommuGroup };
-  });
+  // Only what a VF shows here: a host with hundreds of VFs reads each of them.
+  const vfs = readVirtfns(host, addr).map((vf, index) => ({
+    index,
+    address: vf,
+    vendorId: hexAttr(host, vf, 'vendor', 4) ?? 'ffff',
+    deviceId: hexAttr(host, vf, 'device', 4) ?? 'ffff',
+    driver: linkName(host, paths.pciAttr(vf, 'driver')),
+    iommuGroup: readGroupOf(host, vf),
+  }));
   const module = fn.driver ? (host.readLink(`${paths.pciDriver(fn.driver)}/module`) ?? '').split('/').pop() || null : null;
   return {
     ...fn,
@@ -57,7 +62,8 @@ export function readPf(host: Host, addr: string): PfInfo | null {
 export function listPfs(host: Host): PfInfo[] {
   const pfs: PfInfo[] = [];
   for (const addr of listAddresses(host)) {
-    if (readAttr(host, paths.pciAttr(addr, 'sriov_totalvfs')) === null) continue;
+    // Most functions have none: asking costs a fraction of a failed read (which throws).
+    if (!host.exists(paths.pciAttr(addr, 'sriov_totalvfs'))) continue;
     const pf = readPf(host, addr);
     if (pf) pfs.push(pf);
   }
