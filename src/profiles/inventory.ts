@@ -33,7 +33,10 @@ export interface Inventory {
 
 export function readInventory(host: Host, names: PciNames): Inventory {
   const mdevParents = new Set(host.list(paths.mdevBus) ?? []);
-  const functions = listAddresses(host).map((addr): InventoryFunction => {
+  const addresses = listAddresses(host);
+  // What VFs have open, by one walk of /proc for all of them (a walk per VF is VFs × open files).
+  const vfFiles = new Map<string, string[]>();
+  const functions = addresses.map((addr): InventoryFunction => {
     const fn = readFunction(host, addr);
     const details = readDetails(host, addr);
     const iso = isGpuClass(fn.classId) || fn.physfn !== null ? isolationOf(host, fn) : { isolation: 'unknown' as const, blockingPeers: [] };
@@ -41,16 +44,23 @@ export function readInventory(host: Host, names: PciNames): Inventory {
     const sriov = pf
       ? { totalVfs: pf.sriov.totalVfs, numVfs: pf.sriov.numVfs, offset: pf.offset, stride: pf.stride, vfDeviceId: pf.sriov.vfDeviceId, vfs: pf.vfs.map((v) => v.address) }
       : null;
-    return {
+    if (fn.physfn !== null) vfFiles.set(addr, deviceFiles(host, addr));
+    const f: InventoryFunction = {
       ...fn,
-      name: names.name(fn.vendorId, fn.deviceId),
+      name: '',
       bootVga: details.bootVga,
       isolation: iso.isolation,
       blockingPeers: iso.blockingPeers.map((p) => p.address),
       sriov,
       mdevTypes: mdevParents.has(addr) ? readMdevTypes(host, addr).map((t) => t.id) : null,
-      inUse: fn.physfn !== null && findHolders(host, deviceFiles(host, addr)).length > 0,
+      inUse: false,
     };
+    // Looked up when asked (a name selector, a message): pci.ids is the largest thing a profile check reads.
+    let name: string | undefined;
+    Object.defineProperty(f, 'name', { enumerable: true, get: () => (name ??= names.name(fn.vendorId, fn.deviceId)) });
+    return f;
   });
+  const held = new Set(findHolders(host, [...vfFiles.values()].flat()).map((h) => h.file));
+  for (const f of functions) f.inUse = (vfFiles.get(f.address) ?? []).some((file) => held.has(file));
   return { functions, resources: readHostResources(host) };
 }

@@ -1,6 +1,6 @@
 // profile validate --host: what the host cannot give the VM besides devices (a VF count the
 // model does not run, CPUs it does not have, hugepages it has not reserved).
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,5 +70,24 @@ describe('profile validate --host: what the host cannot give', () => {
     const profile = { cpu: { cores: 2, pinning: [99, 100] }, hugepages: '1G', memory: '4GiB' } as never;
     expect(hostFit(profile, { cpus: null, hugepages: null })).toEqual([]);
     expect(hostFit(profile, { cpus: [0, 1], hugepages: null }).map((p) => p.message)).toEqual(['host CPU 99-100 are not on this host (it has CPUs 0-1)']);
+  });
+});
+
+describe('vf: any on the host', () => {
+  it('takes the first VF nothing holds open: a VF a VM holds is skipped', async () => {
+    const root = join(dir, 'held');
+    cpSync(FIXTURES + 'server-mxgpu-sriov', root, { recursive: true, verbatimSymlinks: true });
+    const f = file('any.yaml', 'apiVersion: gpuvirt/v1\nname: t\nmemory: 4GiB\ncpu: { cores: 2 }\ndisplay: { fallback: virtio-gpu }\ndevices:\n  - { type: vf, pf: { address: 0000:41:00.0 }, vf: any, vfCount: 8 }\n');
+    const hosts = async () => {
+      const r = await gpuvirt(['generate', f, '--target', 'qemu', '--json', '--root', root]);
+      expect(r.code).toBe(0);
+      return (r.doc.data.argv as string[]).filter((a) => a.startsWith('vfio-pci,')).map((a) => /host=([^,]+)/.exec(a)?.[1]);
+    };
+    expect(await hosts()).toEqual(['0000:41:02.0']);
+    // A QEMU process holding VF 0's VFIO group (group 24) open.
+    mkdirSync(join(root, 'proc/4242/fd'), { recursive: true });
+    writeFileSync(join(root, 'proc/4242/comm'), 'qemu-system-x86\n');
+    symlinkSync('/dev/vfio/24', join(root, 'proc/4242/fd/17'));
+    expect(await hosts()).toEqual(['0000:41:02.1']);
   });
 });
