@@ -51,12 +51,30 @@ export interface VgpuRecord {
   since: string;
 }
 
+/** The commands that make mediated devices and record them. */
+export const MDEV_MAKERS = ['apply', 'mdev create', 'vgpu create'] as const;
+
+/** A mediated device gpuvirt created (and, when persisted, defined with mdevctl). */
+export interface MdevRecord {
+  uuid: string;
+  parent: string;
+  type: string;
+  /** gpuvirt defined it with mdevctl (`define --auto`): removing it undefines it too. */
+  persisted: boolean;
+  command: (typeof MDEV_MAKERS)[number];
+  /** The profile whose apply made it (null for the other commands). */
+  profile: string | null;
+  since: string;
+}
+
 export interface GpuvirtState {
   version: 1;
   devices: Record<string, ManagedDevice>;
   sriov?: Record<string, SriovRecord>;
   /** Persisted vGPU types, by VF. */
   vgpu?: Record<string, VgpuRecord>;
+  /** Mediated devices gpuvirt made, by UUID (absent in state files written before they were recorded). */
+  mdevs?: Record<string, MdevRecord>;
 }
 
 export function readState(host: Host): GpuvirtState {
@@ -110,6 +128,22 @@ function checkSriov(key: string, r: unknown): SriovRecord {
   return r as unknown as SriovRecord;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function checkMdev(key: string, r: unknown): MdevRecord {
+  if (!isObject(r)) throw new Error(`mdevs.${key} is not a record`);
+  const f = (name: string) => `mdevs.${key}.${name}`;
+  if (!UUID.test(key)) throw new Error(`${JSON.stringify(key)} is not a UUID (an mdevs key)`);
+  if (r.uuid !== key) throw new Error(`${f('uuid')} is not its key`);
+  checkAddress(r.parent, f('parent'));
+  checkName(r.type, f('type'));
+  checkOneOf(r.persisted as never, f('persisted'), [true, false] as never[]);
+  checkOneOf(r.command, f('command'), MDEV_MAKERS);
+  if (r.profile !== null) checkLine(r.profile, f('profile'));
+  checkLine(r.since, f('since'));
+  return r as unknown as MdevRecord;
+}
+
 /** state.json as gpuvirt wrote it, or an error naming the first field that is not. */
 export function checkState(parsed: unknown): GpuvirtState {
   if (!isObject(parsed) || parsed.version !== 1 || !isObject(parsed.devices)) throw new Error('unknown layout');
@@ -117,6 +151,10 @@ export function checkState(parsed: unknown): GpuvirtState {
   if (parsed.sriov !== undefined) {
     if (!isObject(parsed.sriov)) throw new Error('sriov is not a record');
     for (const [k, r] of Object.entries(parsed.sriov)) checkSriov(k, r);
+  }
+  if (parsed.mdevs !== undefined) {
+    if (!isObject(parsed.mdevs)) throw new Error('mdevs is not a record');
+    for (const [k, r] of Object.entries(parsed.mdevs)) checkMdev(k, r);
   }
   return parsed as unknown as GpuvirtState;
 }
@@ -136,4 +174,15 @@ export function writeState(host: Host, state: GpuvirtState): void {
 /** The state file rewritten as a step of a change: journalled, and restored by its rollback. */
 export function stateFileStep(state: GpuvirtState, title: string): Step {
   return { kind: 'file', path: paths.stateFile, content: stateText(state), mode: 0o600, title };
+}
+
+/**
+ * The state file step of a plan that changes nothing else on the host (a record of something
+ * that is gone): the engine adds its own state step only after host steps. None when the
+ * record would not change.
+ */
+export function recordOnlySteps(host: Host, update: (state: GpuvirtState) => GpuvirtState): Step[] {
+  const now = readState(host);
+  const next = update(structuredClone(now));
+  return stateText(next) === stateText(now) ? [] : [stateFileStep(next, 'update gpuvirt\'s record of what it manages')];
 }

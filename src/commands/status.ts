@@ -3,7 +3,8 @@ import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
 import { linkName, readAttr } from '../host/host.js';
-import { readState, type ManagedDevice, type SriovRecord, type VgpuRecord } from '../state.js';
+import { readState, type ManagedDevice, type MdevRecord, type SriovRecord, type VgpuRecord } from '../state.js';
+import { mdevctlConfig } from '../mdev/persist.js';
 import { readJournal } from '../change/journal.js';
 
 export interface StatusDevice extends ManagedDevice {
@@ -22,11 +23,20 @@ export interface StatusVgpu extends VgpuRecord {
   currentType: string | null;
 }
 
+export interface StatusMdev extends MdevRecord {
+  /** The device exists now. */
+  present: boolean;
+  /** mdevctl defines it on its parent now (it is created again at boot). */
+  defined: boolean;
+}
+
 export interface StatusData {
   devices: StatusDevice[];
   sriov: StatusPf[];
   /** vGPU types gpuvirt sets again at boot (NVIDIA VFs). */
   vgpu: StatusVgpu[];
+  /** Mediated devices gpuvirt made (apply, mdev create, vgpu create). */
+  mdevs: StatusMdev[];
   /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
   interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
   /** The host config applied at every boot (`host apply --persist`), or null. */
@@ -61,6 +71,14 @@ export function renderStatus(d: StatusData, s: Style): string {
       out.push(`  ${v.vf}  ${v.typeName ?? 'type'} ${v.type}: ${now} (VF of ${v.pf})`);
     }
   }
+  if (d.mdevs.length) {
+    out.push(s.bold('Mediated devices gpuvirt made:'));
+    for (const m of d.mdevs) {
+      const now = m.present ? s.green('exists') : s.yellow('gone');
+      const boot = m.persisted ? (m.defined ? 'defined in mdevctl' : s.yellow('no longer defined in mdevctl')) : m.defined ? 'defined in mdevctl (not by gpuvirt)' : 'until reboot';
+      out.push(`  ${m.uuid}  ${m.type} on ${m.parent}: ${now}; ${boot}; made by ${m.profile ? `apply of ${m.profile}` : m.command}`);
+    }
+  }
   if (d.hostConfig) {
     const h = d.hostConfig;
     out.push(`${s.bold('At boot:')} ${h.unit} applies ${h.config ? `config ${h.config}` : 'a host config'} from ${h.file}${h.enabled ? '' : s.yellow(' (the unit is not enabled)')}`);
@@ -71,7 +89,7 @@ export function renderStatus(d: StatusData, s: Style): string {
 
 export const status: CommandDef<Record<string, never>, StatusData> = {
   name: 'status',
-  summary: 'show what gpuvirt manages: devices, SR-IOV PFs, the config applied at boot, an interrupted run',
+  summary: 'show what gpuvirt manages: devices, SR-IOV PFs, mdevs, the config applied at boot, an interrupted run',
   linuxOnly: true,
   parse: () => ({}),
   async run(_opts, ctx) {
@@ -91,13 +109,16 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
       const t = readAttr(ctx.host, paths.pciAttr(r.vf, 'nvidia/current_vgpu_type'));
       return { ...r, currentType: t && t !== '0' ? t : null };
     });
+    const mdevs = Object.values(state.mdevs ?? {}).sort((a, b) => (a.uuid < b.uuid ? -1 : 1))
+      .map((r) => ({ ...r, present: ctx.host.exists(`${paths.mdevDevices}/${r.uuid}`), defined: ctx.host.exists(mdevctlConfig(r.parent, r.uuid)) }));
     const found = readJournal(ctx.host);
     const interrupted = found ? { command: found.journal.command, pid: found.journal.pid, startedAt: found.journal.startedAt, step: found.started + 1, steps: found.journal.steps.length } : null;
     const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
     for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
+    for (const m of mdevs) if (m.persisted && !m.defined) warnings.push(`mediated device ${m.uuid} is no longer defined in mdevctl: it is not created again at boot`);
     const boot = persistedConfig(ctx.host);
     const hostConfig = boot.unit || boot.file ? { config: boot.config, file: HOST_STATE, unit: HOST_UNIT_NAME, enabled: boot.enabled } : null;
-    return { ok: true, data: { devices, sriov, vgpu, interrupted, hostConfig }, warnings };
+    return { ok: true, data: { devices, sriov, vgpu, mdevs, interrupted, hostConfig }, warnings };
   },
   render: (d, s) => renderStatus(d, s),
 };

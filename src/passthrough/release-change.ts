@@ -1,14 +1,17 @@
 // `gpuvirt release` as a change: recorded devices go back to the driver they had, always as the
 // whole set passthrough took; a device on vfio-pci or pci-stub that gpuvirt did not record goes
 // back to whatever driver the kernel matches. A device whose VFIO group a VM holds is refused:
-// the kernel's unbind would block until the VM lets go.
+// the kernel's unbind would block until the VM lets go. Mediated devices `apply` made go too
+// (src/mdev/release.ts).
 import type { Ctx } from '../context.js';
 import { paths } from '../host/paths.js';
 import { deviceFiles, findHolders } from '../detect/usage.js';
 import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
 import type { ChangePlan, Refusal } from '../change/types.js';
-import { persistedDevices, readState, type GpuvirtState } from '../state.js';
+import { persistedDevices, readState, recordOnlySteps, type GpuvirtState } from '../state.js';
+import { forgetMdevs } from '../mdev/change.js';
+import { mdevReleaseTargets, planMdevRelease, type MdevReleaseView } from '../mdev/release.js';
 import { wantedNow, withDeviceUndo } from './change.js';
 import { planPersist } from './persist.js';
 import type { DeviceView } from './render.js';
@@ -17,6 +20,8 @@ import { planRestoreFromLive, wantedFromState, type Wanted } from './restore.js'
 
 export interface ReleaseRequest {
   addresses: string[];
+  /** Mediated devices named by UUID. */
+  uuids?: string[];
   all: boolean;
   persist: boolean;
 }
@@ -24,6 +29,8 @@ export interface ReleaseRequest {
 export interface ReleaseView {
   action: 'release';
   devices: DeviceView[];
+  /** The mediated devices removed (and undefined in mdevctl when gpuvirt defined them). */
+  mdevs: MdevReleaseView[];
 }
 
 const PASSTHROUGH_DRIVERS = new Set(['vfio-pci', 'pci-stub']);
@@ -61,12 +68,15 @@ function heldRefusals(ctx: Ctx, addresses: readonly string[]): Refusal[] {
 export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseView> {
   const state = readState(ctx.host);
   const wanted = releaseTargets(ctx, state, req);
+  const named = mdevReleaseTargets(state, { all: req.all, addresses: req.addresses, uuids: req.uuids ?? [] });
+  const mdev = planMdevRelease(ctx.host, named.records);
   const present = wanted.filter((w) => ctx.host.exists(paths.pciDevice(w.address)));
   const members = present.map((w) => readMember(ctx.host, w.address, 'requested'));
-  const steps = withDeviceUndo(planRestoreFromLive(ctx.host, wanted), members.map(wantedNow));
+  const steps = [...mdev.steps, ...withDeviceUndo(planRestoreFromLive(ctx.host, wanted), members.map(wantedNow))];
   const releasing = new Set(wanted.map((w) => w.address));
   if (req.persist) steps.push(...planPersist(ctx.host, persistedDevices(state).filter((d) => !releasing.has(d.address)), detectInitramfs(ctx.host)));
-  const warnings = wanted.length ? [] : ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'];
+  const nothing = !wanted.length && !named.records.length && !(req.uuids ?? []).length;
+  const warnings = [...(nothing ? ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'] : []), ...named.warnings, ...mdev.warnings];
   // VFs bound by `sriov enable --bind` belong to their PF's record: they go with `sriov disable`.
   for (const r of Object.values(state.sriov ?? {})) {
     if (req.all && r.bind) warnings.push(`the VFs of ${r.pf} are on ${r.bind} through \`sriov enable --bind\`: \`gpuvirt sriov disable ${r.pf}\` removes them`);
@@ -75,27 +85,33 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
   const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
   if (!req.persist && kept.length) warnings.push(`${kept.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);
   // A device going to "whatever the kernel picks" has no one expected driver: only that it left.
-  const expect = present.flatMap((w) => (w.want === 'default' ? [] : [
+  const expect = [...mdev.expect, ...present.flatMap((w) => (w.want === 'default' ? [] : [
     { fact: { kind: 'driver', address: w.address } as Fact, value: w.want },
     { fact: { kind: 'override', address: w.address } as Fact, value: w.wantOverride },
-  ]));
+  ]))];
+  const update = (s: GpuvirtState): GpuvirtState => {
+    for (const w of wanted) {
+      const known = s.devices[w.address];
+      // Without --persist a persisted device stays recorded: the next boot takes it again.
+      if (known?.persisted && !req.persist) s.devices[w.address] = { ...known, status: 'released' };
+      else delete s.devices[w.address];
+    }
+    return forgetMdevs(named.records.map((r) => r.uuid))(s);
+  };
+  // Records of what is gone are dropped even when nothing on the host changes.
+  const recordOnly = steps.length === 0;
+  if (recordOnly) steps.push(...recordOnlySteps(ctx.host, update));
+  const mdevs = named.records.length ? ` and remove ${named.records.length} mediated device(s)` : '';
   return {
     view: {
       action: 'release',
       devices: members.map((m) => ({ address: m.address, reason: 'managed', classId: m.classId, name: ctx.names.name(m.vendorId, m.deviceId), driver: m.driver, iommuGroup: m.iommuGroup })),
+      mdevs: mdev.view,
     },
     steps, warnings, expect,
-    refusals: heldRefusals(ctx, present.map((w) => w.address)),
+    refusals: [...mdev.refusals, ...heldRefusals(ctx, present.map((w) => w.address))],
     watch: present.filter((w) => w.want === 'default').map((w) => ({ kind: 'override', address: w.address }) as Fact),
-    question: `Release ${wanted.length} device(s) to their original drivers?`,
-    state: (s) => {
-      for (const w of wanted) {
-        const known = s.devices[w.address];
-        // Without --persist a persisted device stays recorded: the next boot takes it again.
-        if (known?.persisted && !req.persist) s.devices[w.address] = { ...known, status: 'released' };
-        else delete s.devices[w.address];
-      }
-      return s;
-    },
+    question: `Release ${wanted.length} device(s) to their original drivers${mdevs}?`,
+    ...(recordOnly ? {} : { state: update }),
   };
 }

@@ -8,7 +8,7 @@ import { vmDir } from '../generate/layout.js';
 import type { Step } from '../mutate/steps.js';
 import { combine } from '../change/combine.js';
 import type { ChangePlan } from '../change/types.js';
-import { mdevCreateSteps, mdevDevice } from '../mdev/change.js';
+import { mdevCreateSteps, mdevDevice, recordMdev } from '../mdev/change.js';
 import { planLookingGlass } from './looking-glass.js';
 import { hasMdevctl, mdevDefineSteps, NO_MDEVCTL } from '../mdev/persist.js';
 import type { Refusal } from '../change/types.js';
@@ -18,7 +18,7 @@ import { readPf } from '../sriov/detect.js';
 import { planSriovPersist } from '../sriov/persist.js';
 import { vfAddresses } from '../sriov/plan.js';
 import { chooseAdapter } from '../sriov/vendors.js';
-import { readState } from '../state.js';
+import { readState, type GpuvirtState } from '../state.js';
 import type { ResolvedDevice } from './resolve.js';
 import type { Profile } from './schema.js';
 import type { RegisterPart } from './register.js';
@@ -66,18 +66,26 @@ export function planApply<V>(
   const extra: Step[] = [...persistSteps];
   const refusals: Refusal[] = [];
   const warnings: string[] = [];
+  // The mdevs this apply makes are recorded, so status lists them and release removes them.
+  const records: ((s: GpuvirtState) => GpuvirtState)[] = [];
+  const maker = { command: 'apply' as const, profile: profile.name, since: (ctx.clock?.() ?? new Date()).toISOString() };
+  const known = readState(ctx.host).mdevs ?? {};
   for (const d of devices) {
     if (d.kind !== 'mdev') continue;
-    if (!ctx.host.exists(mdevDevice(d.uuid))) extra.push(...mdevCreateSteps(d.parent.address, d.mdevType, d.uuid));
-    if (!opts.persist) continue;
+    const create = !ctx.host.exists(mdevDevice(d.uuid));
+    if (create) extra.push(...mdevCreateSteps(d.parent.address, d.mdevType, d.uuid));
+    let defined = false;
     // Boot-time persistence of an mdev is mdevctl's definition.
-    if (!hasMdevctl(ctx.host)) {
+    if (opts.persist && !hasMdevctl(ctx.host)) {
       warnings.push(`mediated device ${d.uuid} (${d.mdevType} on ${d.parent.address}) is not persistent: ${NO_MDEVCTL}`);
-      continue;
+    } else if (opts.persist) {
+      const def = mdevDefineSteps(ctx.host, d.parent.address, d.mdevType, d.uuid);
+      extra.push(...def.steps);
+      refusals.push(...def.refusals);
+      defined = def.steps.length > 0;
     }
-    const def = mdevDefineSteps(ctx.host, d.parent.address, d.mdevType, d.uuid);
-    extra.push(...def.steps);
-    refusals.push(...def.refusals);
+    // One that was there already is someone else's unless gpuvirt recorded it.
+    if (create || known[d.uuid]) records.push(recordMdev(d.uuid, d.parent.address, d.mdevType, defined, maker));
   }
   // Looking Glass's kvmfr device is set up at module load and by udev: boot-time files, like the rest of --persist.
   if (opts.persist) {
@@ -99,6 +107,10 @@ export function planApply<V>(
   if (register) {
     plan.refusals = [...(plan.refusals ?? []), ...register.refusals];
     plan.warnings = [...(plan.warnings ?? []), ...register.warnings];
+  }
+  if (records.length) {
+    const before = plan.state;
+    plan.state = (st) => records.reduce((acc, f) => f(acc), before ? before(st) : st);
   }
   plan.question = `Apply ${plan.steps.length} steps for ${profile.name}?`;
   return plan;

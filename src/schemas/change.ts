@@ -4,7 +4,7 @@
 // (ChangeResult<V> = V & ChangeData). Each schema mirrors the TypeScript type named above it;
 // the schema tests run every command in every way it can end and hold the two together.
 import { z } from 'zod';
-import { address, bootloader, count, fileResult, int } from './common.js';
+import { address, bootloader, count, fileResult, int, mdevRecord } from './common.js';
 import { pf } from './read.js';
 
 // --- the change engine's part (src/change/types.ts, facts.ts, undo.ts, rollback.ts; src/mutate/steps.ts, apply.ts)
@@ -153,7 +153,10 @@ const deviceView = z.object({
 export const passthrough = change({ action: z.literal('passthrough'), target: passthroughDriver, devices: z.array(deviceView), bridges: z.array(address) });
 
 /** ReleaseView (src/passthrough/release-change.ts). */
-export const release = change({ action: z.literal('release'), devices: z.array(deviceView) });
+export const release = change({
+  action: z.literal('release'), devices: z.array(deviceView),
+  mdevs: z.array(mdevRecord.extend({ present: z.boolean().describe('the device exists now') })).describe('the mediated devices removed (and undefined in mdevctl when gpuvirt defined them)'),
+});
 
 /** SriovView (src/sriov/change.ts). */
 const sriov = (action: 'enable' | 'disable') => change({

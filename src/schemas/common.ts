@@ -81,3 +81,14 @@ export function documentSchema(command: string, data: z.ZodType): z.ZodType {
 export function unknownCommandSchema(): z.ZodType {
   return z.object({ ...meta, command: z.string(), ok: z.literal(false), error: errorObject });
 }
+
+/** A mediated device gpuvirt made, as its state file records it (src/state.ts MdevRecord). */
+export const mdevRecord = z.object({
+  uuid: z.string(),
+  parent: address,
+  type: z.string(),
+  persisted: z.boolean().describe('gpuvirt defined it with mdevctl: removing it undefines it too'),
+  command: z.enum(['apply', 'mdev create', 'vgpu create']).describe('the command that made it'),
+  profile: z.string().nullable().describe('the profile whose apply made it'),
+  since: z.string(),
+});

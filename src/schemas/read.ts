@@ -1,7 +1,7 @@
 // The data of every read-only command's --json document. Each schema mirrors the command's
 // *Data type; the schema tests run the commands on every fixture and hold the two together.
 import { z } from 'zod';
-import { address, bootloader, checkStatus as status, classId, count, fileResult, hexId, int, pciFunction } from './common.js';
+import { address, bootloader, mdevRecord, checkStatus as status, classId, count, fileResult, hexId, int, pciFunction } from './common.js';
 
 const check = z.object({ id: z.string().describe('stable check id, e.g. iommu.enabled'), status, summary: z.string(), remedy: z.string().nullable() });
 
@@ -82,6 +82,10 @@ export const statusData = z.object({
     vf: address, pf: address, type: z.string(), typeName: z.string().nullable(), since: z.string(),
     currentType: z.string().nullable().describe('the type the VF shows now; null: the VF is gone, or shows none'),
   })).describe('vGPU types gpuvirt sets again at boot (NVIDIA VFs)'),
+  mdevs: z.array(mdevRecord.extend({
+    present: z.boolean().describe('the device exists now'),
+    defined: z.boolean().describe('mdevctl defines it on its parent now (it is created again at boot)'),
+  })).describe('mediated devices gpuvirt made (apply, mdev create, vgpu create)'),
   interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
   hostConfig: z.object({ config: z.string().nullable(), file: z.string(), unit: z.string(), enabled: z.boolean() }).nullable()
     .describe('the host config applied at every boot (`host apply --persist`); null when none is'),

@@ -222,7 +222,7 @@ function planMdevVgpuCreate(ctx: Ctx, gpu: VgpuDevice, named: string | null, ask
     throw new GpuvirtError('E_NO_MDEV_TYPE', `${named ?? gpu.address} offers no mediated device type ${JSON.stringify(asked)}`, { exitCode: ExitCode.unsupported, hint: `it offers ${all || 'none'}` });
   }
   const pick = offers.find((o) => o.available === null || o.available > 0) ?? offers[0]!;
-  const plan = planMdevCreate(ctx.host, pick.parent, pick.type.id, uuid, persist);
+  const plan = planMdevCreate(ctx.host, pick.parent, pick.type.id, uuid, persist, { command: 'vgpu create', profile: null, since: (ctx.clock?.() ?? new Date()).toISOString() });
   return { ...plan, view: mdevVgpuView(gpu, plan.view, pick.type.name) };
 }
 

@@ -31,6 +31,7 @@ describe('mdev create --persist', () => {
       `check /sys/bus/mdev/devices/${UUID} exists`,
       `run ${DEFINE}`,
       `check ${CONFIG} exists`,
+      'write file /var/lib/gpuvirt/state.json',
     ]);
     const r = await m.run([...create, '--persist', '--yes', '--json']);
     expect(r.code, r.stdout).toBe(0);

@@ -48,7 +48,7 @@ export const mdevCreate: CommandDef<CreateOptions, MdevChangeData> = {
     if (!/^[A-Za-z0-9_.-]+$/.test(args[1] ?? '')) throw usageError(`not a mediated device type: ${JSON.stringify(args[1])}`);
     return { parent: parseAddress(args[0]!).full, type: args[1]!, uuid, persist: Boolean(opts.persist), dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) };
   },
-  run: (opts, ctx) => runChange(ctx, 'mdev create', { ...opts, force: false }, async () => planMdevCreate(ctx.host, opts.parent, opts.type, opts.uuid, opts.persist),
+  run: (opts, ctx) => runChange(ctx, 'mdev create', { ...opts, force: false }, async () => planMdevCreate(ctx.host, opts.parent, opts.type, opts.uuid, opts.persist, { command: 'mdev create', profile: null, since: (ctx.clock?.() ?? new Date()).toISOString() }),
     async (d) => renderMdevChange(d, await ctx.style())),
   render: (d, s) => renderMdevChange(d, s),
 };
