@@ -37,9 +37,9 @@ export function mdevHolders(host: Host, uuid: string): Holder[] {
 }
 
 /** A VM holding the mdev: removing it would block in vfio until the VM lets go. --force cannot change that. */
-export function mdevHeldRefusals(host: Host, uuid: string): Refusal[] {
+export function mdevHeldRefusals(host: Host, uuid: string, parent: string | null): Refusal[] {
   return mdevHolders(host, uuid).map((h) => ({
-    code: 'mdev-held', address: uuid, force: null,
+    code: 'mdev-held', ...(parent ? { address: parent } : {}), force: null,
     message: `mediated device ${uuid} is in use by a VM: ${h.comm} (pid ${h.pid}) holds ${h.file} open; the kernel would block its removal until it lets go: stop the VM first`,
   }));
 }
@@ -148,7 +148,7 @@ export function planMdevRemove(host: Host, uuid: string): ChangePlan<MdevView> {
   return {
     view: { action: 'remove', uuid, parent, type },
     steps: [...mdevRemoveSteps(uuid, parent, type), ...undefine],
-    refusals: mdevHeldRefusals(host, uuid),
+    refusals: mdevHeldRefusals(host, uuid, parent),
     warnings, state,
     question: `Remove ${uuid}?`,
     expect: [{ fact: { kind: 'exists', path: mdevDevice(uuid) }, value: 'no' }],

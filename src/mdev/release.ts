@@ -44,7 +44,7 @@ export function planMdevRelease(host: Host, records: readonly MdevRecord[]): Mde
     if (present) {
       const live = parentAndType(host, r.uuid);
       out.steps.push(...mdevRemoveSteps(r.uuid, live.parent ?? r.parent, live.type ?? r.type));
-      out.refusals.push(...mdevHeldRefusals(host, r.uuid));
+      out.refusals.push(...mdevHeldRefusals(host, r.uuid, live.parent ?? r.parent));
       out.expect.push({ fact: { kind: 'exists', path: mdevDevice(r.uuid) }, value: 'no' });
     }
     const defined = mdevDefinitions(host, r.uuid);

@@ -2,6 +2,9 @@
 // prints is what is applied; on a terminal the whole plan is on the screen before the question;
 // a failure at any step, a kill at any step (then `recover`), Ctrl-C at the question or during
 // apply all leave the host byte-identical to before; two runs at once: one is refused with 8.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { machine, type Machine } from '../helpers/sim.js';
 import { dying, type Death } from '../helpers/dying.js';
@@ -26,6 +29,17 @@ interface Case {
 
 const recordedMig = async (m: Machine) => seedRecordedMig(m.host, 'nvidia-h100-mig');
 const initramfsTool = async (m: Machine) => void m.host.writeFile('/usr/sbin/update-initramfs', '', 0o755);
+
+// A GVT-g profile: apply creates its mdev and defines it with mdevctl; release removes and undefines it.
+const GVTG = join(mkdtempSync(join(tmpdir(), 'gpuvirt-contract-')), 'office.yaml');
+writeFileSync(GVTG, `apiVersion: gpuvirt/v1
+name: office
+memory: 4GiB
+cpu: { cores: 2 }
+devices:
+  - { type: mdev, parent: { address: 0000:00:02.0 }, mdevType: i915-GVTg_V5_4, uuid: 4b20d080-1b54-4048-85b3-a6a62d165c01 }
+`);
+const mdevctlTool = async (m: Machine) => void m.host.writeFile('/usr/bin/mdevctl', '', 0o755);
 
 const CASES: Case[] = [
   { name: 'passthrough', fixture: 'intel-desktop-nvidia', argv: ['passthrough', '01:00.0'] },
@@ -61,6 +75,14 @@ const CASES: Case[] = [
   {
     name: 'mdev remove', fixture: 'intel-gvtg-desktop', argv: ['mdev', 'remove', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d'],
     prepare: async (m) => void expect((await m.run(['mdev', 'create', '00:02.0', 'i915-GVTg_V5_4', '--uuid', '6f4bc7a2-2e2c-4d3f-9a2b-0c6c0a1b2c3d', '--yes'])).code).toBe(0),
+  },
+  { name: 'apply (an mdev, defined with mdevctl, recorded)', fixture: 'intel-gvtg-desktop', argv: ['apply', GVTG], prepare: mdevctlTool },
+  {
+    name: 'release of an applied profile with an mdev (mdevctl)', fixture: 'intel-gvtg-desktop', argv: ['release', '--all'],
+    prepare: async (m) => {
+      await mdevctlTool(m);
+      expect((await m.run(['apply', GVTG, '--yes'])).code).toBe(0);
+    },
   },
   { name: 'setup', fixture: 'iommu-off-cmdline', argv: ['setup'], programs: { 'update-grub': OK } },
   {

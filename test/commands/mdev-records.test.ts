@@ -117,7 +117,7 @@ describe('mdev records', () => {
     holdOpen(m, CREATED);
     const r = await m.run(['mdev', 'remove', CREATED, '--yes', '--json']);
     expect(r.code).toBe(7);
-    expect(r.doc.data.refusals).toEqual([expect.objectContaining({ code: 'mdev-held', address: CREATED, force: null })]);
+    expect(r.doc.data.refusals).toEqual([expect.objectContaining({ code: 'mdev-held', address: PARENT, force: null })]);
     expect(r.doc.data.refusals[0].message).toMatch(/qemu-system-x86 \(pid 4242\) holds \/dev\/vfio\/\d+ open/);
     expect(m.host.exists(dev(CREATED))).toBe(true);
   });
@@ -195,7 +195,7 @@ describe('release of what apply made', () => {
     m.testExec.calls.length = 0;
     const r = await m.run(['release', '--all', '--yes', '--json']);
     expect(r.code).toBe(7);
-    expect(r.doc.data.refusals).toEqual([expect.objectContaining({ code: 'mdev-held', address: APPLIED, force: null })]);
+    expect(r.doc.data.refusals).toEqual([expect.objectContaining({ code: 'mdev-held', address: PARENT, force: null })]);
     expect(m.testExec.calls).toEqual([]);
     expect(m.host.exists(dev(APPLIED))).toBe(true);
     expect(m.host.exists(config(APPLIED))).toBe(true);

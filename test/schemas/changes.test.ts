@@ -79,11 +79,25 @@ configs:
         driver: vfio-pci
 `);
 
+const GVTG_UUID = '4b20d080-1b54-4048-85b3-a6a62d165c01';
+const GVTG = file('office.yaml', `apiVersion: gpuvirt/v1
+name: office
+memory: 4GiB
+cpu: { cores: 2 }
+devices:
+  - { type: mdev, parent: { address: 0000:00:02.0 }, mdevType: i915-GVTg_V5_4, uuid: ${GVTG_UUID} }
+`);
+const applyGvtg = async (m: Machine) => {
+  m.host.writeFile('/usr/bin/mdevctl', '', 0o755);
+  await yes(m, ['apply', GVTG])();
+};
+
 /** Every mutating command (and its variants), on a fixture where its change does something. */
 const CASES: Case[] = [
   { name: 'passthrough', fixture: 'intel-desktop-nvidia', argv: ['passthrough', '01:00.0'] },
   { name: 'passthrough --persist', fixture: 'intel-desktop-nvidia', argv: ['passthrough', '01:00.0', '--persist'], programs: { 'update-initramfs -u -k all': OK }, prepare: initramfsTool },
   { name: 'release', fixture: 'intel-desktop-nvidia', argv: ['release', '01:00.0'], prepare: async (m) => yes(m, ['passthrough', '01:00.0'])() },
+  { name: 'release of an applied profile with an mdev', fixture: 'intel-gvtg-desktop', argv: ['release', '--all'], prepare: applyGvtg },
   { name: 'sriov enable', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci'] },
   { name: 'sriov enable (AMD GIM)', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'enable', '41:00.0', '--vfs', '8', '--persist'] },
   { name: 'sriov disable', fixture: 'server-mxgpu-sriov', argv: ['sriov', 'disable', 'c1:00.0'], prepare: async (m) => yes(m, ['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci'])() },
@@ -233,6 +247,21 @@ describe('refused, forced and failed-before-a-plan documents match the published
     expect(busy.code).toBe(7);
     expect(busy.doc.data.after).toBeNull();
     expect((await run(['sriov', 'status', '41:02.0'])).code).toBe(5);
+  });
+
+  it('mdev records: release and mdev remove of an mdev a VM holds, status listing them', async () => {
+    const m = machine('intel-gvtg-desktop');
+    await applyGvtg(m);
+    const status = await on(m)(['status']);
+    expect(status.doc.data.mdevs).toEqual([expect.objectContaining({ uuid: GVTG_UUID, command: 'apply', profile: 'office', present: true, defined: true })]);
+    const group = linkName(m.host, `${paths.mdevDevices}/${GVTG_UUID}/iommu_group`);
+    mkdirSync(`${m.root}/proc/4242/fd`, { recursive: true });
+    symlinkSync(`/dev/vfio/${group}`, `${m.root}/proc/4242/fd/17`);
+    for (const argv of [['release', '--all', '--yes'], ['release', GVTG_UUID, '--dry-run'], ['mdev', 'remove', GVTG_UUID, '--yes']]) {
+      const held = await on(m)(argv);
+      expect(held.code, argv.join(' ')).toBe(7);
+      expect(held.doc.data.refusals).toEqual([expect.objectContaining({ code: 'mdev-held', force: null })]);
+    }
   });
 
   it('mdev and vgpu: a type the parent does not offer, an unknown instance', async () => {
