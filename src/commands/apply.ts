@@ -36,7 +36,7 @@ export type ApplyData = ChangeResult<ApplyView>;
 interface Configs {
   files: ConfigFile[];
   /** The Proxmox commands artifact, as argv and as the script written (null: no Proxmox VM). */
-  proxmox: { vmid: number; commands: string[][]; script: string } | null;
+  proxmox: { vmid: number; commands: string[][]; script: string; config: { key: string; value: string }[] } | null;
 }
 
 async function configsFor(host: Ctx['host'], profile: Profile, devices: ResolvedDevice[]): Promise<Configs> {
@@ -56,7 +56,7 @@ async function configsFor(host: Ctx['host'], profile: Profile, devices: Resolved
     if (!px.problems.length && artifacts) {
       out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.conf`, content: artifacts.conf });
       if (artifacts.commands) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.sh`, content: artifacts.commands, mode: 0o755 });
-      proxmox = { vmid, commands: px.proxmox!.commands, script: artifacts.commands };
+      proxmox = { vmid, commands: px.proxmox!.commands, script: artifacts.commands, config: px.proxmox!.config };
       if (artifacts.mapping) out.push({ target: 'proxmox', path: `${dir}/proxmox-${vmid}.pci.cfg`, content: artifacts.mapping });
     }
   }
@@ -97,7 +97,8 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
     'once, applies step by step, and on any failure undoes all of it.',
     'With persistence, mdevs are defined with mdevctl and Looking Glass\'s kvmfr gets its module',
     'option and udev rule. --register libvirt runs virsh define, --register proxmox the Proxmox',
-    'commands (pvesh, qm create); an existing domain needs --force, an existing VMID is refused.',
+    'commands (pvesh, qm create); an existing domain needs --force (redefined), and so does an',
+    'existing VMID (updated with qm set, its previous values set back if the change fails).',
   ].join('\n'),
   linuxOnly: true,
   args: [

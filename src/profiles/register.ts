@@ -7,8 +7,12 @@
 //   gpuvirt never undefines a domain it did not define.
 // - Proxmox VE: the commands artifact run step by step (`pvesh create /cluster/mapping/pci` per
 //   mapping, then `qm create`); undone by `pvesh delete` and `qm destroy`, only for what this change
-//   created. A VMID or mapping id that is taken (`pvesh get /cluster/nextid --vmid N` refuses a
-//   used id, cluster-wide) is refused: gpuvirt creates VMs, it does not rewrite one.
+//   created. A mapping id that is taken is refused. A VMID that is taken (`pvesh get /cluster/nextid
+//   --vmid N` refuses a used id, cluster-wide) is refused, and with --force that VM is updated:
+//   `qm config N` read (on this node), then one `qm set N` of the conf's keys that differ, undone by
+//   a `qm set N` that sets the previous values back and `--delete`s the keys it did not have
+//   (qemu-server's update_vm_api takes `delete` as a list of option names, split on `,`). Volumes
+//   (disks, EFI vars, TPM state) are `qm create`'s: an update leaves them as they are.
 // - QEMU: nothing to register; the script is the VM.
 // What was registered is kept beside the configs (registered-libvirt.xml, registered-proxmox-N.sh),
 // so applying the same profile again leaves the registered VM alone.
@@ -36,8 +40,8 @@ export interface RegisterInput {
   dir: string;
   /** libvirt: the domain XML file apply writes, and its content. */
   libvirt?: { path: string; xml: string };
-  /** Proxmox: the commands artifact (`pvesh create`…, `qm create`) as argv, and as the script apply writes. */
-  proxmox?: { vmid: number; commands: string[][]; script: string } | null;
+  /** Proxmox: the commands artifact (`pvesh create`…, `qm create`) as argv, and as the script apply writes; the conf's key/value lines. */
+  proxmox?: { vmid: number; commands: string[][]; script: string; config: { key: string; value: string }[] } | null;
   /** The QEMU script apply writes. */
   qemuScript?: string;
 }
@@ -130,18 +134,11 @@ async function registerProxmox(ctx: Ctx, input: RegisterInput): Promise<Register
   if (free.exitCode !== 0) {
     if (!/already exists/i.test(free.stderr + free.stdout)) return refuse('proxmox-unreachable', `pvesh cannot tell whether VMID ${vmid} is free: ${firstLine(free.stderr) || `exit status ${free.exitCode}`}`);
     if (ctx.host.readText(marker) === px.script) return { steps: [], refusals: [], warnings: [] };
-    return refuse('proxmox-vmid-exists', `VM ${vmid} exists in this cluster and gpuvirt did not create it from this profile: gpuvirt creates a VM, it does not change one; pick a free targets.proxmox.vmid (\`pvesh get /cluster/nextid\`), or apply its settings by hand (proxmox-${vmid}.conf)`);
+    return updateProxmox(ctx, px, marker);
   }
-  const taken = mappingIds(ctx.host.readText('/etc/pve/mapping/pci.cfg'));
-  const refusals: Refusal[] = [];
-  const steps: Step[] = [];
+  const { steps, refusals } = mappingSteps(ctx, px.commands);
   for (const argv of px.commands) {
-    if (argv[0] === 'pvesh') {
-      const id = argv[argv.indexOf('--id') + 1]!;
-      if (taken.has(id)) refusals.push({ code: 'proxmox-mapping-exists', address: id, force: null, message: `the PCI mapping ${id} exists already (/etc/pve/mapping/pci.cfg): remove it (\`pvesh delete /cluster/mapping/pci/${id}\`) or give this VM another vmid` });
-      const undo: Undo[] = [{ kind: 'run', argv: ['pvesh', 'delete', `/cluster/mapping/pci/${id}`], title: `delete the PCI mapping ${id}, which this change created`, onlyIf: ['pvesh', 'get', `/cluster/mapping/pci/${id}`] }];
-      steps.push({ kind: 'exec', argv, title: `create the PCI mapping ${id}`, undo });
-    } else {
+    if (argv[0] === 'qm') {
       const undo: Undo[] = [{ kind: 'run', argv: ['qm', 'destroy', vmid, '--purge', '1', '--destroy-unreferenced-disks', '1'], title: `destroy VM ${vmid}, which this change created`, onlyIf: ['qm', 'config', vmid] }];
       steps.push({ kind: 'exec', argv, title: `create Proxmox VM ${vmid} (${input.profile.name})`, undo });
     }
@@ -151,4 +148,88 @@ async function registerProxmox(ctx: Ctx, input: RegisterInput): Promise<Register
     { kind: 'file', path: marker, content: px.script, title: `record that VM ${vmid} was created from this profile` },
   );
   return { steps, refusals, warnings: [] };
+}
+
+/** The `pvesh create` steps of the commands artifact, each undone by deleting the mapping; a taken id is refused. */
+function mappingSteps(ctx: Ctx, commands: readonly string[][]): { steps: Step[]; refusals: Refusal[] } {
+  const taken = mappingIds(ctx.host.readText('/etc/pve/mapping/pci.cfg'));
+  const refusals: Refusal[] = [];
+  const steps: Step[] = [];
+  for (const argv of commands) {
+    if (argv[0] !== 'pvesh') continue;
+    const id = argv[argv.indexOf('--id') + 1]!;
+    if (taken.has(id)) refusals.push({ code: 'proxmox-mapping-exists', address: id, force: null, message: `the PCI mapping ${id} exists already (/etc/pve/mapping/pci.cfg): remove it (\`pvesh delete /cluster/mapping/pci/${id}\`) or give this VM another vmid` });
+    const undo: Undo[] = [{ kind: 'run', argv: ['pvesh', 'delete', `/cluster/mapping/pci/${id}`], title: `delete the PCI mapping ${id}, which this change created`, onlyIf: ['pvesh', 'get', `/cluster/mapping/pci/${id}`] }];
+    steps.push({ kind: 'exec', argv, title: `create the PCI mapping ${id}`, undo });
+  }
+  return { steps, refusals };
+}
+
+/**
+ * `qm config` output: `key: value` lines (sorted, without the digest; a description is
+ * URI-encoded onto one line), as qemu-server's CLI prints them.
+ */
+export function parseQmConfig(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('[')) break; // a snapshot section: not the VM's current config
+    const m = /^([a-z][a-z0-9_-]*): (.*)$/.exec(line);
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+/** A NIC without a MAC in the profile keeps the one Proxmox gave it (`virtio=BC:24:11:…`): a new MAC is a new NIC to the guest. */
+export function keepMac(key: string, want: string, now: string | undefined): string {
+  if (!/^net\d+$/.test(key) || now === undefined) return want;
+  const [model, ...rest] = want.split(',');
+  const current = now.split(',')[0]!;
+  if (model!.includes('=') || !current.startsWith(`${model}=`)) return want;
+  return [current, ...rest].join(',');
+}
+
+/** The keys of the `qm create` in the commands artifact (volumes and the description among them). */
+function createKeys(commands: readonly string[][]): string[] {
+  const create = commands.find((c) => c[0] === 'qm' && c[1] === 'create') ?? [];
+  return create.slice(3).filter((a, i) => i % 2 === 0 && a.startsWith('--')).map((a) => a.slice(2));
+}
+
+/** An existing VM updated with `qm set` (only with --force), undone by setting back what it had and deleting what it did not. */
+async function updateProxmox(ctx: Ctx, px: NonNullable<RegisterInput['proxmox']>, marker: string): Promise<RegisterPart> {
+  const vmid = String(px.vmid);
+  const read = await query(ctx, ['qm', 'config', vmid]);
+  if (failedQuery(read)) return { steps: [], refusals: [read], warnings: [] };
+  if (read.exitCode !== 0) {
+    return refuse('proxmox-vm-elsewhere', `VM ${vmid} exists in this cluster but \`qm config ${vmid}\` cannot read it on this node (${firstLine(read.stderr) || `exit status ${read.exitCode}`}): run apply on the node that has it, or pick a free targets.proxmox.vmid (\`pvesh get /cluster/nextid\`)`);
+  }
+  const now = parseQmConfig(read.stdout);
+  const changes = px.config.map(({ key, value }) => [key, keepMac(key, value, now.get(key))] as const).filter(([k, v]) => now.get(k) !== v);
+  const confKeys = new Set(px.config.map((c) => c.key));
+  const missingVolumes = createKeys(px.commands).filter((k) => !confKeys.has(k) && k !== 'description' && !now.has(k));
+  const extraDevices = [...now.keys()].filter((k) => /^hostpci\d+$/.test(k) && !confKeys.has(k));
+  const warnings = [
+    ...(missingVolumes.length ? [`VM ${vmid} has no ${missingVolumes.join(', ')}: an update does not allocate volumes (\`qm create\` in proxmox-${vmid}.sh does); add them by hand`] : []),
+    ...(extraDevices.length ? [`VM ${vmid} has ${extraDevices.join(', ')}, which the profile does not: left as it is (\`qm set ${vmid} --delete ${extraDevices.join(',')}\` removes it)`] : []),
+  ];
+  const { steps, refusals } = mappingSteps(ctx, px.commands);
+  const record: Step = { kind: 'file', path: marker, content: px.script, title: `record that VM ${vmid} was updated from this profile` };
+  if (!changes.length) return { steps: [...steps, record], refusals, warnings };
+  const restore = changes.filter(([k]) => now.has(k)).flatMap(([k]) => [`--${k}`, now.get(k)!]);
+  const added = changes.filter(([k]) => !now.has(k)).map(([k]) => k);
+  const keys = changes.map(([k]) => k).join(', ');
+  const undo: Undo[] = [{
+    kind: 'run', argv: ['qm', 'set', vmid, ...restore, ...(added.length ? ['--delete', added.join(',')] : [])],
+    title: `set VM ${vmid}'s previous ${keys} back${added.length ? `, deleting ${added.join(', ')}` : ''}`,
+  }];
+  steps.push(
+    { kind: 'exec', argv: ['qm', 'set', vmid, ...changes.flatMap(([k, v]) => [`--${k}`, v])], title: `update VM ${vmid}: ${keys}`, undo },
+    { kind: 'exec', argv: ['qm', 'config', vmid], title: `Proxmox knows VM ${vmid}` },
+    record,
+  );
+  refusals.push({
+    code: 'proxmox-vmid-exists',
+    message: `VM ${vmid} exists in this cluster and gpuvirt did not create it from this profile`,
+    force: `update VM ${vmid} with \`qm set ${vmid}\`: ${keys} set to the profile's values; if the change fails, the previous values are set again${added.length ? ` and ${added.join(', ')} deleted` : ''}`,
+  });
+  return { steps, refusals, warnings };
 }

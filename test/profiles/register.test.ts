@@ -152,10 +152,11 @@ describe('apply --register proxmox', () => {
   it('a VMID that is taken is refused, unless gpuvirt created it from this very profile', async () => {
     const [mapping, create] = await commands();
     const TAKEN = fail('400 Parameter verification failed.\nvmid: VM 101 already exists\n');
-    const refused = withPrograms(machine('intel-desktop-nvidia', { [NEXTID]: TAKEN }), 'qm', 'pvesh');
+    // (register-update.test.ts: what --force does with it)
+    const refused = withPrograms(machine('intel-desktop-nvidia', { [NEXTID]: TAKEN, [CONFIG]: { ...OK, stdout: 'memory: 2048\nname: someone-elses\n' } }), 'qm', 'pvesh');
     const r = await refused.run(['apply', GAMING, '--register', 'proxmox', '--no-persist', '--yes', '--json']);
     expect(r.code).toBe(7);
-    expect(r.doc.data.refusals[0]).toMatchObject({ code: 'proxmox-vmid-exists', force: null });
+    expect(r.doc.data.refusals[0]).toMatchObject({ code: 'proxmox-vmid-exists', force: expect.stringMatching(/^update VM 101 with `qm set 101`/) });
 
     let created = false;
     const m = withPrograms(machine('intel-desktop-nvidia', {

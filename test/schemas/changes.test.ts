@@ -264,6 +264,21 @@ describe('refused, forced and failed-before-a-plan documents match the published
     }
   });
 
+  it('apply --register proxmox on a VMID that exists: refused with what --force does, and that plan', async () => {
+    const m = machine('intel-desktop-nvidia', {
+      'pvesh get /cluster/nextid --vmid 101': { exitCode: 2, stdout: '', stderr: 'vmid: VM 101 already exists\n' },
+      'qm config 101': { ...OK, stdout: 'memory: 2048\nname: someone-elses\n' },
+    }, { lenient: true });
+    for (const n of ['qm', 'pvesh']) m.host.writeFile(`/usr/bin/${n}`, '', 0o755);
+    const argv = ['apply', `${PROFILES}nvidia-gaming.yaml`, '--register', 'proxmox', '--no-persist'];
+    const refused = await on(m)([...argv, '--yes']);
+    expect(refused.code).toBe(7);
+    expect(refused.doc.data.refusals).toEqual([expect.objectContaining({ code: 'proxmox-vmid-exists', force: expect.any(String) })]);
+    const forced = await on(m)([...argv, '--force', '--dry-run']);
+    expect(forced.code).toBe(0);
+    expect(forced.doc.data.steps.some((s: { action: string }) => s.action.startsWith('run qm set 101 --name gaming'))).toBe(true);
+  });
+
   it('mdev and vgpu: a type the parent does not offer, an unknown instance', async () => {
     const gvt = on(machine('intel-gvtg-desktop'));
     expect((await gvt(['mdev', 'create', '00:02.0', 'nvidia-999', '--yes'])).code).toBe(5);
