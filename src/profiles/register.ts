@@ -158,7 +158,7 @@ function mappingSteps(ctx: Ctx, commands: readonly string[][]): { steps: Step[];
   for (const argv of commands) {
     if (argv[0] !== 'pvesh') continue;
     const id = argv[argv.indexOf('--id') + 1]!;
-    if (taken.has(id)) refusals.push({ code: 'proxmox-mapping-exists', address: id, force: null, message: `the PCI mapping ${id} exists already (/etc/pve/mapping/pci.cfg): remove it (\`pvesh delete /cluster/mapping/pci/${id}\`) or give this VM another vmid` });
+    if (taken.has(id)) refusals.push({ code: 'proxmox-mapping-exists', force: null, message: `the PCI mapping ${id} exists already (/etc/pve/mapping/pci.cfg): remove it (\`pvesh delete /cluster/mapping/pci/${id}\`) or give this VM another vmid` });
     const undo: Undo[] = [{ kind: 'run', argv: ['pvesh', 'delete', `/cluster/mapping/pci/${id}`], title: `delete the PCI mapping ${id}, which this change created`, onlyIf: ['pvesh', 'get', `/cluster/mapping/pci/${id}`] }];
     steps.push({ kind: 'exec', argv, title: `create the PCI mapping ${id}`, undo });
   }

@@ -277,6 +277,11 @@ describe('refused, forced and failed-before-a-plan documents match the published
     const forced = await on(m)([...argv, '--force', '--dry-run']);
     expect(forced.code).toBe(0);
     expect(forced.doc.data.steps.some((s: { action: string }) => s.action.startsWith('run qm set 101 --name gaming'))).toBe(true);
+    // A mapping id that is taken: refused even with --force (the refusal names it in its message, `address` is for PCI addresses).
+    m.host.writeFile('/etc/pve/mapping/pci.cfg', 'vm101-dev0\n\tmap id=10de:2204,node=pve1,path=0000:01:00\n');
+    const taken = await on(m)([...argv, '--force', '--yes']);
+    expect(taken.code).toBe(7);
+    expect(taken.doc.data.refusals).toContainEqual(expect.objectContaining({ code: 'proxmox-mapping-exists', force: null, message: expect.stringContaining('vm101-dev0') }));
   });
 
   it('mdev and vgpu: a type the parent does not offer, an unknown instance', async () => {
