@@ -105,7 +105,8 @@ async function registerLibvirt(ctx: Ctx, input: RegisterInput): Promise<Register
       verify, record,
     ],
     refusals: [{
-      code: 'libvirt-domain-exists', address: name,
+      // The domain is named in the message: `address` is for PCI addresses.
+      code: 'libvirt-domain-exists',
       message: `libvirt already has a domain ${name} that gpuvirt did not define from this profile`,
       force: `redefine ${name} from ${path}; its current definition is kept in ${backup} and defined again if the change fails`,
     }],

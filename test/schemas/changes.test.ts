@@ -284,6 +284,19 @@ describe('refused, forced and failed-before-a-plan documents match the published
     expect(taken.doc.data.refusals).toContainEqual(expect.objectContaining({ code: 'proxmox-mapping-exists', force: null, message: expect.stringContaining('vm101-dev0') }));
   });
 
+  it('apply --register libvirt on a domain that exists: refused with what --force does, and that plan', async () => {
+    const m = machine('intel-desktop-nvidia', {
+      'virsh dumpxml --inactive --security-info --domain win11-gaming': { ...OK, stdout: "<domain type='kvm'><name>win11-gaming</name></domain>\n" },
+    }, { lenient: true });
+    m.host.writeFile('/usr/bin/virsh', '', 0o755);
+    const argv = ['apply', `${PROFILES}nvidia-gaming.yaml`, '--register', 'libvirt', '--no-persist'];
+    const refused = await on(m)([...argv, '--yes']);
+    expect(refused.code).toBe(7);
+    expect(refused.doc.data.refusals).toEqual([expect.objectContaining({ code: 'libvirt-domain-exists', force: expect.any(String), message: expect.stringContaining('win11-gaming') })]);
+    const forced = await on(m)([...argv, '--force', '--dry-run']);
+    expect(forced.code).toBe(0);
+  });
+
   it('mdev and vgpu: a type the parent does not offer, an unknown instance', async () => {
     const gvt = on(machine('intel-gvtg-desktop'));
     expect((await gvt(['mdev', 'create', '00:02.0', 'nvidia-999', '--yes'])).code).toBe(5);
