@@ -71,7 +71,7 @@ export class FsHost implements Host {
 
   exists(path: string): boolean {
     try {
-      return fs.existsSync(this.jail.resolve(path));
+      return this.jail.exists(path);
     } catch (err) {
       if (isAbsent(err)) return false;
       throw this.explain(err, path);

@@ -72,10 +72,11 @@ interface ResolveOptions {
   dirMode?: number;
 }
 
-/** A resolved path: its host components (no links among them) and its real path. */
+/** A resolved path: its host components (no links among them), its real path, and whether all of it exists. */
 interface Resolved {
   comps: string[];
   real: string;
+  complete: boolean;
 }
 
 export class Jail {
@@ -133,8 +134,18 @@ export class Jail {
     return this.resolveGiven(path, hostComponents(path), opts).comps.slice();
   }
 
+  /**
+   * Whether `path` names something that exists, links followed inside the root. Below a root
+   * other than `/` the walk has looked at every component already, so no further call is made.
+   */
+  exists(path: string): boolean {
+    const given = hostComponents(path);
+    if (this.isHostRoot) return fs.existsSync(`/${given.join('/')}`);
+    return this.resolveGiven(path, given, {}).complete;
+  }
+
   private resolveGiven(path: string, given: string[], opts: ResolveOptions): Resolved {
-    if (this.isHostRoot && !opts.create) return { comps: given, real: `/${given.join('/')}` };
+    if (this.isHostRoot && !opts.create) return { comps: given, real: `/${given.join('/')}`, complete: true };
     const cacheable = this.resolved !== null && !opts.create && opts.followFinal !== false;
     const key = cacheable ? given.join('/') : '';
     const hit = cacheable ? this.resolved!.get(key) : undefined;
@@ -145,7 +156,7 @@ export class Jail {
     const { done, complete } = parentHit
       ? this.walk(path, given.slice(-1), opts, parentHit.comps)
       : this.walk(path, given, opts);
-    const result = { comps: done, real: this.real(done) };
+    const result = { comps: done, real: this.real(done), complete };
     if (cacheable && complete) this.resolved!.set(key, result);
     return result;
   }

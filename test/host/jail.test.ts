@@ -190,4 +190,31 @@ describe('containment (property)', () => {
       { numRuns: 150 },
     );
   });
+
+  it('exists answers what the kernel would for the path the walk resolves, and refuses what resolve refuses', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 14 }), fc.array(relPath, { minLength: 1, maxLength: 6 }), (entries, probes) => {
+        const { root, base } = world();
+        build(root, entries);
+        for (const p of probes) {
+          const hp = `/${p}`;
+          const outcome = (f: () => boolean) => {
+            try {
+              return f();
+            } catch (err) {
+              return err instanceof UnsafePathError ? 'refused' : (err as NodeJS.ErrnoException).code;
+            }
+          };
+          // A fresh jail for each side: what one walk learnt must not answer for the other.
+          expect(outcome(() => new Jail(root).exists(hp)), hp).toEqual(outcome(() => fs.existsSync(new Jail(root).resolve(hp))));
+          // And one jail asked twice (its caches) answers the same.
+          const jail = new Jail(root);
+          const first = outcome(() => jail.exists(hp));
+          expect(outcome(() => jail.exists(hp)), hp).toEqual(first);
+        }
+        fs.rmSync(base, { recursive: true, force: true });
+      }),
+      { numRuns: 150 },
+    );
+  });
 });
