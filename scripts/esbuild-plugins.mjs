@@ -66,6 +66,9 @@ export async function bundleNode(entry, outfile, plugins = [], define = {}) {
     legalComments: 'none',
     plugins,
     define,
+    // import() of a built-in (node:child_process, loaded only when a program runs) becomes
+    // require(): the loaders run a bundle through vm.Script, which has no import() to offer.
+    supported: { 'dynamic-import': false },
     logLevel: 'warning',
   });
 }

@@ -120,6 +120,8 @@ describe.runIf(built)('bin/gpuvirt', () => {
       const required = [...text.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
       expect(required.length, file).toBeGreaterThan(0);
       expect(required.filter((r) => !builtinModules.includes(r.replace(/^node:/, ''))), file).toEqual([]);
+      // vm.Script (how the loaders run a bundle) has no import(): a built-in must come by require().
+      expect(text.match(/\bimport\(\s*["'`][^"'`]+["'`]\s*\)/g) ?? [], file).toEqual([]);
       expect(cacheRejected(dir, name), file).toBe('false');
     }
     const r = spawnSync(process.execPath, [BIN, 'list', '--json', '--root', FIXTURES + 'qemu-amd'], { encoding: 'utf8', env: { ...env, GPUVIRT_DEBUG: '1' } });
