@@ -30,6 +30,14 @@ export const SCENARIOS: readonly Scenario[] = [
   hostConfigLate,
 ];
 
-export function scenariosFor(machine: MachineName): Scenario[] {
-  return SCENARIOS.filter((s) => s.machines.includes(machine));
+/** GPUVIRT_E2E_ONLY: the indexes in SCENARIOS of the scenarios whose id contains one of `words`
+ *  (case-insensitive), for the guest's `gpuvirt_e2e.only=` (a scenario id has spaces). */
+export function scenarioIndexes(words: readonly string[]): number[] {
+  const w = words.map((x) => x.trim().toLowerCase()).filter(Boolean);
+  return SCENARIOS.flatMap((s, i) => (w.some((x) => s.id.toLowerCase().includes(x)) ? [i] : []));
+}
+
+/** The scenarios `machine` runs, in order; `only`: just these indexes (scenarioIndexes). */
+export function scenariosFor(machine: MachineName, only: readonly number[] | null = null): Scenario[] {
+  return SCENARIOS.filter((s, i) => s.machines.includes(machine) && (only === null || only.includes(i)));
 }
