@@ -9,7 +9,7 @@ import { bootVga, bridged, gpuSlot, noIommu, pciStub } from './passthrough.js';
 import { bootSnapshot } from './snapshot.js';
 import { killSweep } from './kill.js';
 import { singleGpu } from './singlegpu.js';
-import { nestedEdu, nestedGpuSlot, nestedL2, nestedNotViable, nestedVf } from './nested.js';
+import { nestedEdu, nestedGpuSlot, nestedL2, nestedNotViable, nestedVf, nestedXVga } from './nested.js';
 import { hostConfigCycle, hostConfigLate } from './host-config.js';
 import { sriovCycle, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu, sriovVfio } from './sriov.js';
 
@@ -20,8 +20,9 @@ export const SCENARIOS: readonly Scenario[] = [
   faultRelease, foreignOverride,
   singleGpu,
   sriovCycle, sriovVfio, sriovFaultBind, sriovFaultPfDriver, sriovNoIommu,
-  // gpuvirt's generated QEMU scripts run by a QEMU inside the guest (one L2 boot, ~1 min).
-  nestedEdu, nestedNotViable, nestedGpuSlot, nestedVf, nestedL2,
+  // gpuvirt's generated QEMU scripts run by a QEMU inside the guest (one L2 boot, ~1 min; three
+  // L2 firmware runs on the boot VGA, 10-40 s).
+  nestedEdu, nestedNotViable, nestedGpuSlot, nestedXVga, nestedVf, nestedL2,
   hostConfigCycle,
   // The table's rows are quick and set up their own state; the kill sweep is the longest scenario.
   groundTruthIntel, groundTruthNone,
