@@ -8,6 +8,7 @@
 //   GPUVIRT_E2E_VERBOSE=1            stream the guest console to stderr
 //   GPUVIRT_E2E_CACHE=DIR            image cache and logs (default .tmp/e2e-kernel)
 //   GPUVIRT_E2E_KVER=6.1.0-56-amd64  boot this kernel from /boot (default: the newest)
+//   GPUVIRT_E2E_ONLY="x-vga,edu"     only the scenarios whose id contains one of these (the rest skipped)
 //
 // Without QEMU or a kernel the suite is skipped, saying what to install; with CI set it fails
 // instead, since CI installs them (.ci/run).
@@ -16,7 +17,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkNames } from './guest/framework.js';
 import { resultKey, type CheckResult } from './guest/protocol.js';
-import { scenariosFor } from './guest/scenarios/index.js';
+import { scenarioIndexes, scenariosFor } from './guest/scenarios/index.js';
 import { buildImages, cacheDir, type Images } from './harness/images.js';
 import { findTools, PACKAGES, type Tools } from './harness/prerequisites.js';
 import { bootMachine, type BootResult } from './harness/qemu.js';
@@ -31,6 +32,9 @@ const HOOK_TIMEOUT_MS = 2_400_000;
 const selected = (process.env.GPUVIRT_E2E_MACHINES?.split(',').map((s) => s.trim()) ?? MACHINES).filter((m): m is MachineName =>
   (MACHINES as readonly string[]).includes(m));
 /** TCG runs one vCPU per QEMU on one host core: boot as many machines at once as there are cores, at most 2. */
+/** GPUVIRT_E2E_ONLY's scenarios (indexes in SCENARIOS), or null: all of them. */
+const only = process.env.GPUVIRT_E2E_ONLY ? scenarioIndexes(process.env.GPUVIRT_E2E_ONLY.split(',')) : null;
+if (only?.length === 0) throw new Error(`GPUVIRT_E2E_ONLY=${process.env.GPUVIRT_E2E_ONLY} names no scenario`);
 const jobs = Math.max(1, Math.min(2, Number(process.env.GPUVIRT_E2E_JOBS) || os.cpus().length));
 
 function consoleTail(b: BootResult, lines = 40): string {
@@ -61,7 +65,7 @@ function scheduler(tools: Tools) {
     const built = buildImages(tools, selected).then((i) => (images = i));
     const limit = limiter(jobs);
     const logDir = path.join(cacheDir(), 'logs');
-    return new Map(selected.map((m) => [m, built.then((i) => limit(() => bootMachine(m, i, tools, { timeoutMs: BOOT_TIMEOUT_MS, logDir })))]));
+    return new Map(selected.map((m) => [m, built.then((i) => limit(() => bootMachine(m, i, tools, { timeoutMs: BOOT_TIMEOUT_MS, logDir, cmdline: only ? [`gpuvirt_e2e.only=${only.join(',')}`] : [] })))]));
   };
   return {
     boot(m: MachineName): Promise<BootResult> {
@@ -108,7 +112,7 @@ if ('missing' in found) {
         boot = await run.boot(machine);
         for (const r of boot.results) results.set(resultKey(r.scenario, r.check), r);
         const failed = boot.results.filter((r) => r.status === 'fail');
-        const known = failed.filter((r) => scenariosFor(machine).some((s) => s.id === r.scenario && s.knownBugs?.[r.check])).length;
+        const known = failed.filter((r) => scenariosFor(machine, only).some((s) => s.id === r.scenario && s.knownBugs?.[r.check])).length;
         summary.push(`${machine}: ${boot.seconds.toFixed(1)} s, ${boot.results.length} checks, ${failed.length - known} failed${known ? `, ${known} known bugs` : ''}`);
       }, HOOK_TIMEOUT_MS);
 
@@ -120,7 +124,7 @@ if ('missing' in found) {
       });
 
       for (const scenario of scenariosFor(machine)) {
-        describe(scenario.id, () => {
+        (scenariosFor(machine, only).includes(scenario) ? describe : describe.skip)(scenario.id, () => {
           for (const check of checkNames(scenario)) {
             const bug = scenario.knownBugs?.[check];
             (bug ? it.fails : it)(bug ? `${check} [fails: known bug: ${bug}]` : check, () => {

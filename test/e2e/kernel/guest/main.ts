@@ -44,7 +44,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${r.status === 'pass' ? 'PASS' : 'FAIL'}  ${r.scenario} :: ${r.check}${r.status === 'fail' ? `\n      ${r.detail.split('\n').join('\n      ')}` : ''}\n`);
   };
   const timings: Record<string, number> = {};
-  for (const s of scenariosFor(machine)) {
+  const only = /(?:^|\s)gpuvirt_e2e\.only=([\d,]+)/.exec(cmdline())?.[1]?.split(',').map(Number) ?? null;
+  for (const s of scenariosFor(machine, only)) {
     const t0 = Date.now();
     await runScenario(machine, s, emit);
     timings[s.id] = Date.now() - t0;

@@ -12,6 +12,8 @@ export const QEMU = '/usr/bin/qemu-system-x86_64';
 /** L2's kernel and initramfs (harness/images.ts: L2_KERNEL, L2_INITRD). */
 export const L2_KERNEL = '/opt/e2e/l2/vmlinux';
 export const L2_INITRD = '/opt/e2e/l2/initrd.cpio';
+/** The std VGA's VBE switch (harness/vga-vbe.c; images.ts: VGA_VBE). */
+export const VGA_VBE = '/opt/e2e/vga-vbe';
 /** What makes a KVM script run under TCG. */
 export const TCG = ['-machine', 'accel=tcg', '-cpu', 'max'];
 
@@ -120,10 +122,10 @@ export interface Started {
  * (every -device realized) or exits (a device refused): QEMU creates its devices before its
  * main loop serves the monitor.
  */
-export async function startPaused(script: string, socket: string, ms = 60_000): Promise<Started> {
+export async function startPaused(script: string, socket: string, ms = 60_000, extra: readonly string[] = []): Promise<Started> {
   fs.rmSync(socket, { force: true });
   const started = Date.now();
-  const run = runScript(script, [...TCG, '-S', '-qmp', `unix:${socket},server=on,wait=off`]);
+  const run = runScript(script, [...TCG, '-S', '-qmp', `unix:${socket},server=on,wait=off`, ...extra]);
   let answered = false;
   const deadline = Date.now() + ms;
   while (!run.exited() && Date.now() < deadline) {
@@ -170,6 +172,16 @@ export async function quit(started: Started): Promise<void> {
     if (await started.run.waitExit(10_000)) return;
   }
   await started.run.kill();
+}
+
+/** A process's children (a --single-gpu script runs QEMU as one, in the background). */
+export function childrenOf(pid: number | undefined): number[] {
+  if (!pid) return [];
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** The /dev/vfio nodes a process has open (what a VM holds). */

@@ -226,15 +226,24 @@ function eduProbe(dir: string): string {
   });
 }
 
+/** The std VGA's VBE switch (16-bit port I/O, which node cannot do), for the x-vga scenario. */
+function vgaVbe(dir: string): string {
+  const src = path.join(HERE, 'vga-vbe.c');
+  return cached(path.join(dir, `vga-vbe-${fileHash(src)}`), (tmp) => {
+    execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', tmp, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  });
+}
+
 /** Where the nested guest's kernel and initramfs are in the e2e guest. */
 export const L2_KERNEL = 'opt/e2e/l2/vmlinux';
 export const L2_INITRD = 'opt/e2e/l2/initrd.cpio';
+export const VGA_VBE = 'opt/e2e/vga-vbe';
 
 /** The nested QEMU (its binary at /usr/bin, so it finds its firmware in /usr/share), and L2's kernel (the same
- *  vmlinux) and initramfs (edu-probe as /init). */
-function nestedPart(tools: Tools, dir: string, kernel: string, probe: string): string {
+ *  vmlinux) and initramfs (edu-probe as /init); the VBE switch for the x-vga scenario. */
+function nestedPart(tools: Tools, dir: string, kernel: string, probe: string, vbe: string): string {
   const files = [tools.qemu, ...NESTED_QEMU_FILES];
-  const key = sha(...files.map(statKey), statKey(kernel), fileHash(probe), fileHash(fileURLToPath(import.meta.url)), fileHash(path.join(HERE, 'cpio.ts')));
+  const key = sha(...files.map(statKey), statKey(kernel), fileHash(probe), fileHash(vbe), fileHash(fileURLToPath(import.meta.url)), fileHash(path.join(HERE, 'cpio.ts')));
   return cached(path.join(dir, `nested-${key}.cpio`), (tmp) => {
     const l2 = `${tmp}.l2`;
     try {
@@ -249,6 +258,7 @@ function nestedPart(tools: Tools, dir: string, kernel: string, probe: string): s
       for (const f of NESTED_QEMU_FILES) t.hostFile(f, 0o644);
       t.add({ type: 'file', path: L2_KERNEL, source: kernel, mode: 0o644 });
       t.add({ type: 'file', path: L2_INITRD, source: l2, mode: 0o644 });
+      t.add({ type: 'file', path: VGA_VBE, source: vbe, mode: 0o755 });
       writeCpio(tmp, t.list());
     } finally {
       fs.rmSync(l2, { force: true });
@@ -331,13 +341,14 @@ export async function buildImages(tools: Tools, machines: readonly MachineName[]
   let nested: string | null = null;
   if (machines.some((m) => MACHINE_SPECS[m].nested)) {
     const probe = eduProbe(dir);
-    made.push(probe);
-    nested = join([base, node, nestedPart(tools, dir, kernel, probe), app]);
+    const vbe = vgaVbe(dir);
+    made.push(probe, vbe);
+    nested = join([base, node, nestedPart(tools, dir, kernel, probe, vbe), app]);
   }
   const initrds = Object.fromEntries(machines.map((m) => [m, (MACHINE_SPECS[m].nested ? nested : plain)!]));
   const keep = new Set(made.map((f) => path.basename(f)));
   for (const f of fs.readdirSync(dir)) {
-    if (!keep.has(f) && /^(vmlinux|vfio-check|edu-probe|base|node|nested|app|initrd|modules)-/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    if (!keep.has(f) && /^(vmlinux|vfio-check|edu-probe|vga-vbe|base|node|nested|app|initrd|modules)-/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   }
   return { kernel, initrds, buildSeconds: (Date.now() - started) / 1000 };
 }

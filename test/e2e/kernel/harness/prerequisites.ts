@@ -26,6 +26,8 @@ export interface Tools {
 export const NESTED_QEMU_FILES = [
   '/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so', '/usr/share/seabios/bios-256k.bin', '/usr/share/qemu/pvh.bin', '/usr/share/qemu/linuxboot_dma.bin',
   '/usr/share/qemu/kvmvapic.bin',
+  // The std VGA's own option ROM, as it is before it ran (the x-vga scenario's romfile).
+  '/usr/share/seabios/vgabios-stdvga.bin',
 ];
 
 export const PACKAGES = 'qemu-system-x86 linux-image-amd64 busybox-static kmod dash gcc libc6-dev linux-libc-dev binutils xz-utils';

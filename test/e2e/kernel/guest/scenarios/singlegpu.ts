@@ -21,7 +21,7 @@ const STUBS = `${DIR}/bin`;
 const SLOT = [DEV.gpu, DEV.gpuAudio];
 const PCI = '/sys/bus/pci';
 
-interface Screen {
+export interface Screen {
   drivers: (string | null)[];
   overrides: (string | null)[];
   /** The frame buffer consoles and whether each is bound. */
@@ -44,13 +44,14 @@ function classNode(cls: string, match: RegExp, dev: (n: string) => string, addr:
   });
 }
 
-function screen(): Screen {
+/** The drivers of a GPU's functions, fbcon, and the framebuffer and DRM card of function 0 (`slot[0]`). */
+export function screen(slot: readonly string[] = SLOT): Screen {
   const vt = '/sys/class/vtconsole';
   const fbcon = fs.readdirSync(vt).filter((v) => /frame buffer/.test(read(`${vt}/${v}/name`) ?? '')).map((v) => `${v}=${read(`${vt}/${v}/bind`)}`);
   return {
-    drivers: SLOT.map(driverOf), overrides: SLOT.map(overrideOf), fbcon,
-    fb: classNode('graphics', /^fb\d+$/, (n) => `/dev/${n}`, DEV.gpu),
-    drm: classNode('drm', /^card\d+$/, (n) => `/dev/dri/${n}`, DEV.gpu),
+    drivers: slot.map(driverOf), overrides: slot.map(overrideOf), fbcon,
+    fb: classNode('graphics', /^fb\d+$/, (n) => `/dev/${n}`, slot[0]!),
+    drm: classNode('drm', /^card\d+$/, (n) => `/dev/dri/${n}`, slot[0]!),
   };
 }
 
