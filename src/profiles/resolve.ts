@@ -178,6 +178,11 @@ function resolveGpu(c: Ctx, d: GpuDevice, index: number): ResolvedPci | null {
   if (!device.classId.startsWith('03') && !device.classId.startsWith('12')) c.problems.push(problem('warning', [...at, 'select'], `${device.address} is not a GPU (class ${device.classId})`));
   if (d.xVga && device.classId !== '030000') c.problems.push(problem('error', [...at, 'xVga'], `${device.address} is not a VGA controller (class ${device.classId}): it has no legacy VGA to route`));
   if (device.bootVga) c.problems.push(problem('warning', [...at, 'select'], `${device.address} is the boot GPU: the host loses its console while the VM runs`));
+  // The kernel hands VFIO the boot display's ROM from the shadow copy at 0xc0000, which the host
+  // firmware has run already: a VM's firmware running it again may set up no display at all.
+  if (device.bootVga && d.primary && !d.rom?.file) {
+    c.problems.push(problem('warning', [...at, 'rom'], `${device.address} is the boot GPU: its ROM as the kernel offers it is the copy the host firmware already ran, which may not set up the screen again; give rom.file, a dump of the card's ROM made while it is not the boot display`));
+  }
   c.problems.push(...hostWarnings(device, [...at, 'select']));
   return { ...base, slot, functions: fns.map(fromInventory), wholeSlot: fns.length === inSlot.length, xVga: d.xVga ?? (xVgaDefault && device.classId === '030000') };
 }

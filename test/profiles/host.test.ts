@@ -117,3 +117,18 @@ describe('profile validate --host: a paravirtual 3D display', () => {
     expect(readDisplayFacts(new FsHost(root))).toEqual({ renderNodes: ['/dev/dri/renderD128'], virglrenderer: true });
   });
 });
+
+describe('the boot GPU as the VM\'s screen', () => {
+  it('warns that the ROM the kernel offers was run already, unless rom.file is given', async () => {
+    const profile = (rom: string) => file(`boot${rom ? '-rom' : ''}.yaml`, `${head}devices:\n  - { type: gpu, select: { address: 0000:01:00.0 }, primary: true${rom} }\n`);
+    const warnings = async (f: string) => {
+      const r = await gpuvirt(['profile', 'validate', f, '--host', '--json', '--root', FIXTURES + 'two-identical-gpus']);
+      return r.doc.data.files[0].problems.filter((p: { path: string }) => p.path === 'devices[0].rom').map((p: { message: string }) => p.message);
+    };
+    expect(await warnings(profile(''))).toEqual([expect.stringContaining('0000:01:00.0 is the boot GPU: its ROM as the kernel offers it is the copy the host firmware already ran')]);
+    expect(await warnings(profile(', rom: { file: /var/lib/gpuvirt/rom/4090.rom }'))).toEqual([]);
+    // The other card, not the boot display: nothing to say.
+    const other = file('other.yaml', `${head}devices:\n  - { type: gpu, select: { address: 0000:02:00.0 }, primary: true }\n`);
+    expect(await warnings(other)).toEqual([]);
+  });
+});
