@@ -214,7 +214,8 @@ export function editRecord(ctx: Ctx, rec: BootRecord, edits: readonly DeviceEdit
     const errors = check.problems.filter((p) => p.severity === 'error').map((p) => p.message);
     return { text: rec.text, refusals: [{ code: 'boot-record', message: `the boot record would not be a valid host config: ${errors.join('; ')}`, force: null }] };
   }
-  if (rec.text !== null && text === rec.text) return { text: rec.text, refusals: [] };
+  // Nothing said differently: the file stays byte for byte as it is (a round trip may move comments).
+  if (rec.text !== null && JSON.stringify(check.file) === JSON.stringify(loadHostConfigText(rec.text).file)) return { text: rec.text, refusals: [] };
   return { text: empty(text, rec.name) ? null : text, refusals: [] };
 }
 
