@@ -11,7 +11,8 @@ import { detectInitramfs } from '../boot/initramfs.js';
 import { planPersist, type PersistedDevice } from '../passthrough/persist.js';
 import { readMember } from '../passthrough/resolve.js';
 import { readPf } from '../sriov/detect.js';
-import { planSriovPersist, type PersistedPf } from '../sriov/persist.js';
+import { planSriovPersist, removeLegacyUnit, type PersistedPf } from '../sriov/persist.js';
+import { VGPU_UNIT } from '../vgpu/persist.js';
 import { vfAddresses } from '../sriov/plan.js';
 import { chooseAdapter } from '../sriov/vendors.js';
 import { readState, type GpuvirtState } from '../state.js';
@@ -62,6 +63,8 @@ export function planBootFiles(ctx: Ctx, text: string | null, name: string): Boot
   const steps: Step[] = [
     ...(text === null ? planHostUnpersist(ctx.host) : planHostPersist(ctx.host, text, name)),
     ...planSriovPersist(ctx.host, early.pfs),
+    // vGPU types are set by gpuvirt-host.service from the record: the per-command unit of earlier versions goes.
+    ...removeLegacyUnit(ctx.host, VGPU_UNIT, 'stop setting vGPU types from their own unit (gpuvirt-host.service does it)'),
     // Last: its initramfs rebuild takes the files written before it.
     ...planPersist(ctx.host, early.devices, initramfs),
   ];
@@ -72,13 +75,18 @@ export function planBootFiles(ctx: Ctx, text: string | null, name: string): Boot
   return { steps, warnings, refusals: [], state: clearLegacy };
 }
 
+/** Records of earlier versions as edits, with the VF counts their vGPUs need read from the host. */
+export function legacyOf(ctx: Ctx, state: GpuvirtState): DeviceEdit[] {
+  return legacyEdits(state, (pf) => readPf(ctx.host, pf)?.sriov.numVfs ?? null);
+}
+
 /**
  * A single command's --persist: the record edited (records of earlier versions carried in first),
  * and every boot file made to match it.
  */
 export function planRecordEdit(ctx: Ctx, edits: readonly DeviceEdit[]): BootPlan {
   const rec = readRecord(ctx);
-  const legacy = legacyEdits(readState(ctx.host));
+  const legacy = legacyOf(ctx, readState(ctx.host));
   const edited = editRecord(ctx, rec, [...legacy, ...edits]);
   if (edited.refusals.length) return { steps: [], warnings: [], refusals: edited.refusals, state: (s) => s };
   return planBootFiles(ctx, edited.text, rec.name);
@@ -103,7 +111,8 @@ export function droppedFromRecord(ctx: Ctx, text: string, name: string): string[
       }
     }
   }
-  for (const e of legacyEdits(readState(ctx.host))) {
+  for (const e of legacyOf(ctx, readState(ctx.host))) {
+    if (e.vgpu) lost.push(`${e.address} with vGPUs ${e.vgpu.map((v) => `${v.count} x ${v.type}`).join(', ')}`);
     if (e.driver && !kept(e.address, 'driver', e.driver)) lost.push(`${e.address} on ${e.driver}`);
     if (e.sriov && !kept(e.address, 'sriov', e.sriov)) lost.push(`${e.address} with ${e.sriov.vfs} VFs`);
   }
@@ -147,8 +156,12 @@ export function bootStatus(ctx: Ctx, state: GpuvirtState): BootStatus | null {
     return text === null ? [] : [{ file, holds: holds(file, text) }];
   });
   const legacy: string[] = [];
-  for (const e of legacyEdits(state)) legacy.push(`${e.address}: ${e.driver ? `on ${e.driver}` : `${e.sriov!.vfs} VFs`} at boot, recorded in state.json by an earlier gpuvirt`);
+  for (const e of legacyEdits(state)) {
+    const said = e.driver ? `on ${e.driver}` : e.sriov ? `${e.sriov.vfs} VFs` : `vGPUs ${e.vgpu!.map((v) => `${v.count} x type ${v.type}`).join(', ')}`;
+    legacy.push(`${e.address}: ${said} at boot, recorded in state.json by an earlier gpuvirt`);
+  }
   if (ctx.host.readText(paths.sriovPersist.nvidiaUnit) !== null) legacy.push(`${paths.sriovPersist.nvidiaUnit}: runs sriov-manage at boot (an earlier gpuvirt's unit)`);
+  if (ctx.host.readText(VGPU_UNIT) !== null) legacy.push(`${VGPU_UNIT}: sets vGPU types at boot (an earlier gpuvirt's unit)`);
   if (!now.unit && !now.file && !early.length && !legacy.length) return null;
   const devices = (rec.config?.devices ?? []).map((d) => ({
     select: selectorText(d.select),

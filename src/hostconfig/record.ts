@@ -38,7 +38,17 @@ export interface DeviceEdit {
   address: string;
   driver?: PassthroughDriver | null;
   sriov?: { vfs: number; vfDriver?: 'vfio-pci' } | null;
+  /** vGPUs per type (type ids), on a GPU: the whole list the entry gets. */
+  vgpu?: VgpuWant[] | null;
 }
+
+export interface VgpuWant {
+  type: string;
+  count: number;
+}
+
+type Wants = { driver?: PassthroughDriver; sriov?: { vfs: number; vfDriver?: 'vfio-pci' }; vgpu?: VgpuWant[] };
+const FIELDS = ['driver', 'sriov', 'vgpu'] as const;
 
 const NEW_RECORD = (name: string) => [
   '# What gpuvirt sets up again at every boot: gpuvirt-host.service applies this config, and the',
@@ -86,27 +96,43 @@ function otherEntries(ctx: Ctx, config: HostConfig, address: string): { entry: H
 }
 
 /** What the record says for each device now, as the single commands' edits would say it (address entries and selectors resolved here). */
-export function recordedWants(ctx: Ctx, rec: BootRecord): Map<string, { driver?: PassthroughDriver; sriov?: { vfs: number; vfDriver?: 'vfio-pci' } }> {
-  const out = new Map<string, { driver?: PassthroughDriver; sriov?: { vfs: number; vfDriver?: 'vfio-pci' } }>();
+export function recordedWants(ctx: Ctx, rec: BootRecord): Map<string, Wants> {
+  const out = new Map<string, Wants>();
   if (!rec.config) return out;
   for (const d of selectDevices(ctx.host, ctx.names, rec.config).devices) {
-    out.set(d.now.address, { ...(d.want.driver && { driver: d.want.driver }), ...(d.want.sriov && { sriov: d.want.sriov }) });
+    out.set(d.now.address, { ...(d.want.driver && { driver: d.want.driver }), ...(d.want.sriov && { sriov: d.want.sriov }), ...(d.want.vgpu && { vgpu: d.want.vgpu }) });
   }
   return out;
 }
 
-/** The edits that carry records from before host.yaml (state.json `persisted` flags) into it. */
-export function legacyEdits(state: GpuvirtState): DeviceEdit[] {
+/**
+ * The edits that carry records from before host.yaml into it: state.json `persisted` flags, and
+ * its vGPU records (types set on VFs by their own unit), as vGPUs per GPU and type, with the VF
+ * count the GPU has (the vGPUs live on its VFs).
+ */
+export function legacyEdits(state: GpuvirtState, numVfs: (pf: string) => number | null = () => null): DeviceEdit[] {
   const out: DeviceEdit[] = [];
   for (const d of Object.values(state.devices)) if (d.persisted) out.push({ address: d.address, driver: d.target });
   for (const r of Object.values(state.sriov ?? {})) if (r.persisted) out.push({ address: r.pf, sriov: { vfs: r.numVfs, ...(r.bind ? { vfDriver: r.bind } : {}) } });
+  const byPf = new Map<string, Map<string, number>>();
+  for (const r of Object.values(state.vgpu ?? {})) {
+    const types = byPf.get(r.pf) ?? new Map<string, number>();
+    types.set(r.type, (types.get(r.type) ?? 0) + 1);
+    byPf.set(r.pf, types);
+  }
+  for (const [pf, types] of [...byPf].sort(([a], [b]) => a.localeCompare(b))) {
+    const vfs = numVfs(pf);
+    const sriov = vfs && !out.some((e) => e.address === pf && e.sriov) ? { sriov: { vfs } } : {};
+    out.push({ address: pf, vgpu: [...types].sort(([a], [b]) => a.localeCompare(b)).map(([type, count]) => ({ type, count })), ...sriov });
+  }
   return out;
 }
 
-/** state.json with its `persisted` flags cleared: what they said is in host.yaml now (or was dropped). */
+/** state.json with its `persisted` flags and vGPU records cleared: what they said is in host.yaml now (or was dropped). */
 export function clearLegacy(state: GpuvirtState): GpuvirtState {
   for (const d of Object.values(state.devices)) d.persisted = false;
   for (const r of Object.values(state.sriov ?? {})) r.persisted = false;
+  delete state.vgpu;
   return state;
 }
 
@@ -114,8 +140,9 @@ export const hasLegacy = (state: GpuvirtState): boolean => legacyEdits(state).le
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
-function what(field: 'driver' | 'sriov', v: unknown): string {
+function what(field: (typeof FIELDS)[number], v: unknown): string {
   if (field === 'driver') return `binds it to ${String(v)}`;
+  if (field === 'vgpu') return `gives it ${(v as VgpuWant[]).map((w) => `${w.count} vGPU(s) of type ${w.type}`).join(', ')}`;
   const s = v as { vfs: number; vfDriver?: string };
   return `gives it ${s.vfs} VFs${s.vfDriver ? ` on ${s.vfDriver}` : ''}`;
 }
@@ -175,7 +202,7 @@ export function editRecord(ctx: Ctx, rec: BootRecord, edits: readonly DeviceEdit
   for (const e of edits) {
     const address = full(e.address);
     const others = otherEntries(ctx, config, address);
-    for (const field of ['driver', 'sriov'] as const) {
+    for (const field of FIELDS) {
       const want = e[field];
       if (want === undefined) continue;
       const clash = others.find((o) => o.entry[field] !== undefined);
@@ -202,6 +229,7 @@ export function editRecord(ctx: Ctx, rec: BootRecord, edits: readonly DeviceEdit
         }
         const value = doc.createNode(want) as YAMLMap | ReturnType<Document['createNode']>;
         if (isMap(value)) value.flow = true;
+        if (isSeq(value)) for (const item of value.items) if (isMap(item)) item.flow = true;
         node.set(field, value);
       }
       if (node && node.items.length === 1) seq.items.splice(seq.items.indexOf(node), 1);
@@ -220,22 +248,25 @@ export function editRecord(ctx: Ctx, rec: BootRecord, edits: readonly DeviceEdit
 }
 
 /** What the host keeps at boot now, per device: the record's wants, and flags of earlier versions not converted yet. */
-export function keptAtBoot(ctx: Ctx, state: GpuvirtState): { driver: Map<string, PassthroughDriver>; sriov: Map<string, { vfs: number; vfDriver?: 'vfio-pci' }> } {
+export function keptAtBoot(ctx: Ctx, state: GpuvirtState): { driver: Map<string, PassthroughDriver>; sriov: Map<string, { vfs: number; vfDriver?: 'vfio-pci' }>; vgpu: Map<string, VgpuWant[]> } {
   const driver = new Map<string, PassthroughDriver>();
   const sriov = new Map<string, { vfs: number; vfDriver?: 'vfio-pci' }>();
+  const vgpu = new Map<string, VgpuWant[]>();
   for (const [a, w] of recordedWants(ctx, readRecord(ctx))) {
     if (w.driver) driver.set(a, w.driver);
     if (w.sriov) sriov.set(a, w.sriov);
+    if (w.vgpu) vgpu.set(a, w.vgpu);
   }
   for (const e of legacyEdits(state)) {
     if (e.driver && !driver.has(e.address)) driver.set(e.address, e.driver);
     if (e.sriov && !sriov.has(e.address)) sriov.set(e.address, e.sriov);
+    if (e.vgpu && !vgpu.has(e.address)) vgpu.set(e.address, e.vgpu);
   }
-  return { driver, sriov };
+  return { driver, sriov, vgpu };
 }
 
 /** The device's own entry in the record says what `field` it has (the entry a single command's --persist would edit). */
-export function ownRecorded(ctx: Pick<Ctx, 'host'>, address: string, field: 'driver' | 'sriov'): boolean {
+export function ownRecorded(ctx: Pick<Ctx, 'host'>, address: string, field: (typeof FIELDS)[number]): boolean {
   const rec = readRecord(ctx);
   return Boolean(rec.config?.devices.some((d) => ownEntry(d, full(address)) && d[field] !== undefined));
 }
