@@ -26,7 +26,7 @@ export interface StatusVgpu extends VgpuRecord {
 export interface StatusData {
   devices: StatusDevice[];
   sriov: StatusPf[];
-  /** vGPU types gpuvirt sets again at boot (NVIDIA VFs). */
+  /** vGPU types an earlier gpuvirt sets again at boot on NVIDIA VFs (its own unit), until converted into the record. */
   vgpu: StatusVgpu[];
   /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
   interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
@@ -56,7 +56,7 @@ export function renderStatus(d: StatusData, s: Style): string {
     }
   }
   if (d.vgpu.length) {
-    out.push(s.bold('vGPU types gpuvirt sets at boot:'));
+    out.push(s.bold('vGPU types an earlier gpuvirt sets at boot (its own unit):'));
     for (const v of d.vgpu) {
       const now = v.currentType === v.type ? s.green('set') : s.yellow(v.currentType === null ? 'not set now' : `type ${v.currentType} now`);
       out.push(`  ${v.vf}  ${v.typeName ?? 'type'} ${v.type}: ${now} (VF of ${v.pf})`);
@@ -67,7 +67,12 @@ export function renderStatus(d: StatusData, s: Style): string {
     out.push(h.file
       ? `${s.bold('At boot:')} ${h.unit} applies ${h.config ? `config ${h.config}` : 'a host config'} from ${h.file}${h.enabled ? '' : s.yellow(' (the unit is not enabled)')}`
       : s.bold('At boot (files of an earlier gpuvirt, no record yet: the next --persist or `host unpersist` converts or removes them):'));
-    for (const e of h.early) out.push(`  ${e.file}: ${e.holds.join('; ') || 'nothing'}`);
+    for (const d of h.devices) {
+      const what = [d.driver && `on ${d.driver}`, d.vfs !== undefined && `${d.vfs} VFs${d.vfDriver ? ` on ${d.vfDriver}` : ''}`, d.vgpu && `vGPUs ${d.vgpu}`, d.resetMethod && `reset ${d.resetMethod}`].filter(Boolean).join(', ');
+      out.push(`  ${d.select}: ${what}`);
+    }
+    if (h.early.length) out.push('  Early files (act before any unit):');
+    for (const e of h.early) out.push(`    ${e.file}: ${e.holds.join('; ') || 'nothing'}`);
     for (const l of h.legacy) out.push(s.yellow(`  ${l}`));
   }
   if (!out.length) return 'gpuvirt manages no devices and no SR-IOV PFs on this host\n';

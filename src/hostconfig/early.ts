@@ -139,11 +139,17 @@ const EARLY = [paths.persist.udevRule, paths.persist.modprobe, paths.persist.ini
 /** What one early file holds, read back from its lines. */
 function holds(file: string, text: string): string[] {
   const out: string[] = [];
-  for (const m of text.matchAll(/KERNEL=="([^"]+)", ATTR\{driver_override\}="([^"]+)"/g)) out.push(`${m[1]} on ${m[2]}`);
-  for (const m of text.matchAll(/^# (\S+): (\d+) VFs( on \S+)?$/gm)) out.push(`${m[1]}: ${m[2]} VFs${m[3] ?? ''}`);
-  for (const m of text.matchAll(/^softdep (\S+) pre: (.+)$/gm)) out.push(`${m[1]} loads after ${m[2]}`);
-  for (const m of text.matchAll(/^options gim vf_num=(\S+)$/gm)) out.push(`GIM vf_num=${m[1]}`);
-  if (!out.length && file !== paths.persist.udevRule) out.push('the passthrough driver and udev rule in the initramfs');
+  for (const line of text.split('\n')) {
+    const m = line.match(/KERNEL=="([^"]+)", ATTR\{driver_override\}="([^"]+)"/) ?? line.match(/^# (\S+): (\d+ VFs(?: on \S+)?)$/)
+      ?? line.match(/^softdep (\S+) pre: (.+)$/) ?? line.match(/^options gim (vf_num)=(\S+)$/);
+    if (!m) continue;
+    if (line.startsWith('softdep')) out.push(`${m[1]} loads after ${m[2]}`);
+    else if (line.startsWith('options')) out.push(`GIM vf_num=${m[2]}`);
+    else if (line.startsWith('#')) out.push(`${m[1]}: ${m[2]}`);
+    else out.push(`${m[1]} on ${m[2]}`);
+  }
+  if (!out.length && file === paths.persist.modprobe) out.push('no softdep (no host driver to load after the passthrough driver)');
+  else if (!out.length && file !== paths.persist.udevRule) out.push('the passthrough driver and the udev rule, into the initramfs');
   return [...new Set(out)];
 }
 

@@ -53,7 +53,8 @@ const FIELDS = ['driver', 'sriov', 'vgpu'] as const;
 const NEW_RECORD = (name: string) => [
   '# What gpuvirt sets up again at every boot: gpuvirt-host.service applies this config, and the',
   '# udev, modprobe and initramfs files that must act before any unit are generated from it.',
-  '# The --persist of `gpuvirt passthrough`, `release`, `sriov enable|disable` edit it;',
+  '# The --persist of `gpuvirt passthrough`, `release`, `sriov enable|disable`, `vgpu create|remove`',
+  '# and `apply` edit it;',
   '# `gpuvirt host unpersist` removes it and everything generated from it.',
   'apiVersion: gpuvirt/v1',
   'kind: HostConfig',

@@ -81,7 +81,7 @@ export const statusData = z.object({
   vgpu: z.array(z.object({
     vf: address, pf: address, type: z.string(), typeName: z.string().nullable(), since: z.string(),
     currentType: z.string().nullable().describe('the type the VF shows now; null: the VF is gone, or shows none'),
-  })).describe('vGPU types gpuvirt sets again at boot (NVIDIA VFs)'),
+  })).describe('vGPU types an earlier gpuvirt set again at boot on NVIDIA VFs with its own unit (until converted into the boot record; see hostConfig.legacy)'),
   interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
   hostConfig: z.object({
     config: z.string().nullable(), file: z.string().nullable().describe('the boot record, /etc/gpuvirt/host.yaml; null: none, only files of an earlier gpuvirt'),
