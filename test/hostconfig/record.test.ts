@@ -74,6 +74,8 @@ describe('the single commands\' --persist edit the one record', () => {
       { select: { address: NIC }, sriov: { vfs: 2, vfDriver: 'vfio-pci' } }, { select: { address: MI }, driver: 'vfio-pci' },
     ]);
     expect(m.host.readText(paths.sriovPersist.udevRule)).toContain(`KERNEL=="${NIC}", ATTR{sriov_drivers_autoprobe}="0", ATTR{sriov_numvfs}="2"`);
+    const again = await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '2', '--bind', 'vfio-pci', '--persist', '--yes', '--json']);
+    expect(again.doc.data.noop, JSON.stringify(again.doc.data.steps)).toBe(true);
     // A count changed without --persist follows into the record (the PF stays kept, with its new count).
     expect((await m.run(['sriov', 'enable', 'c1:00.0', '--vfs', '4', '--bind', 'vfio-pci', '--yes'])).code).toBe(0);
     expect(record(m)!.configs[LOCAL_CONFIG]!.devices[0]).toEqual({ select: { address: NIC }, sriov: { vfs: 4, vfDriver: 'vfio-pci' } });
