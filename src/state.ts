@@ -20,6 +20,11 @@ export interface ManagedDevice {
   originalKnown?: boolean;
   /** Every address taken together with this one (slot functions, group members): released together. */
   set: string[];
+  /**
+   * Kept at boot by an earlier gpuvirt's own files. What a host keeps at boot is the boot record
+   * now (/etc/gpuvirt/host.yaml, src/hostconfig/record.ts): gpuvirt writes false, and turns a true
+   * it finds into a record entry the next time anything edits the record.
+   */
   persisted: boolean;
   /**
    * `applying` while a run is changing it (found later, that run was interrupted); `bound`;
@@ -34,6 +39,7 @@ export interface SriovRecord {
   numVfs: number;
   bind: 'vfio-pci' | null;
   adapter: string;
+  /** As for ManagedDevice: an earlier gpuvirt's record, converted into the boot record when found. */
   persisted: boolean;
   /** What the PF had before gpuvirt changed it: the rollback target. */
   originalNumVfs: number;
@@ -71,7 +77,7 @@ export interface GpuvirtState {
   version: 1;
   devices: Record<string, ManagedDevice>;
   sriov?: Record<string, SriovRecord>;
-  /** Persisted vGPU types, by VF. */
+  /** vGPU types an earlier gpuvirt set at boot with its own unit, by VF: converted into the boot record when found. */
   vgpu?: Record<string, VgpuRecord>;
   /** Mediated devices gpuvirt made, by UUID (absent in state files written before they were recorded). */
   mdevs?: Record<string, MdevRecord>;
@@ -157,10 +163,6 @@ export function checkState(parsed: unknown): GpuvirtState {
     for (const [k, r] of Object.entries(parsed.mdevs)) checkMdev(k, r);
   }
   return parsed as unknown as GpuvirtState;
-}
-
-export function persistedDevices(state: GpuvirtState): ManagedDevice[] {
-  return Object.values(state.devices).filter((d) => d.persisted);
 }
 
 export function stateText(state: GpuvirtState): string {

@@ -41,7 +41,7 @@ export const passthrough: CommandDef<PassthroughOptions, PassthroughData> = {
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
     { flags: '--force', help: 'take refused devices anyway (each refusal says what this does)' },
-    { flags: '--persist', help: 'keep the binding across reboots (per device address)' },
+    { flags: '--persist', help: 'keep the binding across reboots (per device address, in the boot record /etc/gpuvirt/host.yaml)' },
   ],
   parse(args, opts) {
     const driver = String(opts.driver);

@@ -53,7 +53,7 @@ export const release: CommandDef<ReleaseOptions, ReleaseData> = {
   ],
   options: [
     { flags: '--all', help: 'release every device gpuvirt manages' },
-    { flags: '--persist', help: 'also remove the boot-time binding that `passthrough --persist` wrote' },
+    { flags: '--persist', help: 'also take the devices out of the boot record (/etc/gpuvirt/host.yaml) and the boot files made from it' },
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
   ],

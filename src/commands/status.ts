@@ -1,4 +1,5 @@
-import { HOST_STATE, HOST_UNIT_NAME, persistedConfig } from '../hostconfig/boot.js';
+import { bootStatus, type BootStatus } from '../hostconfig/early.js';
+import { keptAtBoot } from '../hostconfig/record.js';
 import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
@@ -33,14 +34,14 @@ export interface StatusMdev extends MdevRecord {
 export interface StatusData {
   devices: StatusDevice[];
   sriov: StatusPf[];
-  /** vGPU types gpuvirt sets again at boot (NVIDIA VFs). */
+  /** vGPU types an earlier gpuvirt sets again at boot on NVIDIA VFs (its own unit), until converted into the record. */
   vgpu: StatusVgpu[];
   /** Mediated devices gpuvirt made (apply, mdev create, vgpu create). */
   mdevs: StatusMdev[];
   /** A run that died or could not finish its rollback: `gpuvirt recover` deals with it. */
   interrupted: { command: string; pid: number; startedAt: string; step: number; steps: number } | null;
-  /** The host config applied at every boot (`host apply --persist`), or null. */
-  hostConfig: { config: string | null; file: string; unit: string; enabled: boolean } | null;
+  /** The boot record (host.yaml: `host apply --persist`, the single commands' --persist) and what is generated from it, or null. */
+  hostConfig: BootStatus | null;
 }
 
 export function renderStatus(d: StatusData, s: Style): string {
@@ -65,7 +66,7 @@ export function renderStatus(d: StatusData, s: Style): string {
     }
   }
   if (d.vgpu.length) {
-    out.push(s.bold('vGPU types gpuvirt sets at boot:'));
+    out.push(s.bold('vGPU types an earlier gpuvirt sets at boot (its own unit):'));
     for (const v of d.vgpu) {
       const now = v.currentType === v.type ? s.green('set') : s.yellow(v.currentType === null ? 'not set now' : `type ${v.currentType} now`);
       out.push(`  ${v.vf}  ${v.typeName ?? 'type'} ${v.type}: ${now} (VF of ${v.pf})`);
@@ -81,7 +82,16 @@ export function renderStatus(d: StatusData, s: Style): string {
   }
   if (d.hostConfig) {
     const h = d.hostConfig;
-    out.push(`${s.bold('At boot:')} ${h.unit} applies ${h.config ? `config ${h.config}` : 'a host config'} from ${h.file}${h.enabled ? '' : s.yellow(' (the unit is not enabled)')}`);
+    out.push(h.file
+      ? `${s.bold('At boot:')} ${h.unit} applies ${h.config ? `config ${h.config}` : 'a host config'} from ${h.file}${h.enabled ? '' : s.yellow(' (the unit is not enabled)')}`
+      : s.bold('At boot (files of an earlier gpuvirt, no record yet: the next --persist or `host unpersist` converts or removes them):'));
+    for (const d of h.devices) {
+      const what = [d.driver && `on ${d.driver}`, d.vfs !== undefined && `${d.vfs} VFs${d.vfDriver ? ` on ${d.vfDriver}` : ''}`, d.vgpu && `vGPUs ${d.vgpu}`, d.resetMethod && `reset ${d.resetMethod}`].filter(Boolean).join(', ');
+      out.push(`  ${d.select}: ${what}`);
+    }
+    if (h.early.length) out.push('  Early files (act before any unit):');
+    for (const e of h.early) out.push(`    ${e.file}: ${e.holds.join('; ') || 'nothing'}`);
+    for (const l of h.legacy) out.push(s.yellow(`  ${l}`));
   }
   if (!out.length) return 'gpuvirt manages no devices and no SR-IOV PFs on this host\n';
   return `${out.join('\n')}\n`;
@@ -94,16 +104,19 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
   parse: () => ({}),
   async run(_opts, ctx) {
     const state = readState(ctx.host);
+    // Persisted: kept at boot by the record (or by a flag of an earlier version, until converted).
+    const kept = keptAtBoot(ctx, state);
     const devices = Object.values(state.devices)
       .sort((a, b) => (a.address < b.address ? -1 : 1))
       .map((d) => ({
         ...d,
+        persisted: kept.driver.get(d.address) === d.target,
         present: ctx.host.exists(paths.pciDevice(d.address)),
         currentDriver: linkName(ctx.host, paths.pciAttr(d.address, 'driver')),
       }));
     const sriov = Object.values(state.sriov ?? {}).sort((a, b) => (a.pf < b.pf ? -1 : 1)).map((r) => {
       const n = readAttr(ctx.host, paths.pciAttr(r.pf, 'sriov_numvfs'));
-      return { ...r, currentNumVfs: n !== null && /^\d+$/.test(n) ? Number(n) : null };
+      return { ...r, persisted: kept.sriov.get(r.pf)?.vfs === r.numVfs, currentNumVfs: n !== null && /^\d+$/.test(n) ? Number(n) : null };
     });
     const vgpu = Object.values(state.vgpu ?? {}).sort((a, b) => (a.vf < b.vf ? -1 : 1)).map((r) => {
       const t = readAttr(ctx.host, paths.pciAttr(r.vf, 'nvidia/current_vgpu_type'));
@@ -116,8 +129,7 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
     const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
     for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
     for (const m of mdevs) if (m.persisted && !m.defined) warnings.push(`mediated device ${m.uuid} is no longer defined in mdevctl: it is not created again at boot`);
-    const boot = persistedConfig(ctx.host);
-    const hostConfig = boot.unit || boot.file ? { config: boot.config, file: HOST_STATE, unit: HOST_UNIT_NAME, enabled: boot.enabled } : null;
+    const hostConfig = bootStatus(ctx, state);
     return { ok: true, data: { devices, sriov, vgpu, mdevs, interrupted, hostConfig }, warnings };
   },
   render: (d, s) => renderStatus(d, s),

@@ -22,7 +22,7 @@ export function planHostApply<V>(ctx: Ctx, view: V, inspection: Inspection, conf
     const pf = readPf(ctx.host, d.now.address);
     if (!pf) continue;
     if (pf.sriov.numVfs !== w.sriov.vfs) {
-      parts.push(w.sriov.vfs === 0 ? planSriovDisable(ctx, pf, false) : planSriovEnable(ctx, pf, { numVfs: w.sriov.vfs, bind: w.sriov.vfDriver ?? null, persist: false }));
+      parts.push(w.sriov.vfs === 0 ? planSriovDisable(ctx, pf, false) : planSriovEnable(ctx, pf, { numVfs: w.sriov.vfs, bind: w.sriov.vfDriver ?? null, persist: false, noPersistFiles: true }));
     } else if (w.sriov.vfDriver) {
       // The count is right, the VFs are not on their driver: each VF is bound alone, as passthrough binds a VF.
       bind[w.sriov.vfDriver].push(...pf.vfs.filter((v) => v.driver !== w.sriov!.vfDriver).map((v) => v.address));

@@ -4,11 +4,10 @@ import type { Ctx } from '../context.js';
 import { paths } from '../host/paths.js';
 import type { Step } from '../mutate/steps.js';
 import { readUsage, usageGaps } from '../detect/usage.js';
-import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
-import type { ChangePlan } from '../change/types.js';
-import { persistedDevices, readState, type GpuvirtState, type ManagedDevice, type PassthroughDriver } from '../state.js';
-import { planPersist } from './persist.js';
+import type { ChangePlan, Refusal } from '../change/types.js';
+import { readState, type GpuvirtState, type ManagedDevice, type PassthroughDriver } from '../state.js';
+import { planRecordEdit } from '../hostconfig/early.js';
 import { planBind } from './plan.js';
 import { preflight } from './preflight.js';
 import type { DeviceView } from './render.js';
@@ -59,12 +58,12 @@ export function entriesFor(members: readonly Member[], target: PassthroughDriver
   for (const m of members) {
     const known = state.devices[m.address];
     if (known) {
-      out.push({ ...known, target, set, persisted: known.persisted || persist, status: 'bound' });
+      out.push({ ...known, target, set, status: 'bound' });
     } else if (m.driver !== target || persist) {
       const already = m.driver === target;
       out.push({
         address: m.address, target, originalDriver: already ? null : m.driver, originalModule: already ? null : m.driverModule,
-        originalOverride: already ? null : m.driverOverride, originalKnown: !already, set, persisted: persist, status: 'bound', since: now.toISOString(),
+        originalOverride: already ? null : m.driverOverride, originalKnown: !already, set, persisted: false, status: 'bound', since: now.toISOString(),
       });
     }
   }
@@ -82,21 +81,20 @@ export function planPassthrough(ctx: Ctx, req: PassthroughRequest): ChangePlan<P
   const state = readState(ctx.host);
   const set = resolveSet(ctx.host, req.addresses);
   const usage = readUsage(ctx.host, [...set.members, ...set.groupPeers].map((m) => m.address));
-  const { refusals, forcedPeers } = preflight({ set, usage, target: req.driver }, req.force);
+  const { refusals: found, forcedPeers } = preflight({ set, usage, target: req.driver }, req.force);
+  const refusals: Refusal[] = [...found];
   const members = [...set.members, ...forcedPeers];
   const entries = entriesFor(members, req.driver, req.persist, state, ctx.clock?.() ?? new Date());
   const steps = withDeviceUndo(planBind(members, req.driver, ctx.host.exists(paths.pciDriver(req.driver))), members.map(wantedNow));
-  if (req.persist) {
-    const byAddress = new Map(persistedDevices(state).map((d) => [d.address, d]));
-    for (const e of entries) if (e.persisted) byAddress.set(e.address, e);
-    steps.push(...planPersist(ctx.host, [...byAddress.values()], detectInitramfs(ctx.host)));
+  // --persist: each device recorded in the boot record (host.yaml) by its address, and the boot files generated from it.
+  const boot = req.persist ? planRecordEdit(ctx, members.map((m) => ({ address: m.address, driver: req.driver }))) : null;
+  if (boot) {
+    steps.push(...boot.steps);
+    refusals.push(...boot.refusals);
   }
-  const warnings: string[] = [];
+  const warnings: string[] = [...(boot?.warnings ?? [])];
   const gaps = usageGaps(ctx.host);
   if (gaps) warnings.push(gaps);
-  if (req.persist && detectInitramfs(ctx.host).kind === 'none') {
-    warnings.push('no initramfs generator found: a host driver loaded from an initramfs could still claim the device at boot');
-  }
   return {
     view: {
       action: 'passthrough', target: req.driver, bridges: set.bridges,
@@ -107,7 +105,7 @@ export function planPassthrough(ctx: Ctx, req: PassthroughRequest): ChangePlan<P
     expect: bindFacts(members, req.driver),
     state: (s) => {
       for (const e of entries) s.devices[e.address] = e;
-      return s;
+      return boot ? boot.state(s) : s;
     },
   };
 }

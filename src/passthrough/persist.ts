@@ -1,10 +1,12 @@
-// Boot-time passthrough, per device address (so one of two identical GPUs can stay with the
-// host): a udev rule sets driver_override when the device appears, a softdep loads the
-// passthrough driver before the host driver, and the initramfs carries both so the binding
-// happens before any host driver in the initramfs can claim the device. Every file is
-// gpuvirt's own and generated whole from the list of persisted devices.
+// The early files of boot-time passthrough, per device address (so one of two identical GPUs
+// can stay with the host), generated from the boot record (host.yaml, src/hostconfig/record.ts):
+// a udev rule sets driver_override when the device appears, a softdep loads the passthrough
+// driver before the host driver, and the initramfs carries both so the binding happens before
+// any host driver in the initramfs can claim the device, before any unit could run. Every file
+// is gpuvirt's own and generated whole from the list of recorded devices.
 import { rerun } from '../setup/cmdline-edit.js';
 import { paths } from '../host/paths.js';
+import { HOST_STATE } from '../hostconfig/boot.js';
 import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
 import type { Initramfs } from '../boot/initramfs.js';
@@ -18,7 +20,7 @@ export interface PersistedDevice {
   originalModule: string | null;
 }
 
-const HEADER = '# Written by gpuvirt (gpuvirt passthrough --persist); `gpuvirt release --persist` removes it.\n';
+const HEADER = `# Written by gpuvirt from its boot record ${HOST_STATE} (passthrough --persist, host apply --persist); \`gpuvirt host unpersist\` removes it.\n`;
 const VFIO_MODULES = ['vfio', 'vfio_iommu_type1', 'vfio_pci'];
 
 function modulesFor(devices: readonly PersistedDevice[]): string[] {

@@ -6,14 +6,14 @@
 import type { Ctx } from '../context.js';
 import { paths } from '../host/paths.js';
 import { deviceFiles, findHolders } from '../detect/usage.js';
-import { detectInitramfs } from '../boot/initramfs.js';
 import type { Fact } from '../change/facts.js';
 import type { ChangePlan, Refusal } from '../change/types.js';
-import { persistedDevices, readState, recordOnlySteps, type GpuvirtState } from '../state.js';
+import { readState, recordOnlySteps, type GpuvirtState } from '../state.js';
 import { forgetMdevs } from '../mdev/change.js';
 import { mdevReleaseTargets, planMdevRelease, type MdevReleaseView } from '../mdev/release.js';
+import { planRecordEdit } from '../hostconfig/early.js';
+import { keptAtBoot } from '../hostconfig/record.js';
 import { wantedNow, withDeviceUndo } from './change.js';
-import { planPersist } from './persist.js';
 import type { DeviceView } from './render.js';
 import { assertDevicesExist, readMember } from './resolve.js';
 import { planRestoreFromLive, wantedFromState, type Wanted } from './restore.js';
@@ -74,7 +74,10 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
   const members = present.map((w) => readMember(ctx.host, w.address, 'requested'));
   const steps = [...mdev.steps, ...withDeviceUndo(planRestoreFromLive(ctx.host, wanted), members.map(wantedNow))];
   const releasing = new Set(wanted.map((w) => w.address));
-  if (req.persist) steps.push(...planPersist(ctx.host, persistedDevices(state).filter((d) => !releasing.has(d.address)), detectInitramfs(ctx.host)));
+  // --persist: the devices leave the boot record (host.yaml), and the boot files are generated from what is left.
+  const boot = req.persist ? planRecordEdit(ctx, wanted.map((w) => ({ address: w.address, driver: null }))) : null;
+  if (boot) steps.push(...boot.steps);
+  const kept = keptAtBoot(ctx, state).driver;
   const nothing = !wanted.length && !named.records.length && !(req.uuids ?? []).length;
   const warnings = [...(nothing ? ['nothing to release: gpuvirt manages none of these devices and none is on vfio-pci or pci-stub'] : []), ...named.warnings, ...mdev.warnings];
   // VFs bound by `sriov enable --bind` belong to their PF's record: they go with `sriov disable`.
@@ -82,8 +85,9 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
     if (req.all && r.bind) warnings.push(`the VFs of ${r.pf} are on ${r.bind} through \`sriov enable --bind\`: \`gpuvirt sriov disable ${r.pf}\` removes them`);
   }
   for (const w of wanted) if (!present.includes(w)) warnings.push(`${w.address} is no longer on this host; its record is dropped`);
-  const kept = persistedDevices(state).filter((d) => releasing.has(d.address)).map((d) => d.address);
-  if (!req.persist && kept.length) warnings.push(`${kept.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);
+  const staying = [...releasing].filter((a) => kept.has(a));
+  if (!req.persist && staying.length) warnings.push(`${staying.join(', ')} stay persisted: the next boot binds them again (\`gpuvirt release --persist\` removes that)`);
+  if (boot) warnings.push(...boot.warnings);
   // A device going to "whatever the kernel picks" has no one expected driver: only that it left.
   const expect = [...mdev.expect, ...present.flatMap((w) => (w.want === 'default' ? [] : [
     { fact: { kind: 'driver', address: w.address } as Fact, value: w.want },
@@ -93,10 +97,11 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
     for (const w of wanted) {
       const known = s.devices[w.address];
       // Without --persist a persisted device stays recorded: the next boot takes it again.
-      if (known?.persisted && !req.persist) s.devices[w.address] = { ...known, status: 'released' };
+      if (known && kept.has(w.address) && !req.persist) s.devices[w.address] = { ...known, status: 'released' };
       else delete s.devices[w.address];
     }
-    return forgetMdevs(named.records.map((r) => r.uuid))(s);
+    const after = forgetMdevs(named.records.map((r) => r.uuid))(s);
+    return boot ? boot.state(after) : after;
   };
   // Records of what is gone are dropped even when nothing on the host changes.
   const recordOnly = steps.length === 0;
@@ -109,7 +114,7 @@ export function planRelease(ctx: Ctx, req: ReleaseRequest): ChangePlan<ReleaseVi
       mdevs: mdev.view,
     },
     steps, warnings, expect,
-    refusals: [...mdev.refusals, ...heldRefusals(ctx, present.map((w) => w.address))],
+    refusals: [...mdev.refusals, ...heldRefusals(ctx, present.map((w) => w.address)), ...(boot?.refusals ?? [])],
     watch: present.filter((w) => w.want === 'default').map((w) => ({ kind: 'override', address: w.address }) as Fact),
     question: `Release ${wanted.length} device(s) to their original drivers${mdevs}?`,
     ...(recordOnly ? {} : { state: update }),

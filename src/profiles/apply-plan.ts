@@ -13,11 +13,10 @@ import { planLookingGlass } from './looking-glass.js';
 import { hasMdevctl, mdevDefineSteps, NO_MDEVCTL } from '../mdev/persist.js';
 import type { Refusal } from '../change/types.js';
 import { planPassthrough } from '../passthrough/change.js';
-import { persistedPfs, planSriovEnable } from '../sriov/change.js';
+import { planSriovEnable, sriovEdit } from '../sriov/change.js';
+import { planRecordEdit } from '../hostconfig/early.js';
+import type { DeviceEdit } from '../hostconfig/record.js';
 import { readPf } from '../sriov/detect.js';
-import { planSriovPersist } from '../sriov/persist.js';
-import { vfAddresses } from '../sriov/plan.js';
-import { chooseAdapter } from '../sriov/vendors.js';
 import { readState, type GpuvirtState } from '../state.js';
 import type { ResolvedDevice } from './resolve.js';
 import type { Profile } from './schema.js';
@@ -35,37 +34,36 @@ export function configDir(profile: Profile): string {
   return vmDir(profile);
 }
 
-/** The PFs whose VF count the profile changes, with their changes. */
-function sriovParts(ctx: Ctx, profile: Profile, devices: readonly ResolvedDevice[], persist: boolean): { parts: ChangePlan<unknown>[]; changed: Set<string>; persistSteps: Step[] } {
+/** The PFs whose VF count the profile changes, with their changes, and their boot record entries. */
+function sriovParts(ctx: Ctx, profile: Profile, devices: readonly ResolvedDevice[]): { parts: ChangePlan<unknown>[]; changed: Set<string>; edits: DeviceEdit[] } {
   const parts: ChangePlan<unknown>[] = [];
   const changed = new Set<string>();
-  const state = readState(ctx.host);
-  const persisted = [];
+  const edits: DeviceEdit[] = [];
   for (const d of devices) {
     if (d.kind !== 'pci' || d.source !== 'vf' || !d.pf || changed.has(d.pf)) continue;
     const want = profile.devices[d.index];
     const pf = readPf(ctx.host, d.pf);
     if (!pf || want?.type !== 'vf' || pf.sriov.numVfs === want.vfCount) continue;
-    parts.push(planSriovEnable(ctx, pf, { numVfs: want.vfCount, bind: 'vfio-pci', persist, noPersistFiles: true }));
+    parts.push(planSriovEnable(ctx, pf, { numVfs: want.vfCount, bind: 'vfio-pci', persist: false, noPersistFiles: true }));
     changed.add(pf.address);
-    if (persist) persisted.push({ pf: pf.address, numVfs: want.vfCount, bind: 'vfio-pci' as const, adapter: chooseAdapter(pf).id, vfs: vfAddresses(pf, want.vfCount) });
+    edits.push(sriovEdit(pf.address, want.vfCount, 'vfio-pci'));
   }
-  // Every persisted PF's boot-time files are written once, for all of them.
-  const persistSteps = persisted.length ? planSriovPersist(ctx.host, [...persistedPfs(ctx, state, '').filter((p) => !changed.has(p.pf)), ...persisted]) : [];
-  return { parts, changed, persistSteps };
+  return { parts, changed, edits };
 }
 
 export function planApply<V>(
   ctx: Ctx, view: V, profile: Profile, devices: readonly ResolvedDevice[], configs: readonly ConfigFile[], opts: { force: boolean; persist: boolean },
   register: RegisterPart | null = null,
 ): ChangePlan<V> {
-  const { parts, changed, persistSteps } = sriovParts(ctx, profile, devices, opts.persist);
+  const { parts, changed, edits } = sriovParts(ctx, profile, devices);
   // VFs of a PF whose count changes are created and bound by the SR-IOV steps.
   const addresses = devices.flatMap((d) => (d.kind !== 'pci' || (d.pf && changed.has(d.pf)) ? [] : d.functions.map((f) => f.address)));
-  if (addresses.length) parts.push(planPassthrough(ctx, { addresses, driver: 'vfio-pci', force: opts.force, persist: opts.persist }));
-  const extra: Step[] = [...persistSteps];
-  const refusals: Refusal[] = [];
-  const warnings: string[] = [];
+  if (addresses.length) parts.push(planPassthrough(ctx, { addresses, driver: 'vfio-pci', force: opts.force, persist: false }));
+  // Persistence: the VF counts and the bindings in the boot record (host.yaml), its boot files written once, for all.
+  const boot = opts.persist ? planRecordEdit(ctx, [...edits, ...addresses.map((address) => ({ address, driver: 'vfio-pci' as const }))]) : null;
+  const extra: Step[] = [...(boot?.steps ?? [])];
+  const refusals: Refusal[] = [...(boot?.refusals ?? [])];
+  const warnings: string[] = [...(boot?.warnings ?? [])];
   // The mdevs this apply makes are recorded, so status lists them and release removes them.
   const records: ((s: GpuvirtState) => GpuvirtState)[] = [];
   const maker = { command: 'apply' as const, profile: profile.name, since: (ctx.clock?.() ?? new Date()).toISOString() };
@@ -102,6 +100,10 @@ export function planApply<V>(
   // The consumer reads the files just written: registering comes last.
   if (register) extra.push(...register.steps);
   const plan = combine(view, parts, '', extra);
+  if (boot) {
+    const inner = plan.state;
+    plan.state = (st) => boot.state(inner ? inner(st) : st);
+  }
   plan.refusals = [...(plan.refusals ?? []), ...refusals];
   plan.warnings = [...(plan.warnings ?? []), ...warnings];
   if (register) {

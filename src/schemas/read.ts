@@ -81,14 +81,22 @@ export const statusData = z.object({
   vgpu: z.array(z.object({
     vf: address, pf: address, type: z.string(), typeName: z.string().nullable(), since: z.string(),
     currentType: z.string().nullable().describe('the type the VF shows now; null: the VF is gone, or shows none'),
-  })).describe('vGPU types gpuvirt sets again at boot (NVIDIA VFs)'),
+  })).describe('vGPU types an earlier gpuvirt set again at boot on NVIDIA VFs with its own unit (until converted into the boot record; see hostConfig.legacy)'),
   mdevs: z.array(mdevRecord.extend({
     present: z.boolean().describe('the device exists now'),
     defined: z.boolean().describe('mdevctl defines it on its parent now (it is created again at boot)'),
   })).describe('mediated devices gpuvirt made (apply, mdev create, vgpu create)'),
   interrupted: z.object({ command: z.string(), pid: int, startedAt: z.string(), step: int, steps: int }).nullable().describe('a run that died or could not finish its rollback: `gpuvirt recover`'),
-  hostConfig: z.object({ config: z.string().nullable(), file: z.string(), unit: z.string(), enabled: z.boolean() }).nullable()
-    .describe('the host config applied at every boot (`host apply --persist`); null when none is'),
+  hostConfig: z.object({
+    config: z.string().nullable(), file: z.string().nullable().describe('the boot record, /etc/gpuvirt/host.yaml; null: none, only files of an earlier gpuvirt'),
+    unit: z.string(), enabled: z.boolean(),
+    devices: z.array(z.object({
+      select: z.string(), driver: z.string().optional(), vfs: count.optional(), vfDriver: z.string().optional(), vgpu: z.string().optional(), resetMethod: z.string().optional(),
+    })).describe('the entries of the recorded config'),
+    early: z.array(z.object({ file: z.string(), holds: z.array(z.string()) })).describe('the early files generated from the record (udev, modprobe.d, initramfs) and what each holds'),
+    legacy: z.array(z.string()).describe('boot files and state.json records of an earlier gpuvirt, in effect until the next --persist or `host unpersist` converts or removes them'),
+  }).nullable()
+    .describe('what this host keeps at boot: the record (`host apply --persist`, the single commands\' --persist) and what is generated from it; null when nothing is'),
 });
 
 const vf = z.object({

@@ -11,7 +11,8 @@ import type { Undo } from '../change/undo.js';
 import { readState, type GpuvirtState, type SriovRecord } from '../state.js';
 import type { PfInfo } from './detect.js';
 import { readPf } from './detect.js';
-import { planSriovPersist, type PersistedPf } from './persist.js';
+import { planRecordEdit } from '../hostconfig/early.js';
+import { keptAtBoot, ownRecorded, type DeviceEdit } from '../hostconfig/record.js';
 import { vfAddresses } from './plan.js';
 import { heldByVfio, vfsInUse } from './select.js';
 import { usageGaps } from '../detect/usage.js';
@@ -71,15 +72,9 @@ function inUse(ctx: Ctx, pf: PfInfo, verb: string): Refusal[] {
     : { code: 'vf-in-use', address: u.vf, message: `VF ${u.vf} is in use by ${who(u)}`, force: `${verb} anyway: those processes lose the VF` }));
 }
 
-export function persistedPfs(ctx: Ctx, state: GpuvirtState, except: string): PersistedPf[] {
-  const out: PersistedPf[] = [];
-  for (const r of Object.values(state.sriov ?? {})) {
-    if (!r.persisted || r.pf === except) continue;
-    const pf = readPf(ctx.host, r.pf);
-    out.push({ pf: r.pf, numVfs: r.numVfs, bind: r.bind, adapter: r.adapter, vfs: pf ? vfAddresses(pf, r.numVfs) : [] });
-  }
-  return out;
-}
+/** The record's entry for a PF with `numVfs` VFs on `bind`. */
+export const sriovEdit = (pf: string, numVfs: number, bind: 'vfio-pci' | null): DeviceEdit =>
+  ({ address: pf, sriov: numVfs === 0 ? null : { vfs: numVfs, ...(bind ? { vfDriver: bind } : {}) } });
 
 const withUndo = (steps: readonly Step[], undo: Undo[]): Step[] => steps.map((s) => (s.kind === 'file' || s.kind === 'remove-file' ? s : { ...s, undo: [...(s.undo ?? []), ...undo] }));
 
@@ -99,7 +94,7 @@ export interface EnableRequest {
   numVfs: number;
   bind: 'vfio-pci' | null;
   persist: boolean;
-  /** Leave the boot-time files out (a caller combining several PFs writes them once, for all). */
+  /** Leave the boot record alone (a caller combining several changes edits it once, for all). */
   noPersistFiles?: boolean;
   /** xe: the per-VF scheduling profile to write once the VFs exist. */
   vfProfile?: XeVfProfile | null;
@@ -129,20 +124,26 @@ export function planSriovEnable(ctx: Ctx, pf: PfInfo, req: EnableRequest): Chang
   const profile = req.vfProfile ? planXeVfProfile(ctx.host, pf.address, req.numVfs, req.vfProfile) : null;
   if (req.vfProfile) refusals.push(...xeProfileRefusals(ctx.host, pf.address, pf.driver, req.numVfs, req.vfProfile));
   if (profile) steps.push(...profile.steps);
-  const persisted = req.persist || (previous?.persisted ?? false);
-  if (persisted && !req.noPersistFiles) {
-    steps.push(...planSriovPersist(ctx.host, [...persistedPfs(ctx, state, pf.address), { pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, vfs: vfAddresses(pf, req.numVfs) }]));
+  // A PF kept at boot by its own entry stays kept, with the count it gets now.
+  const persisted = req.persist || ownRecorded(ctx, pf.address, 'sriov') || (previous?.persisted ?? false);
+  const boot = persisted && !req.noPersistFiles ? planRecordEdit(ctx, [sriovEdit(pf.address, req.numVfs, req.bind)]) : null;
+  if (boot) {
+    steps.push(...boot.steps);
+    refusals.push(...boot.refusals);
   }
   const record: SriovRecord = {
-    pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, persisted,
+    pf: pf.address, numVfs: req.numVfs, bind: req.bind, adapter: adapter.id, persisted: false,
     originalNumVfs: previous?.originalNumVfs ?? pf.sriov.numVfs, originalAutoprobe: previous?.originalAutoprobe ?? pf.sriov.driversAutoprobe,
     status: 'done', since: (ctx.clock?.() ?? new Date()).toISOString(),
   };
   return {
     view: { action: 'enable', pf: pfJson(ctx, pf), adapter: adapter.id, requested: req.numVfs, notes, hint: null, after: null, vfProfile: req.vfProfile ?? null },
-    steps, refusals, blockedExit: errors.length || refusals.some((r) => r.code === 'no-sriov-admin') ? ExitCode.unsupported : ExitCode.refused, warnings: gaps ? [gaps] : [],
+    steps, refusals, blockedExit: errors.length || refusals.some((r) => r.code === 'no-sriov-admin') ? ExitCode.unsupported : ExitCode.refused, warnings: [...(gaps ? [gaps] : []), ...(boot?.warnings ?? [])],
     question: `Enable ${req.numVfs} VFs on ${pf.address}?`,
-    state: (s) => ({ ...s, sriov: { ...s.sriov, [pf.address]: record } }),
+    state: (s) => {
+      const next = { ...s, sriov: { ...s.sriov, [pf.address]: { ...record, persisted: !boot && (previous?.persisted ?? false) } } };
+      return boot ? boot.state(next) : next;
+    },
     expect: [...countFacts(pf, adapter, req.numVfs, req.bind), ...(profile?.expect ?? [])],
     watch: watchFacts(pf),
   };
@@ -164,9 +165,15 @@ export function planSriovDisable(ctx: Ctx, pf: PfInfo, persist: boolean): Change
     body.push({ kind: 'write', path: paths.pciAttr(pf.address, 'sriov_drivers_autoprobe'), value: '1', title: `restore sriov_drivers_autoprobe of ${pf.address}` });
   }
   const steps = withUndo(body, sriovUndo(pf, adapter));
-  if (persist) steps.push(...planSriovPersist(ctx.host, persistedPfs(ctx, state, pf.address)));
-  const keep = !persist && (previous?.persisted ?? false);
-  const warnings = previous?.persisted && !persist ? [`${pf.address} stays persisted: the next boot creates its ${previous.numVfs} VFs again (--persist removes that)`] : [];
+  // --persist: the PF leaves the boot record (host.yaml), and the boot files are generated from what is left.
+  const boot = persist ? planRecordEdit(ctx, [{ address: pf.address, sriov: null }]) : null;
+  if (boot) {
+    steps.push(...boot.steps);
+    refusals.push(...boot.refusals);
+  }
+  const kept = keptAtBoot(ctx, state).sriov.get(pf.address);
+  const keep = !persist && kept !== undefined;
+  const warnings = kept && !persist ? [`${pf.address} stays persisted: the next boot creates its ${kept.vfs} VFs again (--persist removes that)`] : [...(boot?.warnings ?? [])];
   const gaps = usageGaps(ctx.host, 'processes');
   if (gaps) warnings.push(gaps);
   return {
@@ -177,7 +184,7 @@ export function planSriovDisable(ctx: Ctx, pf: PfInfo, persist: boolean): Change
       if (!keep && s.sriov) delete s.sriov[pf.address];
       // VFs that no longer exist are no longer passthrough devices either.
       for (const vf of pf.vfs) delete s.devices[vf.address];
-      return s;
+      return boot ? boot.state(s) : s;
     },
     expect: countFacts(pf, adapter, 0, null),
     watch: watchFacts(pf),

@@ -1,14 +1,18 @@
-// VF counts that survive a reboot. Generic and Intel PFs: a udev rule that, when the PF's
-// driver binds (the only moment sriov_numvfs can work), turns autoprobe off if the VFs go to
-// vfio-pci and writes the count; each VF then gets driver_override as it appears. AMD GIM: its
-// vf_num module option. NVIDIA: a boot unit that runs sriov-manage.
+// The early files of VF counts kept at boot, generated from the boot record (host.yaml,
+// src/hostconfig/record.ts). Generic and Intel PFs: a udev rule that, when the PF's driver
+// binds (the only moment sriov_numvfs can work), turns autoprobe off if the VFs go to vfio-pci
+// and writes the count; each VF then gets driver_override as it appears. AMD GIM: its vf_num
+// module option, read when the module loads. NVIDIA PFs have no early file: sriov-manage needs
+// the vGPU manager's services, so gpuvirt-host.service runs it (its own unit of earlier
+// versions, gpuvirt-nvidia-sriov.service, is removed when found).
 import { paths } from '../host/paths.js';
+import { HOST_STATE } from '../hostconfig/boot.js';
 import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
 import type { SriovRecord } from '../state.js';
 import { checkAddress, checkInt, checkOneOf } from '../validate.js';
 
-const HEADER = '# Written by gpuvirt (gpuvirt sriov enable --persist); `gpuvirt sriov disable --persist` removes it.\n';
+const HEADER = `# Written by gpuvirt from its boot record ${HOST_STATE} (sriov enable --persist, host apply --persist); \`gpuvirt host unpersist\` removes it.\n`;
 
 export interface PersistedPf extends Pick<SriovRecord, 'pf' | 'numVfs' | 'bind' | 'adapter'> {
   /** Addresses the VFs will have (from First VF Offset and VF Stride). */
@@ -34,51 +38,36 @@ function pfRules(p: PersistedPf): string[] {
   return lines;
 }
 
-function nvidiaUnit(pfs: readonly PersistedPf[]): string {
-  for (const p of pfs) checkPf(p, paths.sriovPersist.nvidiaUnit);
-  return [
-    HEADER.trimEnd(),
-    '[Unit]',
-    'Description=Enable SR-IOV virtual functions on NVIDIA GPUs (gpuvirt)',
-    'After=nvidia-vgpud.service nvidia-vgpu-mgr.service',
-    '',
-    '[Service]',
-    'Type=oneshot',
-    ...pfs.map((p) => `ExecStart=${paths.nvidiaSriovManage} -e ${p.pf}`),
-    'RemainAfterExit=yes',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n');
-}
-
-/** Steps that make gpuvirt's SR-IOV boot files match `pfs` (files no longer needed are removed). */
+/** Steps that make gpuvirt's SR-IOV early files match `pfs` (files no longer needed are removed, the old sriov-manage unit too). */
 export function planSriovPersist(host: Host, pfs: readonly PersistedPf[]): Step[] {
   const sorted = [...pfs].sort((a, b) => (a.pf < b.pf ? -1 : 1));
   const sysfsPfs = sorted.filter((p) => p.adapter === 'generic' || p.adapter === 'intel');
   const gim = sorted.filter((p) => p.adapter === 'amd-gim');
-  const nvidia = sorted.filter((p) => p.adapter === 'nvidia');
   const wanted: [string, string | null][] = [
     [paths.sriovPersist.udevRule, sysfsPfs.length ? `${HEADER}${sysfsPfs.flatMap(pfRules).join('\n')}\n` : null],
     // GIM takes one vf_num per GPU, in the order it enumerates them (by address).
     [paths.sriovPersist.gimOptions, gim.length ? `${HEADER}options gim vf_num=${gim.map((p) => (checkPf(p, paths.sriovPersist.gimOptions), p.numVfs)).join(',')}\n` : null],
-    [paths.sriovPersist.nvidiaUnit, nvidia.length ? nvidiaUnit(nvidia) : null],
   ];
   const steps: Step[] = [];
-  const unit = paths.sriovPersist.nvidiaUnit;
-  const unitName = 'gpuvirt-nvidia-sriov.service';
   for (const [path, content] of wanted) {
     const now = host.readText(path);
-    if (content === null && now !== null) {
-      if (path === unit) steps.push({ kind: 'exec', argv: ['systemctl', 'disable', unitName], title: 'stop running sriov-manage at boot' });
-      steps.push({ kind: 'remove-file', path, title: `remove ${path}` });
-    }
+    if (content === null && now !== null) steps.push({ kind: 'remove-file', path, title: `remove ${path}` });
     if (content !== null && now !== content) steps.push({ kind: 'file', path, content, title: `write ${path}` });
   }
-  if (steps.some((s) => 'path' in s && s.path === unit)) {
-    steps.push({ kind: 'exec', argv: ['systemctl', 'daemon-reload'], title: 'reload systemd units' });
-    if (nvidia.length) steps.push({ kind: 'exec', argv: ['systemctl', 'enable', unitName], title: 'run sriov-manage at every boot' });
-  }
+  steps.push(...removeLegacyUnit(host, paths.sriovPersist.nvidiaUnit, 'stop running sriov-manage from its own unit (gpuvirt-host.service does it)'));
+  return steps;
+}
+
+/** An old per-command unit (sriov-manage, vGPU types): disabled, removed, systemd reloaded. */
+export function removeLegacyUnit(host: Host, unit: string, title: string): Step[] {
+  if (host.readText(unit) === null) return [];
+  const name = unit.slice(unit.lastIndexOf('/') + 1);
+  const wants = `/etc/systemd/system/multi-user.target.wants/${name}`;
+  const steps: Step[] = [];
+  if (host.readLink(wants) !== null) steps.push({ kind: 'exec', argv: ['systemctl', 'disable', name], title, undo: [{ kind: 'run', argv: ['systemctl', 'enable', name], title: `enable ${name} again` }] });
+  steps.push(
+    { kind: 'remove-file', path: unit, title: `remove ${unit}` },
+    { kind: 'exec', argv: ['systemctl', 'daemon-reload'], title: 'reload systemd units', undo: [{ kind: 'run', argv: ['systemctl', 'daemon-reload'], title: 'reload systemd units', late: true }] },
+  );
   return steps;
 }

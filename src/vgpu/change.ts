@@ -23,8 +23,10 @@ import { readVgpuDevices, type VgpuDevice } from '../sharing/vgpu.js';
 import { vgpuTypePath } from './paths.js';
 import { migProfileOfType } from '../sharing/mig.js';
 import { migHint, requireInstance, withInstance } from './mig-placement.js';
-import { planVgpuPersist } from './persist.js';
-import { readState, type GpuvirtState, type VgpuRecord } from '../state.js';
+import { readState } from '../state.js';
+import { planRecordEdit } from '../hostconfig/early.js';
+import { keptAtBoot, type DeviceEdit, type VgpuWant } from '../hostconfig/record.js';
+import { readPf } from '../sriov/detect.js';
 
 export interface VgpuView {
   action: 'create' | 'remove';
@@ -187,20 +189,53 @@ function createOn(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType, chosen: bo
   const expect = [{ fact: { kind: 'attr' as const, path }, value: type.id }];
   const previous = vf.current && vf.current !== type.id ? { id: vf.current, name: vf.currentName } : null;
   const steps = vf.current === type.id ? [] : vendorSteps(vf.address, type, previous);
-  // A persisted VF stays persisted, with the type it gets now.
-  const state = readState(ctx.host);
-  const persisted = persist || Boolean(state.vgpu?.[vf.address]);
-  const record: VgpuRecord = { vf: vf.address, pf: gpu.address, type: type.id, typeName: type.name, since: (ctx.clock?.() ?? new Date()).toISOString() };
-  const same = state.vgpu?.[vf.address]?.type === type.id;
-  if (persisted && !same) steps.push(...planVgpuPersist(ctx.host, [...Object.values(state.vgpu ?? {}).filter((r) => r.vf !== vf.address), record]));
+  // --persist: the GPU's vGPUs per type in the boot record (host.yaml); gpuvirt-host.service makes them at boot.
+  const boot = persist ? planRecordEdit(ctx, vgpuEdits(ctx, gpu, vf, type, 'create')) : null;
+  const blocking = steps.length ? [...refusals, ...heldRefusal(ctx.host, vf.address)] : [];
+  if (boot) steps.push(...boot.steps);
   return {
     view, steps,
-    refusals: steps.length ? [...refusals, ...heldRefusal(ctx.host, vf.address)] : [],
+    refusals: [...blocking, ...(boot?.refusals ?? [])],
     blockedExit: refusals.length ? ExitCode.unsupported : ExitCode.busy,
     question: previous ? `Replace ${label(previous)} on ${vf.address} with ${label(type)}?` : `Create ${label(type)} on ${vf.address}?`,
-    expect, warnings,
-    ...(persisted && !same ? { state: (st: GpuvirtState) => ({ ...st, vgpu: { ...st.vgpu, [vf.address]: record } }) } : {}),
+    expect, warnings: [...warnings, ...(boot?.warnings ?? [])],
+    ...(boot ? { state: boot.state } : {}),
   };
+}
+
+const sameType = (w: VgpuWant, t: KnownType): boolean => {
+  const name = t.name?.toLowerCase();
+  const wt = w.type.toLowerCase();
+  return wt === t.id.toLowerCase() || (!!name && (wt === name || `nvidia ${wt}` === name));
+};
+
+/**
+ * The record's vGPUs of a GPU after `create` or `remove` on one VF. The record keeps vGPUs per
+ * GPU and type, as a host config does (which VF carries one is chosen again at boot): with
+ * --persist, each type the change touches is recorded with as many vGPUs as the GPU carries
+ * after it (so a second identical --persist changes nothing). A GPU whose VFs the record does
+ * not make yet gets its VF count recorded too: its vGPUs live on them.
+ */
+function vgpuEdits(ctx: Ctx, gpu: VgpuDevice, vf: Vf, type: KnownType | null, action: 'create' | 'remove'): DeviceEdit[] {
+  const kept = keptAtBoot(ctx, readState(ctx.host));
+  const now = kept.vgpu.get(gpu.address) ?? [];
+  const list = now.map((w) => ({ ...w }));
+  const carried = (id: string) => gpu.vfs.filter((v) => (v.address === vf.address ? (action === 'create' ? type!.id : null) : v.current) === id).length;
+  const previous = vf.current ? { id: vf.current, name: vf.currentName } : null;
+  if (previous && previous.id !== type?.id) {
+    const w = list.find((x) => sameType(x, previous));
+    if (w) w.count = carried(previous.id);
+  }
+  if (action === 'create' && type) {
+    const w = list.find((x) => sameType(x, type));
+    if (w) w.count = carried(type.id);
+    else list.push({ type: type.id, count: carried(type.id) });
+  }
+  const next = list.filter((w) => w.count > 0);
+  if (JSON.stringify(next) === JSON.stringify(now)) return [];
+  const numVfs = readPf(ctx.host, gpu.address)?.sriov.numVfs ?? 0;
+  const vfs = action === 'create' && !kept.sriov.has(gpu.address) && numVfs > 0 ? { sriov: { vfs: numVfs } } : {};
+  return [{ address: gpu.address, vgpu: next.length ? next : null, ...vfs }];
 }
 
 function mdevVgpuView(gpu: VgpuDevice | null, v: MdevView, typeName: string | null): VgpuView {
@@ -256,8 +291,7 @@ export function planVgpuRemove(ctx: Ctx, target: string, persist = false): Chang
   const previous = vf.current ? { id: vf.current, name: vf.currentName } : null;
   const view = vendorView(gpu, vf, null, 'remove', false);
   const expect = [{ fact: { kind: 'attr' as const, path }, value: '0' }];
-  const state = readState(ctx.host);
-  const record = state.vgpu?.[vf.address];
+  const kept = keptAtBoot(ctx, readState(ctx.host)).vgpu.get(gpu.address)?.find((w) => previous && sameType(w, previous));
   const steps: Step[] = [];
   if (previous) {
     const undo: Undo[] = [{ kind: 'restore-vgpu-type', vf: vf.address, type: previous.id }];
@@ -266,13 +300,17 @@ export function planVgpuRemove(ctx: Ctx, target: string, persist = false): Chang
       { kind: 'verify-text', path, contains: ['0'], absent: [], title: `VF ${vf.address} reads back 0 (no vGPU)`, undo },
     );
   }
-  if (persist && record) steps.push(...planVgpuPersist(ctx.host, Object.values(state.vgpu ?? {}).filter((r) => r.vf !== vf.address)));
-  const warnings = record && !persist ? [`${vf.address} stays persisted: the next boot sets ${record.typeName ?? 'type'} ${record.type} on it again (--persist removes that)`] : [];
+  // --persist: the GPU's count of that type in the boot record becomes what it carries after this.
+  const boot = persist ? planRecordEdit(ctx, vgpuEdits(ctx, gpu, vf, null, 'remove')) : null;
+  if (boot) steps.push(...boot.steps);
+  const warnings = kept && previous && !persist
+    ? [`${vf.address} stays persisted: the next boot makes ${kept.count} vGPU(s) of ${label(previous)} on ${gpu.address} again (--persist records the count without it)`]
+    : [...(boot?.warnings ?? [])];
   return {
     view, steps, warnings,
-    refusals: previous ? heldRefusal(ctx.host, vf.address) : [], blockedExit: ExitCode.busy,
-    question: previous ? `Remove ${label(previous)} from ${vf.address}?` : `Stop setting a vGPU type on ${vf.address} at boot?`,
+    refusals: [...(previous ? heldRefusal(ctx.host, vf.address) : []), ...(boot?.refusals ?? [])], blockedExit: ExitCode.busy,
+    question: previous ? `Remove ${label(previous)} from ${vf.address}?` : `Remove nothing from ${vf.address} (it has no vGPU)?`,
     expect,
-    ...(persist && record ? { state: (st: GpuvirtState) => { if (st.vgpu) delete st.vgpu[vf.address]; return st; } } : {}),
+    ...(boot ? { state: boot.state } : {}),
   };
 }

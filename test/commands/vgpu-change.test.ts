@@ -5,6 +5,8 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readAttr } from '../../src/host/host.js';
 import { paths } from '../../src/host/paths.js';
+import { loadHostConfigText } from '../../src/hostconfig/load.js';
+import { readPf } from '../../src/sriov/detect.js';
 import { machine, type Machine } from '../helpers/sim.js';
 
 const L40S = 'nvidia-l40s-vfio';
@@ -138,33 +140,74 @@ describe('recover and the vGPU undo', () => {
 });
 
 describe('vgpu create|remove --persist (NVIDIA vendor-specific VFIO)', () => {
-  const OK = { exitCode: 0, stdout: '', stderr: '' };
-  const UNIT = '/etc/systemd/system/gpuvirt-nvidia-vgpu.service';
-  const setLine = (vf: string, id: string) => `ExecStart=/bin/sh -c 'f=${cur(vf)}; [ "$(cat $f)" = ${id} ] || echo ${id} > $f'`;
-  const systemctl = { 'systemctl daemon-reload': OK, 'systemctl enable gpuvirt-nvidia-vgpu.service': OK, 'systemctl disable gpuvirt-nvidia-vgpu.service': OK };
+  const RECORD = '/etc/gpuvirt/host.yaml';
+  const PF = '0000:41:00.0';
+  const recorded = (m: Machine) => loadHostConfigText(m.host.readText(RECORD)!).file!.configs.local!.devices;
+  const carried = (m: Machine) => [VF0, VF1, VF2, VF3].map((vf) => typeOf(m, vf));
 
-  it('create --persist records the type and a boot unit sets it again; remove keeps it unless --persist', async () => {
-    const m = machine(L40S, systemctl);
+  it('create --persist records the GPU\'s vGPUs per type in the boot record, the boot run makes them again; remove keeps them unless --persist', async () => {
+    const m = machine(L40S);
+    // VF0 and VF1 carry 1152 already: the record keeps the GPU's count of the type, 3 after this.
+    expect(carried(m)).toEqual(['1152', '1152', '0', '0']);
     expect((await m.run(['vgpu', 'create', VF2, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
-    const unit = m.host.readText(UNIT)!;
-    expect(unit).toContain(setLine(VF2, '1152'));
-    expect(unit).toContain('Restart=on-failure');
-    expect(m.testExec.calls).toContainEqual(['systemctl', 'enable', 'gpuvirt-nvidia-vgpu.service']);
-    const state = JSON.parse(m.host.readText(paths.stateFile)!);
-    expect(state.vgpu[VF2]).toMatchObject({ vf: VF2, pf: '0000:41:00.0', type: '1152', typeName: 'NVIDIA L40S-8Q' });
+    // The vGPUs live on the VFs: the record makes those too (sriov-manage enables all of them).
+    const vfs = readPf(m.host, PF)!.sriov.numVfs;
+    expect(recorded(m)).toEqual([{ select: { address: PF }, sriov: { vfs }, vgpu: [{ type: '1152', count: 3 }] }]);
+    expect(m.host.readText('/etc/systemd/system/gpuvirt-host.service')).toContain('-c local');
+    expect(m.testExec.calls).toContainEqual(['systemctl', 'enable', 'gpuvirt-host.service']);
     expect((await m.run(['vgpu', 'create', VF3, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
-    expect(m.host.readText(UNIT)).toContain(setLine(VF3, '1152'));
-    expect((await m.run(['status', '--json'])).doc.data.vgpu.map((v: { vf: string; currentType: string }) => [v.vf, v.currentType])).toEqual([[VF2, '1152'], [VF3, '1152']]);
-    const keep = await m.run(['vgpu', 'remove', VF2, '--yes']);
-    expect(keep.stderr).toContain(`${VF2} stays persisted`);
-    expect(m.host.readText(UNIT)).toContain(setLine(VF2, '1152'));
-    expect((await m.run(['vgpu', 'remove', VF2, '--persist', '--yes'])).code).toBe(0);
-    expect(m.host.readText(UNIT)).not.toContain(VF2);
-    expect(m.host.readText(UNIT)).toContain(setLine(VF3, '1152'));
-    expect((await m.run(['vgpu', 'remove', VF3, '--persist', '--yes'])).code).toBe(0);
-    expect(m.host.readText(UNIT)).toBeNull();
+    expect(recorded(m)[0]!.vgpu).toEqual([{ type: '1152', count: 4 }]);
+    // Again on a VF that has it: no change, to the VF or the record.
+    const again = await m.run(['vgpu', 'create', VF3, '--type', '1152', '--persist', '--yes', '--json']);
+    expect(again.doc.data.noop, JSON.stringify(again.doc.data.steps)).toBe(true);
+    const st = (await m.run(['status', '--json'])).doc.data;
+    expect(st.hostConfig.devices).toEqual([{ select: `address "${PF}"`, vfs, vgpu: '4 x 1152' }]);
+
+    // Types gone (as after a reboot): the boot unit's run makes the count again, on the lowest free VFs.
+    for (const vf of [VF0, VF1, VF2]) {
+      const keep = await m.run(['vgpu', 'remove', vf, '--yes']);
+      expect(keep.stderr).toContain(`${vf} stays persisted`);
+    }
+    expect(carried(m)).toEqual(['0', '0', '0', '1152']);
+    const boot = await m.run(['host', 'apply', '--boot', '-f', `${m.root}${RECORD}`, '-c', 'local', '--json']);
+    expect(boot.code, boot.stdout).toBe(0);
+    expect(carried(m)).toEqual(['1152', '1152', '1152', '1152']);
+
+    expect((await m.run(['vgpu', 'remove', VF0, '--persist', '--yes'])).code).toBe(0);
+    expect(recorded(m)[0]!.vgpu).toEqual([{ type: '1152', count: 3 }]);
+    for (const vf of [VF1, VF2, VF3]) expect((await m.run(['vgpu', 'remove', vf, '--persist', '--yes'])).code).toBe(0);
+    // The VFs stay recorded (sriov disable --persist takes them out); no vGPU is.
+    expect(recorded(m)).toEqual([{ select: { address: PF }, sriov: { vfs } }]);
+    // state.json keeps no vGPU record of its own any more.
+    expect(m.host.readText(paths.stateFile) ?? '').not.toContain('"vgpu"');
+  });
+
+  it('a host with an earlier version\'s vGPU unit and records: status shows them, the next --persist converts them and removes the unit', async () => {
+    const m = machine(L40S);
+    const UNIT = '/etc/systemd/system/gpuvirt-nvidia-vgpu.service';
+    const since = '2026-01-01T00:00:00.000Z';
+    expect((await m.run(['vgpu', 'create', VF2, '--type', '1152', '--yes'])).code).toBe(0);
+    const state = JSON.parse(m.host.readText(paths.stateFile) ?? '{"version":1,"devices":{}}');
+    state.vgpu = { [VF2]: { vf: VF2, pf: PF, type: '1152', typeName: 'NVIDIA L40S-8Q', since } };
+    m.host.writeFile(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    m.host.writeFile(UNIT, `[Unit]\nDescription=Set the vGPU type of NVIDIA VFs again (gpuvirt)\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo 1152 > ${cur(VF2)}'\n[Install]\nWantedBy=multi-user.target\n`);
+    const wants = `${m.root}/etc/systemd/system/multi-user.target.wants`;
+    mkdirSync(wants, { recursive: true });
+    symlinkSync(UNIT, `${wants}/gpuvirt-nvidia-vgpu.service`);
+    const st = (await m.run(['status', '--json'])).doc.data;
+    expect(st.vgpu.map((v: { vf: string; currentType: string }) => [v.vf, v.currentType])).toEqual([[VF2, '1152']]);
+    expect(st.hostConfig.legacy).toEqual([
+      `${PF}: vGPUs 1 x type 1152 at boot, recorded in state.json by an earlier gpuvirt`,
+      `${UNIT}: sets vGPU types at boot (an earlier gpuvirt's unit)`,
+    ]);
+
+    expect((await m.run(['vgpu', 'create', VF3, '--type', '1152', '--persist', '--yes'])).code).toBe(0);
+    // The earlier record (one 1152 vGPU) carried in, then the count the GPU has now: VF0 to VF3.
+    expect(recorded(m)[0]!.vgpu).toEqual([{ type: '1152', count: 4 }]);
+    expect(m.host.exists(UNIT)).toBe(false);
     expect(m.testExec.calls).toContainEqual(['systemctl', 'disable', 'gpuvirt-nvidia-vgpu.service']);
-    expect(JSON.parse(m.host.readText(paths.stateFile)!).vgpu).toEqual({});
+    expect(JSON.parse(m.host.readText(paths.stateFile)!).vgpu).toBeUndefined();
+    expect((await m.run(['status', '--json'])).doc.data.hostConfig.legacy).toEqual([]);
   });
 });
 

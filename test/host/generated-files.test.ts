@@ -31,8 +31,9 @@ describe('boot-time files refuse values they cannot carry', () => {
     }
   });
 
-  it.each(INJECTIONS)('SR-IOV files: %j in every field, for every adapter', (bad) => {
-    for (const adapter of ['generic', 'intel', 'amd-gim', 'nvidia']) {
+  // NVIDIA PFs have no early file (gpuvirt-host.service runs sriov-manage from the record, whose schema checks the address).
+  it.each(INJECTIONS)('SR-IOV files: %j in every field, for every adapter with an early file', (bad) => {
+    for (const adapter of ['generic', 'intel', 'amd-gim']) {
       for (const over of [{ pf: bad }, { bind: bad }, { vfs: [bad] }, { numVfs: bad }]) {
         if ('vfs' in over && adapter !== 'generic' && adapter !== 'intel') continue;
         const p = { ...pf, adapter, ...over } as unknown as PersistedPf;
@@ -52,6 +53,6 @@ describe('boot-time files refuse values they cannot carry', () => {
   it('ordinary values still render', () => {
     expect(udevRule([dev])).toContain('KERNEL=="0000:01:00.0"');
     expect(modprobeConf([dev])).toContain('softdep nvidia pre: vfio-pci');
-    expect(planSriovPersist(emptyHost, [pf, { ...pf, pf: '0000:c2:00.0', adapter: 'nvidia' }]).length).toBeGreaterThan(0);
+    expect(planSriovPersist(emptyHost, [pf, { ...pf, pf: '0000:c2:00.0', adapter: 'amd-gim' }]).length).toBe(2);
   });
 });

@@ -98,6 +98,8 @@ describe.skipIf(!ready && !inCI)(`the gpuvirt.host collection under ansible-play
     expect(readFileSync(join(root, 'etc/gpuvirt/host.yaml'), 'utf8')).toBe(readFileSync(CONFIG, 'utf8'));
     expect(readFileSync(join(root, 'etc/systemd/system/gpuvirt-host.service'), 'utf8')).toContain(' -c vdi ');
     expect(existsSync(join(root, 'etc/systemd/system/multi-user.target.wants/gpuvirt-host.service'))).toBe(true);
+    // The early file generated from the record claims the passthrough GPU before its host driver.
+    expect(readFileSync(join(root, 'etc/udev/rules.d/41-gpuvirt-passthrough.rules'), 'utf8')).toContain('KERNEL=="0000:81:00.0", ATTR{driver_override}="vfio-pci"');
     const again = playbook(root, 'vdi', [], ', persist: true');
     expect(again.result).toMatchObject({ changed: false });
   });

@@ -86,24 +86,33 @@ describe('host apply --persist and host unpersist', { timeout: 300_000 }, () => 
     expect((await m.run(['host', 'assert', '-f', join(m.root, HOST_STATE), '-c', 'vdi', '--json'])).code).toBe(0);
   });
 
-  it('persists a host that already matches (only the record and the unit), and --dry-run writes nothing', async () => {
+  it('persists a host that already matches (only the record, the unit and the early files), and --dry-run writes nothing', async () => {
     const m = server();
     expect((await m.run(['host', 'apply', '-f', FILE, '-c', 'vdi', '--yes'])).code).toBe(0);
     const dry = await m.run([...PERSIST, '--dry-run', '--json']);
     expect(dry.doc.data.steps.map((s: { title: string }) => s.title)).toEqual([
       `record the host config in ${HOST_STATE}`, `write ${HOST_UNIT} (apply config vdi at boot)`, 'reload systemd units', 'apply config vdi at every boot (enable gpuvirt-host.service)',
+      // The early files: the VF count as the PF's driver binds, the passthrough GPU claimed before its host driver.
+      `write ${paths.sriovPersist.udevRule}`, `write ${paths.persist.udevRule}`, `write ${paths.persist.modprobe}`,
     ]);
     expect(m.host.readText(HOST_UNIT)).toBeNull();
     const r = await m.run([...PERSIST, '--yes', '--json']);
     expect(r.doc.data).toMatchObject({ changed: true });
     expect(m.host.readLink(HOST_UNIT_WANTS)).not.toBeNull();
+    expect(m.host.readText(paths.persist.udevRule)).toContain('KERNEL=="0000:81:00.0", ATTR{driver_override}="vfio-pci"');
+    expect(m.host.readText(paths.sriovPersist.udevRule)).toContain('KERNEL=="0000:c1:00.0", ATTR{sriov_drivers_autoprobe}="0", ATTR{sriov_numvfs}="2"');
   });
 
   it('unpersist disables and removes the unit and the record; then nothing is left to do', async () => {
     const m = server();
     await m.run([...PERSIST, '--yes']);
     const st = await m.run(['status', '--json']);
-    expect(st.doc.data.hostConfig).toEqual({ config: 'vdi', file: HOST_STATE, unit: 'gpuvirt-host.service', enabled: true });
+    expect(st.doc.data.hostConfig).toMatchObject({
+      config: 'vdi', file: HOST_STATE, unit: 'gpuvirt-host.service', enabled: true, legacy: [],
+      devices: [{ select: 'address "0000:c1:00.0"', vfs: 2, vfDriver: 'vfio-pci' }, { select: 'address "0000:81:00.0"', driver: 'vfio-pci' }],
+    });
+    expect(st.doc.data.hostConfig.early).toContainEqual({ file: paths.persist.udevRule, holds: ['0000:81:00.0 on vfio-pci'] });
+    expect(st.doc.data.hostConfig.early).toContainEqual({ file: paths.sriovPersist.udevRule, holds: expect.arrayContaining(['0000:c1:00.0: 2 VFs on vfio-pci']) });
     expect((await m.run(['status'])).stdout).toContain(`At boot: gpuvirt-host.service applies config vdi from ${HOST_STATE}`);
     const r = await m.run(['host', 'unpersist', '--yes', '--json']);
     expect(r.code, r.stdout).toBe(0);
@@ -111,6 +120,7 @@ describe('host apply --persist and host unpersist', { timeout: 300_000 }, () => 
     expect(m.host.readText(HOST_UNIT)).toBeNull();
     expect(m.host.readText(HOST_STATE)).toBeNull();
     expect(m.host.readLink(HOST_UNIT_WANTS)).toBeNull();
+    for (const f of [paths.persist.udevRule, paths.persist.modprobe, paths.sriovPersist.udevRule]) expect(m.host.readText(f)).toBeNull();
     expect(m.testExec.calls).toContainEqual(['systemctl', 'disable', 'gpuvirt-host.service']);
     // The host keeps its state: only the next boot no longer applies it.
     expect(m.drivers(['0000:81:00.0'])['0000:81:00.0']!.driver).toBe('vfio-pci');

@@ -446,7 +446,11 @@ describe('the boot-time apply\'s documents match the published schema', { timeou
     expect(boot.code).toBe(10);
     expect(boot.doc.data).toMatchObject({ changed: true, reboot_required: true });
     expect((await valid(m, ['status'])).doc.data.hostConfig).toMatchObject({ config: 'devices', enabled: true });
-    expect((await valid(m, ['host', 'unpersist', '--dry-run'])).doc.data.steps.length).toBe(4);
+    // The unit (disable, remove, reload), the record, and the early files generated from it.
+    expect((await valid(m, ['host', 'unpersist', '--dry-run'])).doc.data.steps.map((s: { title: string }) => s.title)).toEqual([
+      'stop applying a host config at boot (disable gpuvirt-host.service)', 'remove /etc/systemd/system/gpuvirt-host.service', 'reload systemd units', 'remove /etc/gpuvirt/host.yaml',
+      'remove /etc/udev/rules.d/41-gpuvirt-passthrough.rules', 'remove /etc/modprobe.d/gpuvirt-passthrough.conf',
+    ]);
     expect((await valid(m, ['host', 'unpersist', '--yes'])).doc.data).toMatchObject({ config: 'devices', noop: false });
     expect((await valid(m, ['host', 'unpersist', '--yes'])).doc.data).toMatchObject({ config: null, noop: true });
   });

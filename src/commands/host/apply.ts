@@ -60,9 +60,10 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     'asks once (or --yes), applies step by step and undoes all of it on any failure. Applying a',
     'config the host already matches changes nothing (changed: false). Says when a reboot is',
     'needed for the kernel command line, and never reboots.',
-    '--persist also records the file and config in /etc/gpuvirt/host.yaml and enables',
-    'gpuvirt-host.service, which runs `host apply --boot` at every boot (`gpuvirt host unpersist`',
-    'removes both). --wait-ready waits, bounded, for the devices and PF drivers first (exit 9 when',
+    '--persist also records the file and config in /etc/gpuvirt/host.yaml (the boot record every',
+    '--persist edits), writes the early files generated from it (passthrough udev rule, softdeps,',
+    'initramfs; VF counts) and enables gpuvirt-host.service, which runs `host apply --boot` at every',
+    'boot (`gpuvirt host unpersist` removes it all). --wait-ready waits, bounded, for the devices and PF drivers first (exit 9 when',
     'they never come); --boot exits 10 when a reboot is still needed.',
   ].join('\n'),
   linuxOnly: true,
@@ -87,8 +88,9 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     const opened = await openHostConfig(opts);
     if (!opened.config) return { ok: false, data: opened.result, warnings: [], exitCode: ExitCode.usage };
     const config = opened.config;
-    const [{ runChange }, { inspect }, { planHostApply }, boot] = await Promise.all([
+    const [{ runChange }, { inspect }, { planHostApply }, boot, early] = await Promise.all([
       import('../../change/engine.js'), import('../../hostconfig/inspect.js'), import('../../hostconfig/plan.js'), import('../../hostconfig/boot.js'),
+      import('../../hostconfig/early.js'),
     ]);
     const waited = opts.waitReady > 0 ? await waitFor(ctx, config, opts.waitReady) : undefined;
     if (waited && !waited.ready) {
@@ -101,7 +103,12 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
       deferred = found.vgpuDeferred;
       const plan = planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
       if (persist) {
-        plan.steps = [...plan.steps, ...boot.planHostPersist(ctx.host, opened.source, opts.config)];
+        // The file becomes the boot record as given; its early files (bindings, VF counts) are generated from it.
+        const files = early.planBootFiles(ctx, opened.source, opts.config);
+        plan.steps = [...plan.steps, ...files.steps];
+        plan.warnings = [...(plan.warnings ?? []), ...files.warnings, ...early.droppedFromRecord(ctx, opened.source, opts.config)];
+        const inner = plan.state;
+        plan.state = (st) => files.state(inner ? inner(st) : st);
         plan.watch = [...(plan.watch ?? []), { kind: 'exists', path: boot.HOST_UNIT_WANTS }];
         plan.question = `Apply ${plan.steps.length} steps to make this host match config ${opts.config}, and apply it at every boot?`;
       }

@@ -24,9 +24,11 @@ function render(d: HostUnpersistData, s: Style): string {
 
 export const hostUnpersist: CommandDef<HostUnpersistOptions, HostUnpersistData> = {
   name: 'host unpersist',
-  summary: 'remove the boot-time apply that `host apply --persist` set up (the host keeps its state)',
+  summary: 'remove the boot record and everything generated from it (--persist of any command); the host keeps its state',
   help: [
-    'Disables and removes gpuvirt-host.service and removes /etc/gpuvirt/host.yaml, through the',
+    'Disables and removes gpuvirt-host.service, removes /etc/gpuvirt/host.yaml and every file',
+    'generated from it (the passthrough udev rule, softdeps and initramfs hook, then an initramfs',
+    'rebuild; the SR-IOV udev rule and GIM vf_num option; units of earlier versions), through the',
     'change engine (plan, question or --yes, undo on failure). The host keeps its current state:',
     'nothing is released or disabled now; it is only no longer applied at the next boot.',
   ].join('\n'),
@@ -37,13 +39,15 @@ export const hostUnpersist: CommandDef<HostUnpersistOptions, HostUnpersistData> 
   ],
   parse: (_args, opts) => ({ dryRun: Boolean(opts.dryRun), yes: Boolean(opts.yes) }),
   async run(opts, ctx) {
-    const [{ runChange }, boot] = await Promise.all([import('../../change/engine.js'), import('../../hostconfig/boot.js')]);
+    const [{ runChange }, boot, early] = await Promise.all([import('../../change/engine.js'), import('../../hostconfig/boot.js'), import('../../hostconfig/early.js')]);
     return runChange(ctx, 'host unpersist', { ...opts, force: false }, async () => {
       const now = boot.persistedConfig(ctx.host);
-      const steps = boot.planHostUnpersist(ctx.host);
+      // Everything generated from the record goes with it (and whatever earlier versions kept their own way).
+      const files = early.planBootFiles(ctx, null, now.config ?? 'local');
+      const steps = files.steps;
       return {
         view: { config: now.config, file: boot.HOST_STATE, unit: boot.HOST_UNIT_NAME },
-        steps,
+        steps, state: files.state, warnings: files.warnings,
         question: `Stop applying ${now.config ? `config ${now.config}` : 'a host config'} at boot (${steps.length} steps)?`,
         watch: [{ kind: 'exists', path: boot.HOST_UNIT_WANTS }],
       };

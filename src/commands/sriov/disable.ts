@@ -26,7 +26,7 @@ export const sriovDisable: CommandDef<DisableOptions, SriovChangeData> = {
     { name: '[pf]', help: 'the physical function (default: the single SR-IOV GPU)' },
   ],
   options: [
-    { flags: '--persist', help: 'also stop creating the VFs at boot' },
+    { flags: '--persist', help: 'also stop creating the VFs at boot (the PF leaves the boot record)' },
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
     { flags: '--force', help: 'disable even though a host driver uses a VF' },

@@ -37,7 +37,7 @@ export const sriovEnable: CommandDef<EnableOptions, SriovChangeData> = {
   options: [
     { flags: '--vfs <n>', help: 'number of virtual functions', required: true },
     { flags: '--bind <driver>', help: 'bind the VFs to this driver (vfio-pci)' },
-    { flags: '--persist', help: 'create the VFs again at every boot' },
+    { flags: '--persist', help: 'create the VFs again at every boot (the boot record /etc/gpuvirt/host.yaml)' },
     { flags: '--vf-profile <settings>', help: 'xe: each VF\'s exec_quantum_ms and preempt_timeout_us (sriov_admin), comma-separated key=value' },
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },

@@ -64,7 +64,7 @@ export const vgpuCreate: CommandDef<CreateOptions, VgpuChangeData> = {
     { flags: '--type <type>', help: 'type id or name, e.g. 1152, "NVIDIA L40S-8Q", nvidia-222, "GRID T4-1Q"', required: true },
     { flags: '--uuid <uuid>', help: 'mdev: the new device\'s UUID (default: a random one)' },
     { flags: '--gpu-instance <id>', help: 'MIG-backed type: require this GPU instance (the driver picks one of the type\'s profile; checked after)' },
-    { flags: '--persist', help: 'set it up again at every boot: NVIDIA VF: its type, once the VFs exist; mdev: defined with mdevctl' },
+    { flags: '--persist', help: 'set it up again at every boot: NVIDIA VF: the GPU\'s vGPUs of the type kept in the boot record /etc/gpuvirt/host.yaml; mdev: defined with mdevctl' },
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
   ],
@@ -98,7 +98,7 @@ export const vgpuRemove: CommandDef<{ target: string; persist: boolean; dryRun: 
     { name: '<vf|uuid>', help: 'the VF holding the vGPU, or the mediated device\'s UUID' },
   ],
   options: [
-    { flags: '--persist', help: 'NVIDIA VF: also stop setting its type at boot (an mdev\'s mdevctl definition always goes)' },
+    { flags: '--persist', help: 'NVIDIA VF: also keep one vGPU fewer of its type at boot (the boot record; an mdev\'s mdevctl definition always goes)' },
     { flags: '--dry-run', help: 'print the plan and change nothing' },
     { flags: '-y, --yes', help: 'apply without asking' },
   ],
