@@ -1,5 +1,5 @@
-import { bootStatus, type BootStatus } from '../hostconfig/early.js';
-import { keptAtBoot } from '../hostconfig/record.js';
+import type { BootStatus } from '../hostconfig/early.js';
+import { keepsAnything } from '../hostconfig/boot.js';
 import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import { paths } from '../host/paths.js';
@@ -104,8 +104,11 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
   parse: () => ({}),
   async run(_opts, ctx) {
     const state = readState(ctx.host);
+    // What is kept at boot is read only where there is some: the record's reader (YAML and its
+    // schema) is most of the code status could run, and most hosts keep nothing.
+    const [early, record] = keepsAnything(ctx.host, state) ? await Promise.all([import('../hostconfig/early.js'), import('../hostconfig/record.js')]) : [null, null];
     // Persisted: kept at boot by the record (or by a flag of an earlier version, until converted).
-    const kept = keptAtBoot(ctx, state);
+    const kept = record ? record.keptAtBoot(ctx, state) : { driver: new Map<string, string>(), sriov: new Map<string, { vfs: number }>() };
     const devices = Object.values(state.devices)
       .sort((a, b) => (a.address < b.address ? -1 : 1))
       .map((d) => ({
@@ -129,7 +132,7 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
     const warnings = devices.filter((d) => d.present && d.status !== 'released' && d.currentDriver !== d.target).map((d) => `${d.address} is on ${d.currentDriver ?? 'no driver'}, not ${d.target}`);
     for (const p of sriov) if (p.currentNumVfs !== null && p.currentNumVfs !== p.numVfs) warnings.push(`${p.pf} has ${p.currentNumVfs} VFs, not ${p.numVfs}`);
     for (const m of mdevs) if (m.persisted && !m.defined) warnings.push(`mediated device ${m.uuid} is no longer defined in mdevctl: it is not created again at boot`);
-    const hostConfig = bootStatus(ctx, state);
+    const hostConfig = early ? early.bootStatus(ctx, state) : null;
     return { ok: true, data: { devices, sriov, vgpu, mdevs, interrupted, hostConfig }, warnings };
   },
   render: (d, s) => renderStatus(d, s),

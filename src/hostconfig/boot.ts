@@ -9,12 +9,30 @@ import type { Host } from '../host/host.js';
 import type { Step } from '../mutate/steps.js';
 import type { Undo } from '../change/undo.js';
 import { unsafeValue } from '../validate.js';
+import { paths } from '../host/paths.js';
+import type { GpuvirtState } from '../state.js';
+import { VGPU_UNIT } from '../vgpu/persist.js';
 
 export const HOST_STATE = '/etc/gpuvirt/host.yaml';
 export const HOST_UNIT_NAME = 'gpuvirt-host.service';
 export const HOST_UNIT = `/etc/systemd/system/${HOST_UNIT_NAME}`;
 /** Where `systemctl enable` links the unit (its WantedBy=). */
 export const HOST_UNIT_WANTS = `/etc/systemd/system/multi-user.target.wants/${HOST_UNIT_NAME}`;
+/** The files generated from the record that act before any unit can (early.ts writes them). */
+export const EARLY_FILES = [paths.persist.udevRule, paths.persist.modprobe, paths.persist.initramfsToolsHook, paths.persist.dracut, paths.persist.mkinitcpio, paths.sriovPersist.udevRule, paths.sriovPersist.gimOptions];
+/** The units of an earlier gpuvirt, which kept NVIDIA VFs and their vGPU types its own way. */
+export const LEGACY_UNITS = [paths.sriovPersist.nvidiaUnit, VGPU_UNIT];
+
+/**
+ * Whether the host keeps anything at boot that gpuvirt wrote: the record, its unit, an early
+ * file, or what an earlier version kept (state.json flags and vGPU records, its units). Asked
+ * first, so the record's reader (YAML, the schema) is loaded only where there is something to read.
+ */
+export function keepsAnything(host: Host, state: GpuvirtState): boolean {
+  if ([HOST_STATE, HOST_UNIT, ...EARLY_FILES, ...LEGACY_UNITS].some((f) => host.exists(f))) return true;
+  return Object.values(state.devices).some((d) => d.persisted) || Object.values(state.sriov ?? {}).some((r) => r.persisted) || Object.keys(state.vgpu ?? {}).length > 0;
+}
+
 /** How long the unit waits for devices and PF drivers before it gives up for this boot. */
 export const BOOT_WAIT_SECONDS = 120;
 

@@ -16,7 +16,7 @@ import { VGPU_UNIT } from '../vgpu/persist.js';
 import { vfAddresses } from '../sriov/plan.js';
 import { chooseAdapter } from '../sriov/vendors.js';
 import { readState, type GpuvirtState } from '../state.js';
-import { HOST_STATE, HOST_UNIT_NAME, persistedConfig, planHostPersist, planHostUnpersist } from './boot.js';
+import { EARLY_FILES, HOST_STATE, HOST_UNIT_NAME, persistedConfig, planHostPersist, planHostUnpersist } from './boot.js';
 import { paths } from '../host/paths.js';
 import { loadHostConfigText } from './load.js';
 import { clearLegacy, editRecord, legacyEdits, readRecord, type DeviceEdit } from './record.js';
@@ -134,7 +134,7 @@ export interface BootStatus {
   legacy: string[];
 }
 
-const EARLY = [paths.persist.udevRule, paths.persist.modprobe, paths.persist.initramfsToolsHook, paths.persist.dracut, paths.persist.mkinitcpio, paths.sriovPersist.udevRule, paths.sriovPersist.gimOptions];
+const EARLY = EARLY_FILES;
 
 /** What one early file holds, read back from its lines. */
 function holds(file: string, text: string): string[] {

@@ -278,3 +278,27 @@ describe('--boot', () => {
     expect(m.testExec.calls.map((c) => c[0])).not.toContain('systemctl');
   });
 });
+
+describe('status reads what is kept at boot only where there is some', () => {
+  it('hostConfig is null on a host that keeps nothing, and shown for each file or record that keeps something', async () => {
+    const { machine } = await import('../helpers/sim.js');
+    const { EARLY_FILES, LEGACY_UNITS } = await import('../../src/hostconfig/boot.js');
+    const status = async (prepare: (h: Host) => void) => {
+      const m = machine('intel-desktop-nvidia');
+      prepare(m.host);
+      const r = await m.run(['status', '--json']);
+      expect(r.code, r.stdout).toBe(0);
+      return r.doc.data.hostConfig;
+    };
+    expect(await status(() => undefined)).toBeNull();
+    for (const file of [HOST_STATE, HOST_UNIT, ...EARLY_FILES, ...LEGACY_UNITS]) {
+      const text = file === HOST_STATE ? 'apiVersion: gpuvirt/v1\nkind: HostConfig\nconfigs:\n  local:\n    devices: []\n' : file === HOST_UNIT ? hostUnit('local') : '# kept\n';
+      expect(await status((h) => h.writeFile(file, text)), file).not.toBeNull();
+    }
+    // An earlier version's flag in state.json, and nothing else.
+    const flagged = await status((h) => h.writeFile('/var/lib/gpuvirt/state.json', JSON.stringify({
+      version: 1, devices: { '0000:01:00.0': { address: '0000:01:00.0', target: 'vfio-pci', originalDriver: 'nvidia', originalModule: 'nvidia', originalOverride: null, set: [], persisted: true, status: 'bound', since: '2026-01-01T00:00:00.000Z' } },
+    })));
+    expect(flagged.legacy).toEqual([expect.stringContaining('0000:01:00.0: on vfio-pci at boot')]);
+  });
+});
