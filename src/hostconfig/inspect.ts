@@ -14,7 +14,7 @@ import type { ChangePlan } from '../change/types.js';
 import { planSetup, type SetupView } from '../setup/change.js';
 import { vfioLoadedAtBoot } from '../setup/modules.js';
 import type { HostConfig } from './schema.js';
-import { selectDevices, type SelectedDevice } from './state.js';
+import { futureVfs, selectDevices, type SelectedDevice } from './state.js';
 import { needsDeviceSpecific } from '../reset/judge.js';
 import { RESET_RULE, ruleAddresses } from '../reset/change.js';
 import { readVgpuDevices } from '../sharing/vgpu.js';
@@ -45,6 +45,8 @@ export interface Inspection {
   vgpu: ChangePlan<unknown>[];
   /** GPUs whose VFs this apply makes: their vGPUs come with the next apply. */
   vgpuDeferred: string[];
+  /** VFs named by address that this apply makes (with their PF): their entries come with the next apply. */
+  vfDeferred: { vf: string; pf: string }[];
 }
 
 const vfDrivers = (d: SelectedDevice): string | null => {
@@ -146,7 +148,18 @@ async function hostSide(ctx: Ctx, config: HostConfig, reset: string[], problems:
 
 export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection> {
   const selection = selectDevices(ctx.host, ctx.names, config);
-  const problems = [...selection.problems];
+  // A VF named by its address that a selected PF makes in this apply is not missing: it is there
+  // once the VFs are, and a second change gives it what its entry says.
+  const future = futureVfs(ctx.host, selection.devices);
+  const vfDeferred: { vf: string; pf: string }[] = [];
+  const problems = selection.problems.filter((p) => {
+    const entry = /^devices\[(\d+)\]: no device on this host matches/.exec(p);
+    const vf = entry ? config.devices[Number(entry[1])]?.select.address : undefined;
+    const pf = vf ? future.get(vf) : undefined;
+    if (!vf || !pf) return true;
+    vfDeferred.push({ vf, pf });
+    return false;
+  });
   const reset = selection.devices.filter((d) => d.want.resetMethod && needsDeviceSpecific({ ...d.now, physfn: null })).map((d) => d.now.address);
   const host = await hostSide(ctx, config, reset, problems);
   const before: Record<string, unknown> = { host: host.before, devices: {} };
@@ -164,5 +177,9 @@ export async function inspect(ctx: Ctx, config: HostConfig): Promise<Inspection>
     (after.devices as Record<string, unknown>)[d.now.address] = r.after;
     differences.push(...r.differences);
   }
-  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, rebootAfterApply: host.rebootAfterApply, diff: { before, after }, setup: host.setup, vgpu, vgpuDeferred };
+  for (const { vf, pf } of vfDeferred) {
+    const want = config.devices.find((d) => d.select.address === vf);
+    if (want?.driver) differences.push({ subject: vf, name: `VF of ${pf}, made by this apply`, field: 'driver', before: null, after: want.driver });
+  }
+  return { devices: selection.devices, problems, differences, rebootRequired: host.rebootRequired, rebootAfterApply: host.rebootAfterApply, diff: { before, after }, setup: host.setup, vgpu, vgpuDeferred, vfDeferred };
 }

@@ -37,6 +37,9 @@ export function planHostApply<V>(ctx: Ctx, view: V, inspection: Inspection, conf
   if (inspection.vgpuDeferred.length) {
     plan.warnings = [...(plan.warnings ?? []), ...inspection.vgpuDeferred.map((a) => `${a}: this apply makes its VFs, and the driver lists their vGPU types once they exist: apply the config again for its vGPUs`)];
   }
+  if (inspection.vfDeferred.length) {
+    plan.warnings = [...(plan.warnings ?? []), ...inspection.vfDeferred.map(({ vf, pf }) => `${vf}: a VF this apply makes (of ${pf}): apply the config again for its own entry once it exists`)];
+  }
   plan.refusals = [...refusals, ...(plan.refusals ?? [])];
   plan.question = `Apply ${plan.steps.length} steps to make this host match config ${configName}?`;
   return plan;

@@ -6,27 +6,22 @@
 // time given and by a number of polls, so a stopped clock cannot make it endless.
 import type { Host } from '../host/host.js';
 import type { PciNames } from '../pci/names.js';
-import { readPf, vfAddress } from '../sriov/detect.js';
 import type { HostConfig } from './schema.js';
-import { selectDevices, selectorText } from './state.js';
+import { futureVfs, selectDevices, selectorText } from './state.js';
 
 /** What the host is still waiting for, one line each; empty when the config can be applied. */
 export function notReady(host: Host, names: PciNames, config: HostConfig): string[] {
   const { devices, problems } = selectDevices(host, names, config);
   const out: string[] = [];
-  const futureVfs = new Set<string>();
+  const future = futureVfs(host, devices);
   for (const d of devices) {
     if (!d.want.sriov) continue;
-    const pf = readPf(host, d.now.address);
-    if (pf?.offset !== null && pf?.offset !== undefined && pf.stride !== null) {
-      for (let i = 0; i < d.want.sriov.vfs; i++) futureVfs.add(vfAddress(pf.address, pf.offset, pf.stride, i));
-    }
     if (!d.now.sriov) out.push(`${d.now.address}: no SR-IOV attributes yet (sriov_totalvfs)`);
     else if (d.now.driver === null) out.push(`${d.now.address}: waiting for its PF driver to bind`);
   }
   config.devices.forEach((d, i) => {
     const nothing = problems.some((p) => p.startsWith(`devices[${i}]: no device on this host matches`));
-    if (nothing && !(d.select.address && futureVfs.has(d.select.address))) out.push(`devices[${i}]: no device matches ${selectorText(d.select)} yet`);
+    if (nothing && !(d.select.address && future.has(d.select.address))) out.push(`devices[${i}]: no device matches ${selectorText(d.select)} yet`);
   });
   return out;
 }

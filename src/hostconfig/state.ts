@@ -3,7 +3,7 @@
 // this plain value (diff.ts).
 import type { Host } from '../host/host.js';
 import { isGpuClass, listAddresses, readDetails, readFunction, type PciFunction } from '../detect/pci.js';
-import { readPf } from '../sriov/detect.js';
+import { readPf, vfAddress } from '../sriov/detect.js';
 import type { PciNames } from '../pci/names.js';
 import type { HostConfig, HostSelector } from './schema.js';
 
@@ -93,3 +93,20 @@ export function selectDevices(host: Host, names: PciNames, config: HostConfig): 
   const devices = [...byAddress.values()].sort((a, b) => a.now.address.localeCompare(b.now.address));
   return { devices, problems };
 }
+
+/**
+ * The VFs the selected PFs will have once their VF count is as wanted, by address, with their
+ * PF: a VF named by its address may not exist before the apply that makes it. Only PFs that say
+ * where their VFs go (First VF Offset, VF Stride).
+ */
+export function futureVfs(host: Host, devices: readonly SelectedDevice[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const d of devices) {
+    if (!d.want.sriov) continue;
+    const pf = readPf(host, d.now.address);
+    if (pf?.offset === null || pf?.offset === undefined || pf.stride === null) continue;
+    for (let i = 0; i < d.want.sriov.vfs; i++) out.set(vfAddress(pf.address, pf.offset, pf.stride, i), pf.address);
+  }
+  return out;
+}
+

@@ -296,7 +296,7 @@ const hostApplyExtra = {
   persisted: z.object({ config: z.string(), file: z.string(), unit: z.string() }).optional()
     .describe('with --persist: the config applied at every boot, where it is recorded, and the unit'),
   firstChange: z.object({ steps: z.int().min(0), applied: z.boolean() }).optional()
-    .describe('when this apply made VFs and then gave them their vGPUs as a second change: the first change (it stays applied); the rest is the second change\'s, the diff from before the first'),
+    .describe('when this apply made VFs and then gave them their vGPUs, or a VF named by address its driver, as a second change: the first change (it stays applied); the rest is the second change\'s, the diff from before the first'),
 };
 /** host apply: the Ansible result, with the change engine's data once the config was found (and the host was ready). */
 export const hostApply = z.union([

@@ -238,3 +238,46 @@ describe('the host configuration file itself', () => {
     }
   });
 });
+
+describe('a VF named by its address, made by the same apply', () => {
+  const XE = configFile(`${HEAD}  one-vf:
+    devices:
+      - select: { address: "0000:03:00.0" }
+        sriov: { vfs: 2 }
+      - select: { address: "0000:03:00.2" }
+        driver: vfio-pci
+  stray:
+    devices:
+      - select: { address: "0000:03:00.5" }
+        driver: vfio-pci
+`);
+
+  it('diff shows its binding; apply makes the VFs, then binds it in a second change; assert passes; again is no change', async () => {
+    const m = machine('intel-xe-sriov');
+    const d = await run(m, 'diff', XE, 'one-vf');
+    expect(d.code).toBe(0);
+    expect(d.doc.data.differences).toContainEqual(expect.objectContaining({ subject: '0000:03:00.2', field: 'driver', after: 'vfio-pci' }));
+    expect((await run(m, 'assert', XE, 'one-vf')).code).toBe(1);
+    const a = await run(m, 'apply', XE, 'one-vf', '--yes');
+    expect(a.code, a.stdout).toBe(0);
+    expect(a.doc.data).toMatchObject({ changed: true, failed: false, firstChange: { applied: true } });
+    expect(a.doc.warnings ?? []).not.toContainEqual(expect.stringContaining('apply the config again'));
+    expect(readFileSync(join(m.root, 'sys/bus/pci/devices/0000:03:00.0/sriov_numvfs'), 'utf8').trim()).toBe('2');
+    expect(m.host.readLink('/sys/bus/pci/devices/0000:03:00.2/driver')?.split('/').pop()).toBe('vfio-pci');
+    expect(m.host.readLink('/sys/bus/pci/devices/0000:03:00.1/driver')).toBeNull();
+    expect((await run(m, 'assert', XE, 'one-vf')).code).toBe(0);
+    const again = await run(m, 'apply', XE, 'one-vf', '--yes');
+    expect(again.doc.data).toMatchObject({ changed: false, failed: false });
+  });
+
+  it('a dry run plans the VFs and says the VF comes next; an address no PF makes is still refused', async () => {
+    const m = machine('intel-xe-sriov');
+    const dry = await run(m, 'apply', XE, 'one-vf', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.doc.warnings).toContainEqual('0000:03:00.2: a VF this apply makes (of 0000:03:00.0): apply the config again for its own entry once it exists');
+    expect(m.host.readText('/sys/bus/pci/devices/0000:03:00.0/sriov_numvfs')?.trim()).toBe('0');
+    const stray = await run(m, 'apply', XE, 'stray', '--yes');
+    expect(stray.code).not.toBe(0);
+    expect(stray.doc.data.msg).toContain('no device on this host matches address "0000:03:00.5"');
+  });
+});

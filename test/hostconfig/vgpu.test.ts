@@ -208,7 +208,7 @@ describe('host config vgpu (NVIDIA vendor-specific VFIO)', () => {
     expect(dry.doc.data.steps.some((s: { title: string }) => /vGPU|vgpu/.test(s.title))).toBe(false);
     const r = await m.run(['host', 'apply', '-f', f, '-c', 'x', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`the VFs of ${PF} exist now: planning their vGPUs`);
+    expect(r.stderr).toContain(`the VFs of ${PF} exist now: planning what the config says of them`);
     expect(r.doc.warnings.join('\n')).not.toContain('apply the config again');
     expect(r.doc.data.firstChange).toEqual({ steps: expect.any(Number), applied: true });
     expect(r.doc.data.changed).toBe(true);

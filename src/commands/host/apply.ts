@@ -100,7 +100,7 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
     let deferred: string[] = [];
     const change = (persist: boolean) => runChange(ctx, 'host apply', opts, async () => {
       const found = await inspect(ctx, config);
-      deferred = found.vgpuDeferred;
+      deferred = [...new Set([...found.vgpuDeferred, ...found.vfDeferred.map((d) => d.pf)])];
       const plan = planHostApply(ctx, withInspection(opened.result, found, true), found, opts.config, opts.force);
       if (persist) {
         // The file becomes the boot record as given; its early files (bindings, VF counts) are generated from it.
@@ -115,17 +115,18 @@ export const hostApply: CommandDef<HostApplyOptions, HostApplyData> = {
       return plan;
     }, async (d) => render(d, await ctx.style(), ctx));
     let outcome = await change(opts.persist);
-    // VFs made by this change list their vGPU types only once they exist: a second change, planned
-    // from the host as it is now, gives them their vGPUs (its own plan, question, journal and
-    // rollback; the first change stays applied, as `sriov enable` then `vgpu create` would).
+    // VFs made by this change list their vGPU types only once they exist, and a VF named by its
+    // address can be bound only then: a second change, planned from the host as it is now, gives
+    // them their vGPUs and drivers (its own plan, question, journal and rollback; the first change
+    // stays applied, as `sriov enable` then `vgpu create` or `passthrough` would).
     const first = outcome.data;
     if (deferred.length && outcome.ok && first.applied?.ok && !first.dryRun) {
-      ctx.io.err(`gpuvirt: the VFs of ${deferred.join(', ')} exist now: planning their vGPUs\n`);
+      ctx.io.err(`gpuvirt: the VFs of ${deferred.join(', ')} exist now: planning what the config says of them\n`);
       const second = await change(false);
       const extra: HostApplyExtra = { firstChange: { steps: first.steps?.length ?? 0, applied: true } };
       outcome = {
         ...second,
-        warnings: [...(outcome.warnings ?? []).filter((w) => !/apply the config again for its vGPUs/.test(w)), ...(second.warnings ?? [])],
+        warnings: [...(outcome.warnings ?? []).filter((w) => !/apply the config again for its (vGPUs|own entry)/.test(w)), ...(second.warnings ?? [])],
         data: Object.assign(second.data, { diff: first.diff, differences: first.differences }, extra),
       };
     }
