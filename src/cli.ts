@@ -127,6 +127,8 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
     return ExitCode.ok;
   }
   const json = argv.includes('--json');
+  // The simulated kernel (tests, demonstrations) is in the whole program only.
+  if (typeof GPUVIRT_ONLY === 'string' && env.GPUVIRT_SIMULATE === '1' && !deps.makeHost && !deps.makeExec) return ELSEWHERE;
   let selected = await parseArgv(argv);
   if (!selected) {
     // Help and usage errors need every command (and commander): the whole program's work.
@@ -139,5 +141,5 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
       selected = r.selected;
     }
   }
-  return execute(selected, json, { ...deps, io, env }, simulatedHost(env, deps));
+  return execute(selected, json, { ...deps, io, env }, typeof GPUVIRT_ONLY === 'string' ? undefined : simulatedHost(env, deps));
 }

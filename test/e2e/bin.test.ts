@@ -167,6 +167,19 @@ describe.runIf(built)('bin/gpuvirt', () => {
       const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
       expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
     }
+    // Under the simulated kernel (only the whole program has it), each on its own copy of a host.
+    for (const args of [['doctor', '--json'], ['list'], ['sriov', 'status'], ['status', '--json']]) {
+      const [a, b] = ['own', 'whole'].map((side) => {
+        const root = join(scratch, `sim-${side}-${args[0]}`);
+        copyTree(FIXTURES + 'server-mxgpu-sriov', root);
+        return root;
+      });
+      const mine = gpuvirt([...args, '--root', a!], { GPUVIRT_SIMULATE: '1' });
+      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args, '--root', b!], { encoding: 'utf8', env: { ...env, GPUVIRT_SIMULATE: '1' } });
+      expect(mine.code, args.join(' ')).toBe(whole.status);
+      expect(mine.stdout.replaceAll(a!, 'ROOT'), args.join(' ')).toBe(whole.stdout.replaceAll(b!, 'ROOT'));
+      expect(mine.stderr.replaceAll(a!, 'ROOT')).toBe(whole.stderr.replaceAll(b!, 'ROOT'));
+    }
   });
 
   it('a code cache is used only with the file it was made from; a damaged one is rejected; every command still runs', () => {
