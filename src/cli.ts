@@ -8,7 +8,7 @@ import type { AnyCommand, OptionDef } from './commands/command.js';
 import { commands, GROUPS } from './commands/index.js';
 import { ExitCode } from './errors.js';
 import { jsonDocument } from './output.js';
-import { clockOf, defaultIO, documentMeta, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
+import { clockOf, defaultIO, documentMeta, Elsewhere, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
 
 export type { Deps } from './run.js';
 
@@ -141,5 +141,10 @@ export async function main(argv: string[], deps: Partial<Deps> = {}): Promise<nu
       selected = r.selected;
     }
   }
-  return execute(selected, json, { ...deps, io, env }, typeof GPUVIRT_ONLY === 'string' ? undefined : simulatedHost(env, deps));
+  try {
+    return await execute(selected, json, { ...deps, io, env }, typeof GPUVIRT_ONLY === 'string' ? undefined : simulatedHost(env, deps));
+  } catch (err) {
+    if (err instanceof Elsewhere) return ELSEWHERE;
+    throw err;
+  }
 }

@@ -219,6 +219,13 @@ export function openHost(deps: Partial<Deps>): OpenHost {
 }
 
 /** Runs the selected command and returns its exit status; never throws. */
+/**
+ * Thrown by a command running from its own bundle (src/bundle.d.ts) that finds this host needs
+ * code only the whole program has (status on a host with a boot record); main() then returns
+ * ELSEWHERE and the whole program runs the same argv. Thrown before anything is written.
+ */
+export class Elsewhere extends Error {}
+
 export async function execute(selected: Selected, json: boolean, deps: Partial<Deps> & Pick<Deps, 'io' | 'env'>, open: OpenHost = openHost(deps)): Promise<number> {
   const { def, args, opts } = selected;
   const { io, env } = deps;
@@ -255,6 +262,7 @@ export async function execute(selected: Selected, json: boolean, deps: Partial<D
     }
     return exitCode;
   } catch (raw) {
+    if (raw instanceof Elsewhere) throw raw;
     return reportFailure(raw, asGpuvirtError(raw), { io, env, json, command: def.name, meta: documentMeta(at, clockOf(deps)) });
   }
 }

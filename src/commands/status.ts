@@ -7,6 +7,11 @@ import { linkName, readAttr } from '../host/host.js';
 import { readState, type ManagedDevice, type MdevRecord, type SriovRecord, type VgpuRecord } from '../state.js';
 import { mdevctlConfig } from '../mdev/persist.js';
 import { readJournal } from '../change/journal.js';
+import { Elsewhere } from '../run.js';
+
+const elsewhere = (): never => {
+  throw new Elsewhere('status: the boot record');
+};
 
 export interface StatusDevice extends ManagedDevice {
   /** The driver bound now; differs from `target` when something changed it behind gpuvirt's back. */
@@ -106,7 +111,10 @@ export const status: CommandDef<Record<string, never>, StatusData> = {
     const state = readState(ctx.host);
     // What is kept at boot is read only where there is some: the record's reader (YAML and its
     // schema) is most of the code status could run, and most hosts keep nothing.
-    const [early, record] = keepsAnything(ctx.host, state) ? await Promise.all([import('../hostconfig/early.js'), import('../hostconfig/record.js')]) : [null, null];
+    // status's own bundle leaves that reader out: such a host is the whole program's to show.
+    const [early, record] = !keepsAnything(ctx.host, state) ? [null, null]
+      : typeof GPUVIRT_ONLY === 'string' ? elsewhere()
+        : await Promise.all([import('../hostconfig/early.js'), import('../hostconfig/record.js')]);
     // Persisted: kept at boot by the record (or by a flag of an earlier version, until converted).
     const kept = record ? record.keptAtBoot(ctx, state) : { driver: new Map<string, string>(), sriov: new Map<string, { vfs: number }>() };
     const devices = Object.values(state.devices)

@@ -167,6 +167,17 @@ describe.runIf(built)('bin/gpuvirt', () => {
       const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
       expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
     }
+    // status on a host with a boot record: its own bundle has no reader for it and hands over.
+    const kept = join(scratch, 'kept');
+    copyTree(FIXTURES + 'intel-desktop-nvidia', kept);
+    mkdirSync(join(kept, 'etc/gpuvirt'), { recursive: true });
+    writeFileSync(join(kept, 'etc/gpuvirt/host.yaml'), 'apiVersion: gpuvirt/v1\nkind: HostConfig\nconfigs:\n  local:\n    devices:\n      - select: { address: "0000:01:00.0" }\n        driver: vfio-pci\n');
+    for (const args of [['status', '--root', kept], ['status', '--json', '--root', kept]]) {
+      const mine = gpuvirt(args);
+      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
+      expect(mine.stdout, args.join(' ')).toContain('0000:01:00.0');
+      expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
+    }
     // Under the simulated kernel (only the whole program has it), each on its own copy of a host.
     for (const args of [['doctor', '--json'], ['list'], ['sriov', 'status'], ['status', '--json']]) {
       const [a, b] = ['own', 'whole'].map((side) => {
