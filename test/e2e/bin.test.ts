@@ -234,11 +234,26 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(none.stderr).toContain('the program is not built');
   });
 
+  it('GPUVIRT_DEBUG: a command\'s own bundle without its cache says so only when it runs the command, never before leaving an argv to the whole program', () => {
+    const copy = copyOfProgram(join(scratch, 'no-own-cache'), ['bin/gpuvirt', 'bin/commands.js', 'bin/package.json', 'package.json', 'dist']);
+    rmSync(FILES_OF('doctor', join(copy, 'dist')).cache);
+    const debug = { ...env, GPUVIRT_DEBUG: '1' };
+    const run = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: debug });
+    for (const args of [['doctor', '--help'], ['doctor', '--bogus'], ['doctor', 'extra']]) {
+      const mine = run(args);
+      const whole = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: debug });
+      expect({ code: mine.status, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
+    }
+    const ran = run(['doctor', '--json', '--root', FIXTURES + 'qemu-amd']);
+    expect(JSON.parse(ran.stdout).command).toBe('doctor');
+    expect(ran.stderr).toBe('gpuvirt: the code cache was not used; every command starts slower\n');
+  });
+
   it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, for a command and for help', () => {
     const full = openSync('/dev/full', 'w');
     try {
       const root = FIXTURES + 'intel-desktop-nvidia';
-      for (const args of [['doctor', '--root', root], ['doctor', '--json', '--root', root], ['list', '--json', '--root', root], ['doctor', '--help']]) {
+      for (const args of [['doctor', '--root', root], ['doctor', '--json', '--root', root], ['list', '--json', '--root', root], ['doctor', '--help'], ['--version'], ['-V']]) {
         const r = spawnSync(process.execPath, [BIN, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', env: { PATH: process.env.PATH ?? '', SOURCE_DATE_EPOCH: '1700000000' } });
         expect(r.stderr, args.join(' ')).toBe('gpuvirt: cannot write to standard output: ENOSPC\n');
         expect(r.status, args.join(' ')).toBe(1);
