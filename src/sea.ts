@@ -40,11 +40,24 @@ export function runBundle(source: string, cachedData: Buffer | undefined, req: N
   return { exports: mod.exports, script };
 }
 
+/** One write(2) to stdout; a reader gone (EPIPE) ends it quietly, any other failure is one line and exit 1 (as in src/run.ts). */
 function writeOut(text: string): void {
   try {
     writeSync(1, text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN') process.stdout.write(text);
+    else if (code !== 'EPIPE') {
+      process.stderr.write(`gpuvirt: cannot write to standard output: ${code ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+/** With GPUVIRT_DEBUG: says so when a bundle was compiled without its code cache. */
+function reportCache(bundle: Bundle): void {
+  if (process.env.GPUVIRT_DEBUG && bundle.script.cachedDataRejected !== false) {
+    process.stderr.write('gpuvirt: the code cache was not used; every command starts slower\n');
   }
 }
 
@@ -61,16 +74,21 @@ function load(stem: string): (Bundle & { whole: boolean }) | undefined {
   const source = Buffer.from(raw).toString('latin1');
   const cache = Buffer.from(sea.getRawAsset(names.cache) as ArrayBuffer);
   const bundle = runBundle(source, cache.length > 0 ? cache : undefined, require);
-  if (process.env.GPUVIRT_DEBUG && bundle.script.cachedDataRejected !== false) {
-    process.stderr.write('gpuvirt: the code cache was not used; every command starts slower\n');
-  }
   return { ...bundle, whole: stem === WHOLE };
 }
 
-/** Runs main() of a bundle; ELSEWHERE from a command's own bundle runs the whole program instead. */
+/**
+ * Runs main() of a bundle; ELSEWHERE from a command's own bundle runs the whole program instead.
+ * A command's own bundle writes nothing before that: what it says of its cache waits until it
+ * has run its command.
+ */
 function run(bundle: Bundle & { whole: boolean }, args: string[]): void {
+  if (bundle.whole) reportCache(bundle);
   bundle.exports.main(args).then((code) => {
-    if (code !== ELSEWHERE) process.exitCode = code;
+    if (code !== ELSEWHERE) {
+      if (!bundle.whole) reportCache(bundle);
+      process.exitCode = code;
+    }
     else if (bundle.whole) throw new Error('the whole program declined to run');
     else run(load(WHOLE)!, args);
   }).catch((err: unknown) => {
