@@ -161,12 +161,22 @@ describe.runIf(built)('bin/gpuvirt', () => {
       // Not theirs: help, usage errors, another command after an option's value, a typo.
       ['doctor', '--help'], ['list', '--bogus'], ['status', 'extra'], ['generate'], ['sriov', 'status', '--help'],
       ['--root', 'doctor', 'list'], ['profile', 'checks', profile], ['vgpu', 'typo'], ['doctor', '--json', '--bogus'],
+      // Options before, between and after the words; `--root=X`, `--root` last or given twice; `--`.
+      [`--root=${desktop}`, 'status'], ['sriov', '--root', desktop, 'status'], ['vgpu', '--json', 'types', `--root=${desktop}`], ['cmdline', '--root'],
+      ['list', '--root', '/no/such', '--root', desktop], ['doctor', '--root', desktop, '--json', '--json'], ['--', 'doctor', '--root', desktop],
+      ['doctor', '--root', desktop, '--'], ['list', '--', '--root', desktop], ['doctor', `--root=`], ['doctor', '--root', ''],
+      // Help in its forms, empty and unicode words, a command word as another option's value, --version among others.
+      ['doctor', '-h'], ['help', 'sriov', 'status'], ['', 'doctor'], ['doctor', ''], ['doctor', 'é'], ['dóctor'], ['-'],
+      ['generate', profile, '--target', 'list', '--offline'], ['generate', '--target', 'libvirt', profile, '--offline'], ['list', 'doctor', '--root', desktop],
+      ['doctor', '--version'], ['doctor', '--json', '--version'], ['--version', 'doctor'], ['profile', 'validate'], ['list', '--gpus=1', '--root', desktop],
+      ['doctor', '--root', desktop, '--strict', '--json'], ['list', '--root', desktop, '--no-color', '--no-color'], ['status', '--root', '/etc/passwd'],
     ];
-    for (const args of cases) {
-      const mine = gpuvirt(args);
-      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
-      expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
-    }
+    const same = (args: string[], extra: Record<string, string> = {}) => {
+      const mine = gpuvirt(args, extra);
+      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env: { ...env, ...extra } });
+      expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, `${JSON.stringify(extra)} ${args.join(' ')}`).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
+    };
+    for (const args of cases) same(args);
     // status on a host with a boot record: its own bundle has no reader for it and hands over.
     const kept = join(scratch, 'kept');
     copyTree(FIXTURES + 'intel-desktop-nvidia', kept);
@@ -191,6 +201,14 @@ describe.runIf(built)('bin/gpuvirt', () => {
       expect(mine.stdout.replaceAll(a!, 'ROOT'), args.join(' ')).toBe(whole.stdout.replaceAll(b!, 'ROOT'));
       expect(mine.stderr.replaceAll(a!, 'ROOT')).toBe(whole.stderr.replaceAll(b!, 'ROOT'));
     }
+    // What the environment says: a root, a simulated kernel on a copy, colour, a clock, debugging.
+    const sim = join(scratch, 'whole-only-sim');
+    copyTree(FIXTURES + 'server-mxgpu-sriov', sim);
+    const envs: Record<string, string>[] = [
+      { GPUVIRT_ROOT: desktop }, { GPUVIRT_ROOT: '/no/such' }, { GPUVIRT_SIMULATE: '1', GPUVIRT_ROOT: sim }, { GPUVIRT_SIMULATE: '1' },
+      { NO_COLOR: '1' }, { TERM: 'dumb' }, { SOURCE_DATE_EPOCH: '1' }, { GPUVIRT_DEBUG: '1' },
+    ];
+    for (const extra of envs) for (const args of [['doctor'], ['sriov', 'status', '--json'], ['list', '--bogus'], ['frobnicate', '--json']]) same(args, extra);
   });
 
   it('a code cache is used only with the file it was made from; a damaged one is rejected; every command still runs', () => {
