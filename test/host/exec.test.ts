@@ -61,3 +61,28 @@ describe('RealExec', () => {
     expect(r.exitCode).toBe(0);
   });
 });
+
+describe('RealExec and what outlives or floods it', () => {
+  it('a program that leaves a background process holding its output is done when it exits, with what it wrote', async () => {
+    // The daemon it starts keeps stdout and stderr open for 30 s: waiting for them to close
+    // would hang the run (and then call a program that exited at once "timed out").
+    const started = Date.now();
+    const r = await exec.run(['sh', '-c', 'sleep 30 & echo started; echo note >&2; exit 4'], { timeoutMs: 20_000 });
+    expect(r).toEqual({ exitCode: 4, stdout: 'started\n', stderr: 'note\n' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('output past the limit stops the program and is E_EXEC, not an unbounded buffer', async () => {
+    const small = new RealExec({ maxOutputBytes: 100_000 });
+    const err = await small.run(['sh', '-c', 'head -c 1000000 /dev/zero; sleep 30'], { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GpuvirtError);
+    expect((err as GpuvirtError).message).toBe('could not run sh: its output passed 100000 bytes');
+    // Up to the limit, all of it.
+    expect((await small.run(['head', '-c', '100000', '/dev/zero'])).stdout.length).toBe(100_000);
+  });
+
+  it('a program that is not there carries ENOENT as its cause (readMig tells "not installed" by it)', async () => {
+    const err = await exec.run(['gpuvirt-no-such-program-x']).catch((e: unknown) => e);
+    expect(((err as GpuvirtError).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+});

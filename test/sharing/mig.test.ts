@@ -2,7 +2,7 @@
 // what gpuvirt reports when nvidia-smi cannot be asked.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RefusingExec } from '../../src/host/exec.js';
+import { RealExec, RefusingExec } from '../../src/host/exec.js';
 import { MIG_MODE_ARGV, normalizeBusId, parseMigXml, parseModeCsv, readMig } from '../../src/sharing/mig.js';
 import { parseCreatable } from '../../src/sharing/nvidia.js';
 import { EXEC_FIXTURES, RecordedExec } from '../helpers/recorded-exec.js';
@@ -43,6 +43,16 @@ describe('MIG through nvidia-smi', () => {
     expect(await readMig(new RefusingExec('/snap'))).toEqual({ known: false, reason: 'gpuvirt runs no programs under --root, and MIG state is only known to nvidia-smi' });
     const failing = { async run() { return { exitCode: 9, stdout: '', stderr: 'NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver' }; } };
     expect(await readMig(failing)).toEqual({ known: false, reason: 'nvidia-smi exited with 9: NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver' });
+  });
+
+  it('a host without nvidia-smi: the real seam\'s error says so, as "not installed"', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/gpuvirt-no-such-dir';
+    try {
+      expect(await readMig(new RealExec())).toEqual({ known: false, reason: 'nvidia-smi is not installed' });
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('creatable_vgpu_types as the driver prints it; MIG-backed names are recognised', () => {
