@@ -19,13 +19,24 @@ export interface Exec {
 
 /** How long a program that ignores SIGTERM at its timeout gets before SIGKILL. */
 const KILL_AFTER_MS = 5_000;
+/**
+ * How long, once a program has exited, its output pipes may stay open. What it wrote is in the
+ * pipes by then and read at once; a pipe still open after this is held by a process it started
+ * and left running (a daemon that kept its stdout), which would otherwise hold the run.
+ */
+const DRAIN_MS = 200;
+/** How much output (stdout and stderr together) a program may give: every caller parses it whole. */
+const MAX_OUTPUT_BYTES = 100 * 1024 * 1024;
 
 export class RealExec implements Exec {
+  constructor(private readonly limits: { maxOutputBytes?: number } = {}) {}
+
   async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const [file, ...args] = argv;
     if (!file) throw new Error('exec: empty argv');
-    const failed = (why: string) => new GpuvirtError('E_EXEC', `could not run ${file}: ${why}`, { exitCode: ExitCode.failed });
+    const failed = (why: string, cause?: unknown) => new GpuvirtError('E_EXEC', `could not run ${file}: ${why}`, { exitCode: ExitCode.failed, cause });
     const timeoutMs = opts.timeoutMs ?? 600_000;
+    const maxOutput = this.limits.maxOutputBytes ?? MAX_OUTPUT_BYTES;
     // Loaded here: node:child_process brings Node's stream and net modules, which a read-only command never needs.
     const { spawn } = await import('node:child_process');
     return new Promise<ExecResult>((resolve, reject) => {
@@ -35,29 +46,55 @@ export class RealExec implements Exec {
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout!.on('data', (b: Buffer) => out.push(b));
-      child.stderr!.on('data', (b: Buffer) => err.push(b));
-      let timedOut = false;
+      let size = 0;
+      /** Why the run failed before the program ended (a timeout, too much output); null while it has not. */
+      let stopped: string | null = null;
+      let settled = false;
       let killer: NodeJS.Timeout | undefined;
-      const timer = setTimeout(() => {
-        timedOut = true;
+      let drain: NodeJS.Timeout | undefined;
+      const stop = (why: string) => {
+        if (stopped !== null) return;
+        stopped = why;
         child.kill('SIGTERM');
         killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-      }, timeoutMs);
-      const done = () => {
+      };
+      const collect = (into: Buffer[]) => (b: Buffer) => {
+        if (stopped !== null) return;
+        size += b.length;
+        if (size > maxOutput) stop(`its output passed ${maxOutput} bytes`);
+        else into.push(b);
+      };
+      child.stdout!.on('data', collect(out));
+      child.stderr!.on('data', collect(err));
+      const timer = setTimeout(() => stop(`timed out after ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`), timeoutMs);
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         clearTimeout(killer);
-      };
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        done();
-        reject(failed(e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.message));
-      });
-      // 'close': the program has exited and its output is all read.
-      child.on('close', (code, signal) => {
-        done();
-        if (timedOut) reject(failed(`timed out after ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`));
+        clearTimeout(drain);
+        if (stopped !== null) reject(failed(stopped));
         else if (code === null) reject(failed(`killed by ${signal ?? 'a signal'}`));
         else resolve({ exitCode: code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      };
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(killer);
+        clearTimeout(drain);
+        reject(failed(e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.message, e));
+      });
+      // 'close': the program has exited and its output is all read. A pipe another process
+      // still holds is let go DRAIN_MS after the program's exit, with what was read.
+      child.on('close', finish);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        drain = setTimeout(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          finish(code, signal);
+        }, DRAIN_MS);
       });
       if (opts.input !== undefined) {
         // A program that exits without reading its input closes the pipe: that is its business.

@@ -71,7 +71,8 @@ export function parseMigXml(xml: string): Map<string, MigDevice[]> {
 function failure(err: unknown): string {
   const code = (err as { code?: string }).code;
   if (code === 'E_EXEC_UNDER_ROOT') return 'gpuvirt runs no programs under --root, and MIG state is only known to nvidia-smi';
-  if (errnoOf(err) === 'ENOENT') return 'nvidia-smi is not installed';
+  // The exec seam's E_EXEC carries the spawn's errno as its cause.
+  if (errnoOf(err) === 'ENOENT' || errnoOf((err as { cause?: unknown }).cause) === 'ENOENT') return 'nvidia-smi is not installed';
   return `nvidia-smi failed: ${(err as Error).message ?? String(err)}`;
 }
 
