@@ -90,11 +90,13 @@ export class RealExec implements Exec {
       child.on('close', finish);
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        drain = setTimeout(() => {
+        // setImmediate: after one more poll of the pipes, even when this process was busy for the whole wait.
+        drain = setTimeout(() => setImmediate(() => {
+          if (settled) return;
           child.stdout!.destroy();
           child.stderr!.destroy();
           finish(code, signal);
-        }, DRAIN_MS);
+        }), DRAIN_MS);
       });
       if (opts.input !== undefined) {
         // A program that exits without reading its input closes the pipe: that is its business.
