@@ -104,7 +104,8 @@ export function defaultIO(env: Deps['env']): IO {
       return Boolean(process.stdin.isTTY);
     },
     get color() {
-      return terminal().isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+      // NO_COLOR counts when set to something (no-color.org): an empty value leaves colour on.
+      return terminal().isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
     },
     get columns() {
       return terminal().columns;

@@ -267,6 +267,18 @@ describe.runIf(built)('bin/gpuvirt', () => {
     expect(ran.stderr).toBe('gpuvirt: the code cache was not used; every command starts slower\n');
   });
 
+  it.runIf(spawnSync('script', ['--version']).status === 0)('on a terminal: colour unless NO_COLOR is set to something, or TERM is dumb', () => {
+    // script(1) gives the command a pseudo-terminal as stdout.
+    const onTerminal = (vars: string) => spawnSync('script', ['-qec', `env -u NO_COLOR ${vars} ${process.execPath} ${BIN} doctor --root ${FIXTURES}intel-desktop-nvidia`, '/dev/null'], {
+      encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TERM: 'xterm' },
+    }).stdout;
+    expect(onTerminal('')).toContain('\x1b[');
+    expect(onTerminal('NO_COLOR=')).toContain('\x1b[');
+    expect(onTerminal('NO_COLOR=1')).not.toContain('\x1b[');
+    expect(onTerminal('TERM=dumb')).not.toContain('\x1b[');
+    expect(onTerminal('NO_COLOR=1')).toContain('PASS  cpu.virtualization');
+  });
+
   it('stdout on a full disk (/dev/full): exit 1 and one line on stderr, for a command and for help', () => {
     const full = openSync('/dev/full', 'w');
     try {
