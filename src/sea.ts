@@ -1,7 +1,8 @@
 // The main script of the single executable (scripts/package/sea.mjs builds it). The program is
 // not this file: it is the whole CLI as one CommonJS bundle, an asset of the executable, and
 // each read-only command's own bundle (bin/commands.js), each with a V8 code cache made at build
-// time by running its commands once, so a command starts without compiling what it runs. `--version` answers before the bundle is even read.
+// time by running its commands once, so a command starts without compiling what it runs.
+// `--version` answers before any bundle is read.
 // Nothing is decided at build time: colour, terminal and root are read when a command runs.
 import { writeSync } from 'node:fs';
 import * as sea from 'node:sea';

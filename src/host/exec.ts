@@ -67,24 +67,23 @@ export class RealExec implements Exec {
       child.stdout!.on('data', collect(out));
       child.stderr!.on('data', collect(err));
       const timer = setTimeout(() => stop(`timed out after ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`), timeoutMs);
-      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      /** The one end of a run: the first of exit, close and a spawn error; its timers cleared. */
+      const settle = (end: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(killer);
         clearTimeout(drain);
+        end();
+      };
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => settle(() => {
         if (stopped !== null) reject(failed(stopped));
         else if (code === null) reject(failed(`killed by ${signal ?? 'a signal'}`));
         else resolve({ exitCode: code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-      };
-      child.on('error', (e: NodeJS.ErrnoException) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(killer);
-        clearTimeout(drain);
-        reject(failed(e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.message, e));
       });
+      child.on('error', (e: NodeJS.ErrnoException) => settle(() => {
+        reject(failed(e.code === 'ENOENT' ? 'no such program' : e.code === 'EACCES' ? 'permission denied' : e.message, e));
+      }));
       // 'close': the program has exited and its output is all read. A pipe another process
       // still holds is let go DRAIN_MS after the program's exit, with what was read.
       child.on('close', finish);
