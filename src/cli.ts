@@ -6,9 +6,9 @@
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand, OptionDef } from './commands/command.js';
 import { commands, GROUPS } from './commands/index.js';
-import { ExitCode } from './errors.js';
+import { Elsewhere, ExitCode } from './errors.js';
 import { jsonDocument } from './output.js';
-import { clockOf, defaultIO, documentMeta, Elsewhere, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
+import { clockOf, defaultIO, documentMeta, execute, reportFailure, type Deps, type OpenHost, type Selected } from './run.js';
 
 export type { Deps } from './run.js';
 

@@ -50,3 +50,10 @@ export function errnoOf(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Thrown by a command running from its own bundle (src/bundle.d.ts) that finds this host needs
+ * code only the whole program has (status on a host with a boot record, a profile that fails the shape check); main() then returns
+ * ELSEWHERE and the whole program runs the same argv. Thrown before anything is written.
+ */
+export class Elsewhere extends Error {}

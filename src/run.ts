@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand } from './commands/command.js';
 import type { Ctx, IO, Prompter } from './context.js';
-import { ExitCode, GpuvirtError, usageError } from './errors.js';
+import { Elsewhere, ExitCode, GpuvirtError, usageError } from './errors.js';
 import { inquirerPrompter } from './mutate/guard.js';
 import { RealExec, RefusingExec, type Exec } from './host/exec.js';
 import { FsHost } from './host/fs-host.js';
@@ -220,13 +220,6 @@ export function openHost(deps: Partial<Deps>): OpenHost {
 }
 
 /** Runs the selected command and returns its exit status; never throws. */
-/**
- * Thrown by a command running from its own bundle (src/bundle.d.ts) that finds this host needs
- * code only the whole program has (status on a host with a boot record); main() then returns
- * ELSEWHERE and the whole program runs the same argv. Thrown before anything is written.
- */
-export class Elsewhere extends Error {}
-
 export async function execute(selected: Selected, json: boolean, deps: Partial<Deps> & Pick<Deps, 'io' | 'env'>, open: OpenHost = openHost(deps)): Promise<number> {
   const { def, args, opts } = selected;
   const { io, env } = deps;

@@ -118,7 +118,7 @@ export const apply: CommandDef<ApplyOptions, ApplyData> = {
   },
   async run(opts, ctx) {
     const [{ openProfile }, { planApply }] = await Promise.all([import('../profiles/session.js'), import('../profiles/apply-plan.js')]);
-    const opened = openProfile(opts.file, ctx, { resolve: true, offline: false, needFunctions: true });
+    const opened = await openProfile(opts.file, ctx, { resolve: true, offline: false, needFunctions: true });
     const view: ApplyView = { file: opts.file, devices: opened.devices.map(deviceJson), configs: [], register: opts.register, profile: fileResult(opts.file, opened.source, opened.problems) };
     if (!opened.profile) {
       const data: ApplyData = { ...view, dryRun: opts.dryRun, refusals: [], blocked: false, steps: [], noop: false, applied: null, facts: [] };

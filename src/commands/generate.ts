@@ -111,7 +111,7 @@ export async function generateFor(
  */
 export async function readFirmware(host: Host, profile: Profile): Promise<{ firmware: Firmware | null; problems: Problem[] }> {
   const { FIRMWARE_DIRS, chooseFirmware, mergeDescriptorDirs, parseDescriptor } = await import('../generate/firmware.js');
-  const { vmFeatures } = await import('../profiles/schema.js');
+  const { vmFeatures } = await import('../profiles/derived.js');
   const dirs = profile.targets.qemu?.firmwareDir ? [profile.targets.qemu.firmwareDir] : FIRMWARE_DIRS;
   const read = dirs.map((dir) => ({ dir, files: Object.fromEntries((host.list(dir) ?? []).map((n) => [n, host.readText(`${dir}/${n}`) ?? ''])) }));
   const descriptors = mergeDescriptorDirs(read).map((d) => parseDescriptor(d.name, d.text)).filter((d) => d !== null);
@@ -177,7 +177,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../profiles/session.js');
     const { locateProblems } = await import('../profiles/load.js');
-    const opened = openProfile(opts.file, ctx, { resolve: true, offline: opts.offline, needFunctions: opts.target !== 'proxmox' });
+    const opened = await openProfile(opts.file, ctx, { resolve: true, offline: opts.offline, needFunctions: opts.target !== 'proxmox' });
     const data: GenerateData = {
       file: opts.file, target: opts.target, offline: opts.offline, out: opts.out, devices: opened.devices.map(deviceJson), output: null,
       profile: fileResult(opts.file, opened.source, opened.problems),

@@ -279,7 +279,7 @@ export const init: CommandDef<InitOptions, InitData> = {
     const gpus = readInventory(ctx.host, ctx.names).functions.filter((f) => f.classId.startsWith('03') || f.classId.startsWith('12'));
     const answers = await ask(ctx, opts, gpus);
     const text = profileText(answers);
-    const check = loadProfileText(text);
+    const check = await loadProfileText(text);
     if (!check.profile) throw usageError(`the answers do not make a valid profile:\n${formatProblems('profile', text, check.problems)}`);
     if (opts.out) writeOutFile(opts.out, text);
     const g = answers.gpu;

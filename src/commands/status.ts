@@ -7,7 +7,7 @@ import { linkName, readAttr } from '../host/host.js';
 import { readState, type ManagedDevice, type MdevRecord, type SriovRecord, type VgpuRecord } from '../state.js';
 import { mdevctlConfig } from '../mdev/persist.js';
 import { readJournal } from '../change/journal.js';
-import { Elsewhere } from '../run.js';
+import { Elsewhere } from '../errors.js';
 
 const elsewhere = (): never => {
   throw new Elsewhere('status: the boot record');

@@ -9,7 +9,7 @@ import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { problem, type Problem } from '../profiles/problems.js';
 import type { Profile } from '../profiles/schema.js';
-import { memoryMiB, sizeMiB, vcpuCount, vmFeatures } from '../profiles/schema.js';
+import { memoryMiB, sizeMiB, vcpuCount, vmFeatures } from '../profiles/derived.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import { diskPath, displayBackend, hex, placeDevices, type Placement } from './layout.js';
 import { unsafeValue } from '../validate.js';

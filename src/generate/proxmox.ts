@@ -11,7 +11,7 @@
 // - pvesh stores a section as its id, the map lines, then description and mdev, then a blank line.
 import { problem, type Problem } from '../profiles/problems.js';
 import type { Profile } from '../profiles/schema.js';
-import { memoryMiB, sizeMiB, vmFeatures } from '../profiles/schema.js';
+import { memoryMiB, sizeMiB, vmFeatures } from '../profiles/derived.js';
 import type { ResolvedDevice, ResolvedFunction, ResolvedPci } from '../profiles/resolve.js';
 import { shellQuote } from './quote.js';
 

@@ -5,7 +5,7 @@
 // TYPE,help` in the tests). Values go through QemuOpts escaping, then shell quoting.
 import { paths } from '../host/paths.js';
 import type { Profile } from '../profiles/schema.js';
-import { memoryMiB, sizeMiB, vcpuCount, vmFeatures } from '../profiles/schema.js';
+import { memoryMiB, sizeMiB, vcpuCount, vmFeatures } from '../profiles/derived.js';
 import type { ResolvedDevice } from '../profiles/resolve.js';
 import { FALLBACK_FIRMWARE, type Firmware } from './firmware.js';
 import { diskPath, displayBackend, hex, placeDevices, vmDir, type Placement } from './layout.js';

@@ -5,7 +5,8 @@
 import { type Host, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { problem, type Problem } from './problems.js';
-import { memoryMiB, type Profile } from './schema.js';
+import { memoryMiB } from './derived.js';
+import type { Profile } from './schema.js';
 
 export interface HostResources {
   /** The host's online CPUs; null when the host does not say. */

@@ -9,7 +9,8 @@ import type { Host } from '../host/host.js';
 import { readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import type { Step } from '../mutate/steps.js';
-import { sizeMiB, type Profile } from './schema.js';
+import { sizeMiB } from './derived.js';
+import type { Profile } from './schema.js';
 
 export const KVMFR_OPTIONS = '/etc/modprobe.d/gpuvirt-kvmfr.conf';
 export const KVMFR_LOAD = '/etc/modules-load.d/gpuvirt-kvmfr.conf';

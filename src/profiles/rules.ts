@@ -2,7 +2,8 @@
 // Proxmox would refuse or silently ignore. Facts: shared host-facts D1-D3 (x-vga is omitted
 // only on a VGA-class function; pcie=1 needs q35; only function 0 carries the ROM). Pure: no host, no zod.
 import { problem, type Path, type Problem } from './problems.js';
-import { memoryMiB, sizeMiB, vcpuCount, type Device, type Profile, type Selector } from './schema.js';
+import { memoryMiB, sizeMiB, vcpuCount } from './derived.js';
+import type { Device, Profile, Selector } from './schema.js';
 
 /**
  * What the rules look at: the parts of a profile that are well-formed. When the schema finds

@@ -55,11 +55,11 @@ export function readProfileFile(file: string, what = 'profile'): string {
   }
 }
 
-export function openProfile(file: string, ctx: Pick<Ctx, 'host' | 'names'>, opts: OpenOptions): OpenedProfile {
+export async function openProfile(file: string, ctx: Pick<Ctx, 'host' | 'names'>, opts: OpenOptions): Promise<OpenedProfile> {
   const source = readProfileFile(file);
   let devices: ResolvedDevice[] = [];
   let inventory: Inventory | null = null;
-  const loaded = loadProfileText(source, (profile) => {
+  const loaded = await loadProfileText(source, (profile) => {
     if (!opts.resolve) return [];
     inventory = opts.offline ? null : readInventory(ctx.host, ctx.names);
     const r = resolveProfile(profile, inventory, { needFunctions: opts.needFunctions });

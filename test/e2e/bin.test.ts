@@ -188,6 +188,15 @@ describe.runIf(built)('bin/gpuvirt', () => {
       expect(mine.stdout, args.join(' ')).toContain('0000:01:00.0');
       expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
     }
+    // A profile the shape check does not pass: its own bundle has no zod to say why, and hands over.
+    const bad = join(scratch, 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: gpuvirt/v1\nname: bad\nmemory: 4GiB\ncpu: { cores: 2, threds: 2 }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, functions: [] }\n');
+    for (const args of [['profile', 'validate', bad], ['profile', 'validate', profile, bad, '--json'], ['profile', 'check', bad, '--root', desktop], ['generate', bad, '--target', 'qemu', '--offline', '--json']]) {
+      const mine = gpuvirt(args);
+      const whole = spawnSync(process.execPath, [join(copy, 'bin/gpuvirt'), ...args], { encoding: 'utf8', env });
+      expect(mine.stdout + mine.stderr, args.join(' ')).toMatch(/did you mean \\?"threads\\?"/);
+      expect({ code: mine.code, stdout: mine.stdout, stderr: mine.stderr }, args.join(' ')).toEqual({ code: whole.status, stdout: whole.stdout, stderr: whole.stderr });
+    }
     // Under the simulated kernel (only the whole program has it), each on its own copy of a host.
     for (const args of [['doctor', '--json'], ['list'], ['sriov', 'status'], ['status', '--json']]) {
       const [a, b] = ['own', 'whole'].map((side) => {

@@ -59,10 +59,10 @@ describe('the QEMU target on a Fedora root', () => {
   const root = mkdtempSync(join(tmpdir(), 'gpuvirt-fw-'));
   mkdirSync(join(root, 'usr/share/qemu/firmware'), { recursive: true });
   for (const [n, t] of Object.entries(FEDORA)) writeFileSync(join(root, 'usr/share/qemu/firmware', n), t);
-  const profile = (extra: string) => loadProfileText(`apiVersion: gpuvirt/v1\nname: fw\nmemory: 2GiB\ncpu: { cores: 1 }\n${extra}`).profile!;
+  const profile = async (extra: string) => (await loadProfileText(`apiVersion: gpuvirt/v1\nname: fw\nmemory: 2GiB\ncpu: { cores: 1 }\n${extra}`)).profile!;
 
   it('names Fedora\'s OVMF, with SMM and a per-VM copy of the VARS template for Secure Boot', async () => {
-    const p = profile('os: windows11\n');
+    const p = await profile('os: windows11\n');
     const { firmware, problems } = await readFirmware(new FsHost(root), p);
     expect(problems).toEqual([]);
     const q = generateQemu(p, [], { firmware });
@@ -73,13 +73,13 @@ describe('the QEMU target on a Fedora root', () => {
   });
 
   it('refuses a build the distribution does not have', async () => {
-    const p = loadProfileText('apiVersion: gpuvirt/v1\nname: fw\nmemory: 2GiB\ncpu: { cores: 1 }\nmachine: i440fx\nos: windows11\n').profile!;
+    const p = (await loadProfileText('apiVersion: gpuvirt/v1\nname: fw\nmemory: 2GiB\ncpu: { cores: 1 }\nmachine: i440fx\nos: windows11\n')).profile!;
     // windows11 on i440fx: no Secure Boot by default (its builds need q35), so the plain one.
     expect((await readFirmware(new FsHost(root), p)).firmware?.code).toBe('/usr/share/edk2/ovmf/OVMF_CODE.fd');
     const only = mkdtempSync(join(tmpdir(), 'gpuvirt-fw-'));
     mkdirSync(join(only, 'usr/share/qemu/firmware'), { recursive: true });
     writeFileSync(join(only, 'usr/share/qemu/firmware/30-sb.json'), FEDORA['30-edk2-ovmf-x64-sb-enrolled.json']!);
-    const r = await readFirmware(new FsHost(only), profile(''));
+    const r = await readFirmware(new FsHost(only), await profile(''));
     expect(r.problems[0]?.message).toMatch(/no firmware descriptor .* offers a UEFI build for q35 without Secure Boot/);
   });
 });

@@ -56,10 +56,10 @@ const profile = fc.record({
 }, { requiredKeys: ['apiVersion', 'name', 'memory', 'cpu'] });
 
 describe('random profiles', () => {
-  it('validate never throws, and every error has a line and column', () => {
+  it('validate never throws, and every error has a line and column', async () => {
     const anyText = fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.jsonValue().map((v) => stringify(v)), profile.map((p) => stringify(p)));
-    fc.assert(fc.property(anyText, (src) => {
-      const r = loadProfileText(src);
+    await fc.assert(fc.asyncProperty(anyText, async (src) => {
+      const r = await loadProfileText(src);
       for (const p of r.problems) {
         expect(p.line).toBeGreaterThanOrEqual(1);
         expect(p.col).toBeGreaterThanOrEqual(1);
@@ -68,10 +68,10 @@ describe('random profiles', () => {
     }), { numRuns: 150 });
   });
 
-  it('every profile that passes generates schema-valid libvirt XML (and QEMU and Proxmox output)', (ctx) => {
+  it('every profile that passes generates schema-valid libvirt XML (and QEMU and Proxmox output)', async (ctx) => {
     const xmls: string[] = [];
-    fc.assert(fc.property(profile, (obj) => {
-      const loaded = loadProfileText(stringify(obj));
+    await fc.assert(fc.asyncProperty(profile, async (obj) => {
+      const loaded = await loadProfileText(stringify(obj));
       if (!loaded.profile) return;
       const { devices, problems } = resolveProfile(loaded.profile, null, { needFunctions: true });
       if (problems.some((p) => p.severity === 'error')) return;

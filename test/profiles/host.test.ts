@@ -100,8 +100,8 @@ describe('profile check (drift)', () => {
 
 describe('profile validate --host: a paravirtual 3D display', () => {
   const virgl = 'apiVersion: gpuvirt/v1\nname: v\nmemory: 2GiB\ncpu: { cores: 1 }\ndisplay: { fallback: virgl }\n';
-  it('says when the host has no render node or virglrenderer, and not when it has both', () => {
-    const profile = loadProfileText(virgl).profile!;
+  it('says when the host has no render node or virglrenderer, and not when it has both', async () => {
+    const profile = (await loadProfileText(virgl)).profile!;
     expect(displayHostProblems(profile, [], { renderNodes: [], virglrenderer: false }).map((p) => p.message)).toEqual([
       'virgl needs a GPU render node on this host (/dev/dri/renderD*), and there is none',
       'virgl needs virglrenderer on this host (Debian: apt-get install libvirglrenderer1)',

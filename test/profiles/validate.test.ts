@@ -84,8 +84,8 @@ describe('profile validate', () => {
     expect(p[0].message).toMatch(/^YAML: /);
   });
 
-  it('Secure Boot with BIOS, two primary displays, pinning of the wrong length (x-vga with UEFI is fine)', () => {
-    const r = loadProfileText(`apiVersion: gpuvirt/v1
+  it('Secure Boot with BIOS, two primary displays, pinning of the wrong length (x-vga with UEFI is fine)', async () => {
+    const r = await loadProfileText(`apiVersion: gpuvirt/v1
 name: x
 memory: 4GiB
 cpu: { cores: 2, pinning: [1, 2, 3] }
@@ -101,12 +101,12 @@ devices:
       [6, 'Secure Boot needs firmware'],
       [9, 'only one device can be the primary display (devices[0] already is)'],
     ]);
-    const uefi = loadProfileText('apiVersion: gpuvirt/v1\nname: x\nmemory: 4GiB\ncpu: { cores: 2 }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, primary: true, xVga: true }\n');
+    const uefi = await loadProfileText('apiVersion: gpuvirt/v1\nname: x\nmemory: 4GiB\ncpu: { cores: 2 }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, primary: true, xVga: true }\n');
     expect(uefi.problems).toEqual([]);
   });
 
   it('a file that is not a mapping, and a missing file', async () => {
-    expect(loadProfileText('- just\n- a list\n').problems[0]).toMatchObject({ line: 1, col: 1, message: expect.stringContaining('a profile is a mapping') });
+    expect((await loadProfileText('- just\n- a list\n')).problems[0]).toMatchObject({ line: 1, col: 1, message: expect.stringContaining('a profile is a mapping') });
     const r = await gpuvirt(['profile', 'validate', join(dir, 'nope.yaml'), '--json']);
     expect(r.code).toBe(2);
     expect(r.doc.error.message).toContain('no such profile file');

@@ -59,7 +59,7 @@ export const profileCheck: CommandDef<CheckOptions, CheckData> = {
     const [{ openProfile }, { readInventory }, { resolveProfile }, { driftChecks }] = await Promise.all([
       import('../../profiles/session.js'), import('../../profiles/inventory.js'), import('../../profiles/resolve.js'), import('../../profiles/check.js'),
     ]);
-    const opened = openProfile(opts.file, ctx, { resolve: false, offline: false, needFunctions: true });
+    const opened = await openProfile(opts.file, ctx, { resolve: false, offline: false, needFunctions: true });
     const data: CheckData = { file: opts.file, matches: false, checks: [], profile: fileResult(opts.file, opened.source, opened.problems) };
     if (!opened.profile) return invalidProfile(data, data.profile);
     const inv = readInventory(ctx.host, ctx.names);

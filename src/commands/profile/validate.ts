@@ -104,10 +104,11 @@ export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
   async run(opts, ctx: Ctx) {
     const { openProfile } = await import('../../profiles/session.js');
     const unreadable: string[] = [];
-    const files = opts.files.map((file) => {
+    const files: FileResult[] = [];
+    for (const file of opts.files) {
       try {
-        const o = openProfile(file, ctx, { resolve: opts.host, offline: false, needFunctions: true });
-        return fileResult(file, o.source, o.problems);
+        const o = await openProfile(file, ctx, { resolve: opts.host, offline: false, needFunctions: true });
+        files.push(fileResult(file, o.source, o.problems));
       } catch (err) {
         // A file that cannot be read is that file's error; the others are still reported.
         if (!(err instanceof GpuvirtError) || err.exitCode !== ExitCode.usage) throw err;
@@ -115,9 +116,9 @@ export const profileValidate: CommandDef<ValidateOptions, ValidateData> = {
         const r = fileResult(file, '', [problem('error', [], err.message.replace(`${file}: `, ''))]);
         // What stopped the reading is an error of the run: on a terminal it goes to stderr.
         Object.defineProperty(r, 'unreadable', { value: true, enumerable: false });
-        return r;
+        files.push(r);
       }
-    });
+    }
     return validateOutcome(files, unreadable);
   },
   render: (d, s, ctx) => {
