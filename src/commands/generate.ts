@@ -189,7 +189,7 @@ export const generate: CommandDef<GenerateOptions, GenerateData> = {
     if (single) g.warnings.push(...single.warnings);
     g.problems.push(...fw.problems);
     if (g.problems.length) {
-      data.profile = fileResult(opts.file, opened.source, locateProblems(opened.source, [...opened.problems, ...g.problems]));
+      data.profile = fileResult(opts.file, opened.source, await locateProblems(opened.source, [...opened.problems, ...g.problems]));
       if (!data.profile.valid) return invalidProfile(data, data.profile);
     }
     data.output = g.text;

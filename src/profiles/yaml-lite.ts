@@ -1,0 +1,253 @@
+// The YAML that profiles are written in, read without the yaml package: block mappings and
+// sequences, one-line flow collections, plain and quoted scalars, comments. Anything else, or
+// anything it is not sure of (a tab, an anchor, a tag, a block scalar, a multi-line scalar, a
+// duplicate key, a quoted key, a scalar the core schema would read as a number other than a
+// plain decimal), gives undefined, and the yaml package reads the file as before. What it does
+// read is what the yaml package gives (its core schema, YAML 1.2), checked by property tests.
+//
+// Loading the yaml package and composing a document was most of what a profile command spent
+// on a valid profile; positions are needed only to place a problem, and then yaml is loaded.
+
+/** Not in the subset: the yaml package decides. */
+class Unsure extends Error {}
+const unsure = (): never => {
+  throw new Unsure();
+};
+
+const KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const NULL = /^(?:~|[Nn]ull|NULL)?$/;
+const TRUE = /^(?:[Tt]rue|TRUE)$/;
+const FALSE = /^(?:[Ff]alse|FALSE)$/;
+/** A decimal the core schema reads as this very number. */
+const DECIMAL = /^(?:0|-?[1-9][0-9]{0,14})$/;
+/** Everything else the core schema reads as a number (ints, octal, hex, floats, .inf, .nan). */
+const NUMBERISH = [/^[-+]?[0-9]+$/, /^0o[0-7]+$/, /^0x[0-9a-fA-F]+$/, /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/, /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/];
+/** What a plain scalar may not start with (`-`, `?` and `:` only when a space or the end follows). */
+const INDICATOR = /^(?:[[\]{},#&*!|>'"%@`]|[-?:](?: |$))/;
+
+function plainValue(text: string): unknown {
+  if (NULL.test(text)) return null;
+  if (TRUE.test(text)) return true;
+  if (FALSE.test(text)) return false;
+  if (DECIMAL.test(text)) return Number(text);
+  if (NUMBERISH.some((re) => re.test(text))) unsure();
+  return text;
+}
+
+function key(text: string): string {
+  if (!KEY.test(text) || text === '__proto__' || NULL.test(text) || TRUE.test(text) || FALSE.test(text) || DECIMAL.test(text)) unsure();
+  return text;
+}
+
+/** Only a comment (or nothing) may follow a value on its line. */
+function endOfLine(line: string, at: number): void {
+  const rest = line.slice(at);
+  if (rest.trim() !== '' && !/^ +#/.test(rest)) unsure();
+}
+
+/** A quoted scalar starting at `at`: its value and where it ends. No escapes, no line breaks. */
+function quoted(line: string, at: number): [string, number] {
+  const q = line[at]!;
+  let out = '';
+  for (let i = at + 1; i < line.length; i++) {
+    const c = line[i]!;
+    if (q === '"' && c === '\\') unsure();
+    if (c !== q) {
+      out += c;
+      continue;
+    }
+    if (q === "'" && line[i + 1] === "'") {
+      out += "'";
+      i++;
+      continue;
+    }
+    return [out, i + 1];
+  }
+  return unsure(); // the scalar goes on past the line
+}
+
+/**
+ * `key:` at the start of `text` (a plain key, or a quoted one), then a space or the end: the key
+ * and where what follows it starts. Null when the text is not a `key:`.
+ */
+function keyAt(text: string): [string, number] | null {
+  let k: string;
+  let end: number;
+  const isQuoted = text[0] === "'" || text[0] === '"';
+  if (isQuoted) [k, end] = quoted(text, 0);
+  else {
+    const m = /^[^ :]+/.exec(text);
+    if (!m) return null;
+    [k, end] = [m[0], m[0].length];
+  }
+  if (text[end] !== ':' || (end + 1 < text.length && text[end + 1] !== ' ')) return null;
+  if (!isQuoted) key(k);
+  else if (k === '__proto__') unsure();
+  let at = end + 1;
+  while (text[at] === ' ') at++;
+  return [k, at];
+}
+
+/** A one-line flow collection or scalar starting at `at` (spaces skipped): its value and where it ends. */
+function flow(line: string, at: number): [unknown, number] {
+  let i = at;
+  const skip = () => {
+    while (line[i] === ' ') i++;
+  };
+  skip();
+  const c = line[i];
+  if (c === '[' || c === '{') {
+    const close = c === '[' ? ']' : '}';
+    const list: unknown[] = [];
+    const map: Record<string, unknown> = {};
+    i++;
+    skip();
+    if (line[i] === close) return [c === '[' ? list : map, i + 1];
+    for (;;) {
+      if (c === '[') {
+        const [v, end] = flow(line, i);
+        list.push(v);
+        i = end;
+      } else {
+        const ka = keyAt(line.slice(i));
+        if (!ka || ka[1] === line.length - i) return unsure();
+        const [k, at] = ka;
+        if (Object.hasOwn(map, k)) unsure();
+        const [v, end] = flow(line, i + at);
+        map[k] = v;
+        i = end;
+      }
+      skip();
+      if (line[i] === close) return [c === '[' ? list : map, i + 1];
+      if (line[i] !== ',') unsure();
+      i++;
+      skip();
+      if (line[i] === close || line[i] === ',') unsure(); // a trailing or empty entry
+    }
+  }
+  if (c === "'" || c === '"') return quoted(line, i);
+  // A plain scalar in a flow collection ends at a flow indicator.
+  let end = i;
+  while (end < line.length && !',[]{}'.includes(line[end]!)) end++;
+  const text = line.slice(i, end).trimEnd();
+  if (text === '' || INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || text.includes(' #')) unsure();
+  return [plainValue(text), end];
+}
+
+interface Line {
+  indent: number;
+  text: string;
+}
+
+/** A value on the rest of a block line, from `at`: flow, quoted or plain, then perhaps a comment. */
+function inline(line: string, at: number): unknown {
+  const c = line[at];
+  if (c === '[' || c === '{' || c === "'" || c === '"') {
+    const [v, end] = flow(line, at);
+    endOfLine(line, end);
+    return v;
+  }
+  const hash = line.indexOf(' #', at);
+  const text = (hash < 0 ? line.slice(at) : line.slice(at, hash)).trimEnd();
+  if (INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || /[[\]{}]/.test(text)) unsure();
+  return plainValue(text);
+}
+
+class Reader {
+  private i = 0;
+  constructor(private readonly lines: Line[]) {}
+
+  private peek(): Line | undefined {
+    return this.lines[this.i];
+  }
+
+  /** The block node whose lines start at `indent`. */
+  block(indent: number): unknown {
+    const first = this.peek();
+    if (!first || first.indent !== indent) return unsure();
+    return first.text === '-' || first.text.startsWith('- ') ? this.sequence(indent) : this.mapping(indent);
+  }
+
+  private sequence(indent: number): unknown[] {
+    const out: unknown[] = [];
+    for (let line = this.peek(); line && line.indent === indent && (line.text === '-' || line.text.startsWith('- ')); line = this.peek()) {
+      this.i++;
+      let at = 1;
+      while (line.text[at] === ' ') at++;
+      if (at >= line.text.length) {
+        // `-` alone: the entry is the block below it.
+        const next = this.peek();
+        out.push(next && next.indent > indent ? this.block(next.indent) : unsure());
+        continue;
+      }
+      const rest = line.text.slice(at);
+      if (keyAt(rest)) {
+        // `- key: value`: a mapping whose keys stand at the column of this first one.
+        this.i--;
+        this.lines[this.i] = { indent: indent + at, text: rest };
+        out.push(this.mapping(indent + at));
+        continue;
+      }
+      if (rest === '-' || rest.startsWith('- ')) unsure(); // a sequence in a sequence on one line
+      out.push(inline(line.text, at));
+      this.noContinuation(indent);
+    }
+    return out;
+  }
+
+  private mapping(indent: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (let line = this.peek(); line && line.indent === indent; line = this.peek()) {
+      const ka = keyAt(line.text);
+      if (!ka) return unsure();
+      const [k, at] = ka;
+      if (Object.hasOwn(out, k)) unsure(); // the yaml package reports it
+      this.i++;
+      if (at < line.text.length && line.text[at] !== '#') {
+        out[k] = inline(line.text, at);
+        this.noContinuation(indent);
+        continue;
+      }
+      const next = this.peek();
+      if (next && next.indent > indent) out[k] = this.block(next.indent);
+      // A sequence may stand at its key's own column.
+      else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) out[k] = this.sequence(indent);
+      else out[k] = null;
+    }
+    return out;
+  }
+
+  /** A line below a scalar that is indented further would continue it (or be an error). */
+  private noContinuation(indent: number): void {
+    const next = this.peek();
+    if (next && next.indent > indent) unsure();
+  }
+
+  get done(): boolean {
+    return this.i >= this.lines.length;
+  }
+}
+
+/** The document's data, as the yaml package's toJS() gives it, or undefined when it must read it. */
+export function readSimpleYaml(source: string): Record<string, unknown> | undefined {
+  // Tabs, other line breaks, a byte order mark, control characters, lone surrogates.
+  if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(source)) return undefined;
+  const lines: Line[] = [];
+  for (const raw of source.split('\n')) {
+    const text = raw.replace(/^ +/, '');
+    if (text === '' || text.startsWith('#')) continue;
+    if (raw.trimEnd() !== raw) return undefined; // trailing spaces: fine in YAML, not worth the doubt
+    if (raw.startsWith('---') || raw.startsWith('...') || raw.startsWith('%')) return undefined;
+    lines.push({ indent: raw.length - text.length, text });
+  }
+  if (lines.length === 0 || lines[0]!.indent !== 0) return undefined;
+  try {
+    const reader = new Reader(lines);
+    const data = reader.block(0);
+    if (!reader.done || data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
+    return data as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof Unsure) return undefined;
+    throw err;
+  }
+}

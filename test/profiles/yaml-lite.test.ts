@@ -1,0 +1,139 @@
+// readSimpleYaml against the yaml package: whatever it reads, the yaml package reads the same
+// text without an error, a warning or a repeated key, to the very same data; the profiles
+// people write (the examples, what `gpuvirt init` and the yaml package write) it reads itself.
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { isMap, parseDocument, stringify, visit } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadProfileText } from '../../src/profiles/load.js';
+import { loadWithYaml } from '../../src/profiles/load-yaml.js';
+import { problem } from '../../src/profiles/problems.js';
+import { readSimpleYaml } from '../../src/profiles/yaml-lite.js';
+
+const PROFILES = new URL('../../profiles/', import.meta.url);
+
+/** The yaml package's reading, as loadProfileText asks for it; null when it finds anything wrong. */
+function yamlReads(text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, strict: true });
+  if (doc.errors.length || doc.warnings.length) return null;
+  let repeated = false;
+  visit(doc, {
+    Map(_, map) {
+      const keys = map.items.map((it) => JSON.stringify((it.key as { value?: unknown })?.value));
+      if (new Set(keys).size !== keys.length) repeated = true;
+    },
+  });
+  return repeated ? null : doc.toJS({ maxAliasCount: 100 });
+}
+
+/** readSimpleYaml agrees with the yaml package on `text`; true when it read the text itself. */
+function agrees(text: string): boolean {
+  const mine = readSimpleYaml(text);
+  if (mine === undefined) return false;
+  const theirs = yamlReads(text);
+  expect(theirs, `the yaml package does not read it cleanly:\n${text}`).not.toBeNull();
+  expect(mine, text).toStrictEqual(theirs);
+  expect(Object.keys(mine)).toEqual(Object.keys(theirs as object));
+  return true;
+}
+
+const tricky = fc.constantFrom(
+  '', ' ', 'yes', 'no', 'on', 'null', 'Null', 'NULL', '~', 'true', 'False', 'TRUE', '0', '-0', '+1', '007', '0o17', '0x1F', '1e3', '.5', '5.', '-.inf', '.NaN',
+  '12345678901234567', '9007199254740993', '0000:01:00.0', '01:00.0', '10de:2204', '64GiB', '-serial', 'mon:stdio', 'a: b', 'a:b', 'a #b', 'a#b', '#x', "it's", '"q"', "'q'",
+  '- a', '-a', '? a', '?a', ':a', 'a:', '[a]', '{a}', 'a,b', '&x', '*x', '!x', '|', '>', '%x', '@x', '`x', ' lead', 'trail ', 'é', '😀', 'a\\b', 'a\nb', 'a\tb', '\u0085',
+);
+const plain = fc.oneof(fc.constantFrom('gpu', 'vf', 'q35', '4GiB', 'pve1', 'a b c', 'x-y_z.1', '/dev/shm', '0000:81:00.0', 'nvidia-222'), fc.stringMatching(/^[a-z][a-z0-9 .:/_-]{0,12}$/));
+const scalar = fc.oneof(
+  { arbitrary: plain, weight: 20 }, { arbitrary: fc.integer({ min: -1000, max: 100000 }), weight: 6 }, { arbitrary: fc.boolean(), weight: 1 }, { arbitrary: fc.constant(null), weight: 1 },
+  { arbitrary: tricky, weight: 2 }, { arbitrary: fc.string({ maxLength: 10 }), weight: 1 }, { arbitrary: fc.integer(), weight: 1 }, { arbitrary: fc.double(), weight: 1 },
+);
+const keyArb = fc.oneof(
+  { arbitrary: fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_-]{0,8}$/), weight: 60 },
+  { arbitrary: fc.constantFrom('true', 'null', '1', 'a b', 'é', '__proto__', '', 'a:b', '-a'), weight: 1 }, { arbitrary: fc.string({ maxLength: 6 }), weight: 1 },
+);
+const data = fc.letrec((tie) => ({
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, scalar, tie('list'), tie('map')),
+  list: fc.array(tie('node'), { maxLength: 4 }),
+  map: fc.dictionary(keyArb, tie('node'), { minKeys: 1, maxKeys: 5, noNullPrototype: true }),
+})).map as fc.Arbitrary<Record<string, unknown>>;
+const options = fc.record({
+  indentSeq: fc.boolean(),
+  indent: fc.constantFrom(2, 4),
+  flowCollectionPadding: fc.boolean(),
+  collectionStyle: fc.constantFrom('any', 'any', 'block', 'flow'),
+  defaultStringType: fc.constantFrom('PLAIN', 'QUOTE_SINGLE', 'QUOTE_DOUBLE'),
+  defaultKeyType: fc.constantFrom(null, 'PLAIN', 'PLAIN', 'PLAIN', 'QUOTE_DOUBLE'),
+  lineWidth: fc.constantFrom(0, 20, 80),
+}) as fc.Arbitrary<Record<string, unknown>>;
+
+/** Edits by hand: a comment here, an indent off by one there, a tab, a line break in CRLF. */
+const edit = fc.tuple(fc.nat(), fc.oneof(
+  { arbitrary: fc.constantFrom(' # note', '  #', '\n# a comment', '\n   # indented comment', '\n'), weight: 4 },
+  { arbitrary: fc.constantFrom(' ', '\t', '\r', '\n  ', ':', ' - x', '\n---', ' &a', ' !!str', ' #', "'", '"'), weight: 1 },
+), fc.nat(5).map((n) => n === 0));
+function applyEdits(text: string, edits: [number, string, boolean][]): string {
+  const lines = text.split('\n');
+  for (const [n, what, indent] of edits) {
+    const i = n % lines.length;
+    lines[i] = indent ? ` ${lines[i]}` : `${lines[i]}${what}`;
+  }
+  return lines.join('\n');
+}
+
+describe('readSimpleYaml', () => {
+  it('reads every example profile itself, as the yaml package does', () => {
+    const files = readdirSync(PROFILES).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) expect(agrees(readFileSync(new URL(f, PROFILES), 'utf8')), f).toBe(true);
+  });
+
+  it('agrees with the yaml package on what it writes, in every style', () => {
+    let read = 0;
+    fc.assert(fc.property(data, options, (d, o) => {
+      if (agrees(stringify(d, o))) read++;
+    }), { numRuns: 500 });
+    expect(read).toBeGreaterThan(100); // not vacuous: it reads much of it itself
+  });
+
+  it('agrees with the yaml package on hand edits of it: comments, indents, tabs, markers', () => {
+    let read = 0;
+    fc.assert(fc.property(data, options, fc.array(edit, { minLength: 1, maxLength: 3 }), (d, o, edits) => {
+      if (agrees(applyEdits(stringify(d, o), edits))) read++;
+    }), { numRuns: 500 });
+    expect(read).toBeGreaterThan(50);
+  });
+
+  it('the forms profiles use, and what it leaves to the yaml package', () => {
+    const read = [
+      'a: 1\nb:\n  - x\n  - y\n', 'a:\n- x\n- y\nb: 2\n', 'devices:\n  - type: gpu\n    select:\n      address: 0000:01:00.0  # the GPU\n    functions: [0, 1]\n',
+      'cpu: { cores: 2, threads: 2 }\n', "a: 'it''s'\n", 'a: "x #y"\n', 'a: -serial\n', 'a:   # nothing\n  b: 1\n', 'targets:\n  libvirt: {}\n  qemu: []\n', 'a:\n',
+      'extraArgs: [-serial, mon:stdio]\n', 'a: ~\nb: null\nc: true\nd: 0\ne: -12\n', '"a": 1\n\'b c\': 2\n', "x: { 'a b': 1 }\n",
+    ];
+    for (const t of read) expect(agrees(t), t).toBe(true);
+    const left = [
+      'a: 1\na: 2\n', 'a: 1\n"a": 2\n', 'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a: |\n  text\n', 'a: b\n  c\n', 'a:\tb\n', 'a: 1\r\nb: 2\r\n', '---\na: 1\n', 'a: 0x1f\n', 'a: 1.5\n', 'a: 007\n',
+      'a: "\\n"\n', 'a: [1, 2,]\n', 'a: b: c\n', '- a\n- b\n', '  a: 1\n', 'a: [1,\n  2]\n', '? a\n: b\n', 'true: 1\n', '__proto__: 1\n', '\ufeffa: 1\n', 'a: 1 \n',
+    ];
+    for (const t of left) expect(readSimpleYaml(t), t).toBeUndefined();
+  });
+
+  it('loadProfileText without the yaml package gives what it gives with it: the profile, and each problem placed', async () => {
+    const texts = readdirSync(PROFILES).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(new URL(f, PROFILES), 'utf8'));
+    texts.push(
+      'apiVersion: gpuvirt/v1\nname: w\nmemory: 2GiB\ncpu: { cores: 1 }\nfirmware: bios\nsecureBoot: true\n',
+      'apiVersion: gpuvirt/v1\nname: w\nmemory: 2GiB\ncpu: { cores: 1 }\ndisplay: { fallback: virgl }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, primary: true }\n',
+    );
+    // A check against a host that finds something at a device, as profile check and generate do.
+    const extra = (p: { devices: unknown[] }) => (p.devices.length ? [problem('error', ['devices', 0, 'select'], 'not on this host')] : [problem('warning', ['memory'], 'a lot')]);
+    let placed = 0;
+    for (const t of texts) {
+      expect(readSimpleYaml(t), t).toBeDefined();
+      for (const more of [undefined, extra]) {
+        const fast = await loadProfileText(t, more);
+        expect(fast, t).toStrictEqual(await loadWithYaml(t, more));
+        placed += fast.problems.filter((p) => p.line !== null && p.line > 1).length;
+      }
+    }
+    expect(placed).toBeGreaterThan(texts.length);
+  });
+});
