@@ -63,17 +63,30 @@ export function readGroupOf(host: Host, addr: string): number | null {
   return name !== null && /^\d+$/.test(name) ? Number(name) : null;
 }
 
+/** How each fact of a function is read: readFunction reads them all, a lazy reader (profiles/inventory.ts) one when asked. */
+export const FUNCTION_FACTS: { [K in Exclude<keyof PciFunction, 'address'>]: (host: Host, addr: string) => PciFunction[K] } = {
+  vendorId: (host, addr) => hexAttr(host, addr, 'vendor', 4) ?? 'ffff',
+  deviceId: (host, addr) => hexAttr(host, addr, 'device', 4) ?? 'ffff',
+  subsystemVendorId: (host, addr) => hexAttr(host, addr, 'subsystem_vendor', 4),
+  subsystemDeviceId: (host, addr) => hexAttr(host, addr, 'subsystem_device', 4),
+  classId: readClass,
+  driver: (host, addr) => linkName(host, paths.pciAttr(addr, 'driver')),
+  iommuGroup: readGroupOf,
+  physfn: (host, addr) => linkName(host, paths.pciAttr(addr, 'physfn')),
+};
+
 export function readFunction(host: Host, addr: string, classId = readClass(host, addr)): PciFunction {
+  const F = FUNCTION_FACTS;
   return {
     address: addr,
-    vendorId: hexAttr(host, addr, 'vendor', 4) ?? 'ffff',
-    deviceId: hexAttr(host, addr, 'device', 4) ?? 'ffff',
-    subsystemVendorId: hexAttr(host, addr, 'subsystem_vendor', 4),
-    subsystemDeviceId: hexAttr(host, addr, 'subsystem_device', 4),
+    vendorId: F.vendorId(host, addr),
+    deviceId: F.deviceId(host, addr),
+    subsystemVendorId: F.subsystemVendorId(host, addr),
+    subsystemDeviceId: F.subsystemDeviceId(host, addr),
     classId,
-    driver: linkName(host, paths.pciAttr(addr, 'driver')),
-    iommuGroup: readGroupOf(host, addr),
-    physfn: linkName(host, paths.pciAttr(addr, 'physfn')),
+    driver: F.driver(host, addr),
+    iommuGroup: F.iommuGroup(host, addr),
+    physfn: F.physfn(host, addr),
   };
 }
 
