@@ -21,6 +21,21 @@ export const lazyChildProcess = {
   },
 };
 
+// xmlbuilder2 loads js-yaml as it loads, for its YAML reader and writer, which gpuvirt never
+// uses (it builds XML and parses XML fragments): a stand-in that says so if ever called keeps
+// 43 KB and its start-up out of every bundle with the libvirt generator.
+export const noJsYaml = {
+  name: 'no-js-yaml',
+  setup(b) {
+    b.onResolve({ filter: /^js-yaml$/ }, (args) =>
+      /[\\/]node_modules[\\/]xmlbuilder2[\\/]/.test(args.importer) ? { path: 'js-yaml', namespace: 'no-js-yaml' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'no-js-yaml' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, key) => { throw new Error('js-yaml is not part of gpuvirt (xmlbuilder2 YAML, ' + String(key) + ')'); } });",
+      loader: 'js',
+    }));
+  },
+};
+
 /**
  * Each npm package as one CommonJS module of the bundle: esbuild lifts an ES module's functions
  * to the top of the bundle, where V8 must create (and a code cache hold) every one of them at
@@ -41,7 +56,7 @@ const packagesAsCommonJs = {
       if (!done.has(args.path)) {
         const r = await build({
           stdin: { contents: `module.exports = require(${JSON.stringify(args.path)});`, resolveDir: process.cwd(), loader: 'js' },
-          bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false, logLevel: 'warning', plugins: [lazyChildProcess],
+          bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false, logLevel: 'warning', plugins: [lazyChildProcess, noJsYaml],
         });
         done.set(args.path, r.outputFiles[0].text);
       }
