@@ -2,7 +2,8 @@
 // sequences, one-line flow collections, plain and quoted scalars, comments. Anything else, or
 // anything it is not sure of (a tab, an anchor, a tag, a block scalar, a multi-line scalar, a
 // duplicate key, a quoted key, a scalar the core schema would read as a number other than a
-// plain decimal), gives undefined, and the yaml package reads the file as before. What it does
+// plain decimal, a key near YAML's 1024-character limit, collections nested deeper than 32),
+// gives undefined, and the yaml package reads the file as before. What it does
 // read is what the yaml package gives (its core schema, YAML 1.2), checked by property tests.
 //
 // Loading the yaml package and composing a document was most of what a profile command spent
@@ -15,6 +16,20 @@ const unsure = (): never => {
 };
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+/**
+ * YAML's limit on an implicit key, 1024 characters up to its `:`, which the yaml package
+ * enforces (in strict mode) on block mapping keys. It counts from where the key's token starts,
+ * and after a key with no value on its line that is the line break before the key's indent: so
+ * here a key may take what is left of 1024 after its indent and a line break.
+ */
+const KEY_MAX = 1024;
+/**
+ * How deep collections may nest here. The yaml package reports a deeper document it cannot
+ * compose (RESOURCE_EXHAUSTION, when its recursion runs out of stack: a few hundred levels,
+ * fewer when called deep in a stack), and this reader must neither overflow nor read what yaml
+ * refuses; profiles nest five levels or so.
+ */
+const MAX_DEPTH = 32;
 const NULL = /^(?:~|[Nn]ull|NULL)?$/;
 const TRUE = /^(?:[Tt]rue|TRUE)$/;
 const FALSE = /^(?:[Ff]alse|FALSE)$/;
@@ -39,10 +54,20 @@ function key(text: string): string {
   return text;
 }
 
+/**
+ * The spaces at the end of a plain scalar, which are not part of it. Only spaces: to YAML a
+ * no-break space, an em space or an ideographic space is text (trimEnd() would drop them).
+ */
+function spacesOff(text: string): string {
+  let end = text.length;
+  while (text[end - 1] === ' ') end--; // (not / +$/: that is quadratic on a long run of inner spaces)
+  return text.slice(0, end);
+}
+
 /** Only a comment (or nothing) may follow a value on its line. */
 function endOfLine(line: string, at: number): void {
   const rest = line.slice(at);
-  if (rest.trim() !== '' && !/^ +#/.test(rest)) unsure();
+  if (!/^(?: *| +#.*)$/.test(rest)) unsure();
 }
 
 /** A quoted scalar starting at `at`: its value and where it ends. No escapes, no line breaks. */
@@ -68,9 +93,10 @@ function quoted(line: string, at: number): [string, number] {
 
 /**
  * `key:` at the start of `text` (a plain key, or a quoted one), then a space or the end: the key
- * and where what follows it starts. Null when the text is not a `key:`.
+ * and where what follows it starts. Null when the text is not a `key:`. `column`: where the text
+ * starts on its line.
  */
-function keyAt(text: string): [string, number] | null {
+function keyAt(text: string, column: number): [string, number] | null {
   let k: string;
   let end: number;
   const isQuoted = text[0] === "'" || text[0] === '"';
@@ -81,6 +107,7 @@ function keyAt(text: string): [string, number] | null {
     [k, end] = [m[0], m[0].length];
   }
   if (text[end] !== ':' || (end + 1 < text.length && text[end + 1] !== ' ')) return null;
+  if (column + 1 + end > KEY_MAX) unsure();
   if (!isQuoted) key(k);
   else if (k === '__proto__') unsure();
   let at = end + 1;
@@ -88,8 +115,11 @@ function keyAt(text: string): [string, number] | null {
   return [k, at];
 }
 
-/** A one-line flow collection or scalar starting at `at` (spaces skipped): its value and where it ends. */
-function flow(line: string, at: number): [unknown, number] {
+/**
+ * A one-line flow collection or scalar starting at `at` (spaces skipped), inside `depth`
+ * collections: its value and where it ends.
+ */
+function flow(line: string, at: number, depth: number): [unknown, number] {
   let i = at;
   const skip = () => {
     while (line[i] === ' ') i++;
@@ -97,6 +127,7 @@ function flow(line: string, at: number): [unknown, number] {
   skip();
   const c = line[i];
   if (c === '[' || c === '{') {
+    if (depth >= MAX_DEPTH) unsure();
     const close = c === '[' ? ']' : '}';
     const list: unknown[] = [];
     const map: Record<string, unknown> = {};
@@ -105,15 +136,15 @@ function flow(line: string, at: number): [unknown, number] {
     if (line[i] === close) return [c === '[' ? list : map, i + 1];
     for (;;) {
       if (c === '[') {
-        const [v, end] = flow(line, i);
+        const [v, end] = flow(line, i, depth + 1);
         list.push(v);
         i = end;
       } else {
-        const ka = keyAt(line.slice(i));
+        const ka = keyAt(line.slice(i), 0); // (yaml does not limit a flow mapping's keys; this does, to 1023)
         if (!ka || ka[1] === line.length - i) return unsure();
         const [k, at] = ka;
         if (Object.hasOwn(map, k)) unsure();
-        const [v, end] = flow(line, i + at);
+        const [v, end] = flow(line, i + at, depth + 1);
         map[k] = v;
         i = end;
       }
@@ -129,7 +160,7 @@ function flow(line: string, at: number): [unknown, number] {
   // A plain scalar in a flow collection ends at a flow indicator.
   let end = i;
   while (end < line.length && !',[]{}'.includes(line[end]!)) end++;
-  const text = line.slice(i, end).trimEnd();
+  const text = spacesOff(line.slice(i, end));
   if (text === '' || INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || text.includes(' #')) unsure();
   return [plainValue(text), end];
 }
@@ -139,16 +170,19 @@ interface Line {
   text: string;
 }
 
-/** A value on the rest of a block line, from `at`: flow, quoted or plain, then perhaps a comment. */
-function inline(line: string, at: number): unknown {
+/**
+ * A value on the rest of a block line, from `at`, inside `depth` collections: flow, quoted or
+ * plain, then perhaps a comment.
+ */
+function inline(line: string, at: number, depth: number): unknown {
   const c = line[at];
   if (c === '[' || c === '{' || c === "'" || c === '"') {
-    const [v, end] = flow(line, at);
+    const [v, end] = flow(line, at, depth);
     endOfLine(line, end);
     return v;
   }
   const hash = line.indexOf(' #', at);
-  const text = (hash < 0 ? line.slice(at) : line.slice(at, hash)).trimEnd();
+  const text = spacesOff(hash < 0 ? line.slice(at) : line.slice(at, hash));
   if (INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || /[[\]{}]/.test(text)) unsure();
   return plainValue(text);
 }
@@ -161,14 +195,14 @@ class Reader {
     return this.lines[this.i];
   }
 
-  /** The block node whose lines start at `indent`. */
-  block(indent: number): unknown {
+  /** The block node whose lines start at `indent`, inside `depth` collections. */
+  block(indent: number, depth: number): unknown {
     const first = this.peek();
-    if (!first || first.indent !== indent) return unsure();
-    return first.text === '-' || first.text.startsWith('- ') ? this.sequence(indent) : this.mapping(indent);
+    if (!first || first.indent !== indent || depth >= MAX_DEPTH) return unsure();
+    return first.text === '-' || first.text.startsWith('- ') ? this.sequence(indent, depth) : this.mapping(indent, depth);
   }
 
-  private sequence(indent: number): unknown[] {
+  private sequence(indent: number, depth: number): unknown[] {
     const out: unknown[] = [];
     for (let line = this.peek(); line && line.indent === indent && (line.text === '-' || line.text.startsWith('- ')); line = this.peek()) {
       this.i++;
@@ -177,41 +211,42 @@ class Reader {
       if (at >= line.text.length) {
         // `-` alone: the entry is the block below it.
         const next = this.peek();
-        out.push(next && next.indent > indent ? this.block(next.indent) : unsure());
+        out.push(next && next.indent > indent ? this.block(next.indent, depth + 1) : unsure());
         continue;
       }
       const rest = line.text.slice(at);
-      if (keyAt(rest)) {
+      if (keyAt(rest, indent + at)) {
         // `- key: value`: a mapping whose keys stand at the column of this first one.
         this.i--;
         this.lines[this.i] = { indent: indent + at, text: rest };
-        out.push(this.mapping(indent + at));
+        if (depth + 1 >= MAX_DEPTH) unsure();
+        out.push(this.mapping(indent + at, depth + 1));
         continue;
       }
       if (rest === '-' || rest.startsWith('- ')) unsure(); // a sequence in a sequence on one line
-      out.push(inline(line.text, at));
+      out.push(inline(line.text, at, depth + 1));
       this.noContinuation(indent);
     }
     return out;
   }
 
-  private mapping(indent: number): Record<string, unknown> {
+  private mapping(indent: number, depth: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (let line = this.peek(); line && line.indent === indent; line = this.peek()) {
-      const ka = keyAt(line.text);
+      const ka = keyAt(line.text, line.indent);
       if (!ka) return unsure();
       const [k, at] = ka;
       if (Object.hasOwn(out, k)) unsure(); // the yaml package reports it
       this.i++;
       if (at < line.text.length && line.text[at] !== '#') {
-        out[k] = inline(line.text, at);
+        out[k] = inline(line.text, at, depth + 1);
         this.noContinuation(indent);
         continue;
       }
       const next = this.peek();
-      if (next && next.indent > indent) out[k] = this.block(next.indent);
+      if (next && next.indent > indent) out[k] = this.block(next.indent, depth + 1);
       // A sequence may stand at its key's own column.
-      else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) out[k] = this.sequence(indent);
+      else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) out[k] = depth + 1 >= MAX_DEPTH ? unsure() : this.sequence(indent, depth + 1);
       else out[k] = null;
     }
     return out;
@@ -243,7 +278,7 @@ export function readSimpleYaml(source: string): Record<string, unknown> | undefi
   if (lines.length === 0 || lines[0]!.indent !== 0) return undefined;
   try {
     const reader = new Reader(lines);
-    const data = reader.block(0);
+    const data = reader.block(0, 0);
     if (!reader.done || data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
     return data as Record<string, unknown>;
   } catch (err) {

@@ -117,6 +117,48 @@ describe('readSimpleYaml', () => {
     for (const t of left) expect(readSimpleYaml(t), t).toBeUndefined();
   });
 
+  it('ends a plain scalar at spaces only: other Unicode white space is text to YAML', () => {
+    // A no-break space, an em space, an ideographic space before a comment, a comma or a bracket.
+    const texts = ['a: x\u00a0 # note\n', 'a: [x\u3000, y]\n', 'a: {b: x\u2009 }\n', 'a: \u2003 # note\n', 'a:\n  - x\u202f # note\n', 'a: [x]\u00a0\n', 'a: \u00a0x\n'];
+    expect(texts.filter((t) => agrees(t)).length).toBeGreaterThan(3);
+  });
+
+  it('leaves to the yaml package a key longer than YAML allows: 1024 characters to its colon', () => {
+    const k = (n: number) => 'k'.repeat(n);
+    // After a key with no value on its line, yaml counts from the line break before the next key's indent.
+    const long = [`${k(1025)}: 1\n`, `'${k(1023)}': 1\n`, `x:\n- ${k(1030)}: 1\n`, `a:\n${k(1024)}:\n`, `x:\n  y:\n    a:\n    ${k(1020)}: 1\n`, `x:\n- a:\n  ${k(1022)}: 1\n`];
+    for (const t of long) agrees(t);
+    for (const t of [`${k(1023)}: 1\n`, `a: 1\nx:\n  ${k(1000)}: 1\n`, `a: {${k(1100)}: 1}\n`.replace(k(1100), k(900))]) expect(agrees(t)).toBe(true);
+  });
+
+  it('gives up on deep nesting, where the yaml package runs out of stack, instead of overflowing itself', () => {
+    const flowSeq = (n: number) => `a: ${'['.repeat(n)}${']'.repeat(n)}\n`;
+    const flowMap = (n: number) => `a: ${'{b: '.repeat(n)}1${'}'.repeat(n)}\n`;
+    const blockMap = (n: number) => `${Array.from({ length: n }, (_, i) => `${' '.repeat(i)}a:`).join('\n')}\n`;
+    const blockSeq = (n: number) => `a:\n${Array.from({ length: n }, (_, i) => `${' '.repeat(i + 1)}-`).join('\n')} x\n`;
+    for (const n of [1000, 100_000]) for (const t of [flowSeq(n), flowMap(n)]) agrees(t);
+    for (const n of [1000, 2000]) for (const t of [blockMap(n), blockSeq(n)]) agrees(t);
+    for (const t of [flowSeq(10), flowMap(10), blockMap(10), blockSeq(10)]) expect(agrees(t), t).toBe(true);
+  });
+
+  it('reads a 1 MB profile with 10k keys, and other large texts, in linear time', { timeout: 120_000 }, async () => {
+    // No clock here: a quadratic step on any of these (1e6 characters) would run for hours, past the timeout.
+    const keys = Array.from({ length: 10_000 }, (_, i) => `key-${i}`);
+    const head = 'apiVersion: gpuvirt/v1\nname: big\nmemory: 4GiB\ncpu: { cores: 2 }\ntargets:\n  proxmox:\n    vmid: 100\n    extra:\n';
+    const profile = head + keys.map((k) => `      ${k}: ${'v'.repeat(80)} # note\n`).join('');
+    expect(profile.length).toBeGreaterThan(1_000_000);
+    expect(readSimpleYaml(profile)).toBeDefined();
+    const fast = await loadProfileText(profile);
+    expect(Object.keys(fast.profile?.targets.proxmox?.extra ?? {})).toHaveLength(10_000);
+    expect(fast).toStrictEqual(await loadWithYaml(profile));
+    const big = [
+      `a: {${keys.map((k) => `${k}: ${'v'.repeat(90)}`).join(', ')}}\n`, `a: [${Array.from({ length: 100_000 }, (_, i) => `x${i}`).join(', ')}]\n`,
+      `a: x${' '.repeat(1_000_000)}y\n`, `a: [x${' '.repeat(1_000_000)}y]\n`, `a: x${' '.repeat(1_000_000)}y # note\n`, `a: '${"x''".repeat(300_000)}'\n`,
+      `a: ${'x:'.repeat(500_000)}x\n`, `a: ${'x #'.repeat(300_000)}\n`, `a: 1\n${'# a comment\n'.repeat(100_000)}`, `a:\n${'  - k: 1\n    v: x\n'.repeat(50_000)}`,
+    ];
+    for (const t of big) expect(readSimpleYaml(t), t.slice(0, 40)).toBeDefined();
+  });
+
   it('loadProfileText without the yaml package gives what it gives with it: the profile, and each problem placed', async () => {
     const texts = readdirSync(PROFILES).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(new URL(f, PROFILES), 'utf8'));
     texts.push(
