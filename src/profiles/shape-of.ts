@@ -44,6 +44,22 @@ function discriminated(d: Def, where: string): void {
   }
 }
 
+/** Gives a value of its own when the key is absent (zod's "defaulted"): an optional of it would too. */
+const defaults = (s: Shape): boolean => s.k === 'default' || (s.k === 'union' && s.options.some(defaults)) || (s.k === 'optional' && defaults(s.inner));
+
+/**
+ * Data that profile-shape.gen.ts writes as JSON and reads back the same: no -0, NaN or
+ * Infinity, no Date or other class, no hole, no __proto__ key (in an object literal it sets the
+ * prototype).
+ */
+function plainData(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0);
+  if (Array.isArray(v)) return Object.getPrototypeOf(v) === Array.prototype && Object.keys(v).length === v.length && v.every(plainData);
+  if (typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype || Object.getOwnPropertySymbols(v).length) return false;
+  return Object.entries(v).every(([k, x]) => k !== '__proto__' && plainData(x));
+}
+
 export function shapeOf(t: z.core.$ZodType, where = '$'): Shape {
   const d = defOf(t);
   const only = (keys: string[]) => {
@@ -57,6 +73,7 @@ export function shapeOf(t: z.core.$ZodType, where = '$'): Shape {
       if (!d.catchall || defOf(d.catchall as z.core.$ZodType).type !== 'never') throw refuse(where, `an object that is not strict`);
       if (checkDefs(d).length) throw refuse(where, `an object with checks`);
       const shape = d.shape as Record<string, z.core.$ZodType>;
+      if (Object.hasOwn(shape, '__proto__')) throw refuse(where, `a __proto__ key`);
       return { k: 'object', shape: Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, shapeOf(v, `${where}.${k}`)])) };
     }
     case 'string':
@@ -72,10 +89,15 @@ export function shapeOf(t: z.core.$ZodType, where = '$'): Shape {
       return { k: 'boolean' };
     case 'literal':
       only(['type', 'values']);
+      if (!(d.values as unknown[]).every((v) => v === null || (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' || typeof v === 'boolean'))) {
+        throw refuse(where, `a literal JSON cannot carry`);
+      }
       return { k: 'literal', values: [...(d.values as (string | number | boolean)[])] };
     case 'enum':
       only(['type', 'entries']);
-      return { k: 'enum', values: Object.values(d.entries as Record<string, string | number>) };
+      // A TypeScript enum of numbers also maps each number back to its name, which zod leaves out.
+      if (Object.values(d.entries as object).some((v) => typeof v !== 'string')) throw refuse(where, `an enum with numbers`);
+      return { k: 'enum', values: Object.values(d.entries as Record<string, string>) };
     case 'union':
       only(['type', 'options', 'discriminator', 'inclusive']);
       if (d.discriminator !== undefined) discriminated(d, where);
@@ -84,17 +106,26 @@ export function shapeOf(t: z.core.$ZodType, where = '$'): Shape {
     case 'array':
       only(['type', 'element', 'checks']);
       return { k: 'array', element: shapeOf(d.element as z.core.$ZodType, `${where}[]`), ...bounds(d, where) };
-    case 'record':
+    case 'record': {
       only(['type', 'keyType', 'valueType', 'mode']);
       if (d.mode !== undefined && d.mode !== 'strict') throw refuse(where, `a record in ${String(d.mode)} mode`);
-      return { k: 'record', key: shapeOf(d.keyType as z.core.$ZodType, `${where}{key}`), value: shapeOf(d.valueType as z.core.$ZodType, `${where}{}`) };
-    case 'optional':
+      const key = shapeOf(d.keyType as z.core.$ZodType, `${where}{key}`);
+      // Keyed by an enum or literals, zod wants every one of them as a key.
+      if (key.k !== 'string') throw refuse(where, `a record keyed by ${key.k}, not a string`);
+      return { k: 'record', key, value: shapeOf(d.valueType as z.core.$ZodType, `${where}{}`) };
+    }
+    case 'optional': {
       only(['type', 'innerType']);
-      return { k: 'optional', inner: shapeOf(d.innerType as z.core.$ZodType, where) };
+      const inner = shapeOf(d.innerType as z.core.$ZodType, where);
+      if (defaults(inner)) throw refuse(where, `an optional with a default (zod fills it in when the key is absent)`);
+      return { k: 'optional', inner };
+    }
     case 'default': {
       only(['type', 'innerType', 'defaultValue']);
       const value = d.defaultValue;
-      if (JSON.stringify(value) === undefined || typeof value === 'function') throw refuse(where, `a default that is not plain data`);
+      if (!plainData(value)) throw refuse(where, `a default that is not plain data`);
+      // A function's default is called at each parse: one that gives another value each time cannot be written down.
+      if (JSON.stringify(d.defaultValue) !== JSON.stringify(value)) throw refuse(where, `a default that changes`);
       return { k: 'default', inner: shapeOf(d.innerType as z.core.$ZodType, where), value };
     }
     default:

@@ -166,6 +166,36 @@ describe('the shape check of profiles', () => {
     expect(parseShape(PROFILE_SHAPE, { apiVersion: 'gpuvirt/v1', name: 'n', memory: 128, cpu: { cores: 1 }, tpm: undefined })).toBeUndefined();
   });
 
+  it('refuses, where it is made, what zod reads otherwise than its shape says', () => {
+    enum Numbered { A = 0, B = 1 }
+    const schemas = [
+      // zod fills in the default of an optional's inner schema when the key is absent.
+      z.strictObject({ a: z.int().default(2).optional() }), z.strictObject({ a: z.union([z.int(), z.string().default('d')]).optional() }),
+      // A TypeScript enum maps numbers back to names: zod takes 0 and 1, not "A".
+      z.strictObject({ a: z.enum(Numbered) }),
+      // A record keyed by an enum or a literal needs every key.
+      z.strictObject({ a: z.record(z.enum(['x', 'y']), z.string()) }), z.strictObject({ a: z.record(z.literal('x'), z.string()) }),
+      // Defaults the generated module would write otherwise (JSON: -0 as 0, NaN as null, a Date as a string), or that change.
+      z.strictObject({ a: z.int().default(-0) }), z.strictObject({ a: z.int().default(Number.NaN) }), z.strictObject({ a: z.string().default(new Date(0) as unknown as string) }),
+      z.strictObject({ a: z.record(z.string(), z.string()).default(JSON.parse('{"__proto__": "x"}') as Record<string, string>) }),
+      z.strictObject({ a: z.string().default(() => String(Math.random())) }),
+      // Literals JSON cannot carry.
+      z.strictObject({ a: z.literal(undefined) }), z.strictObject({ a: z.literal(1n) }), z.strictObject({ a: z.literal(Number.NaN) }),
+      // zod skips a __proto__ key; in the generated module it would set the prototype.
+      z.strictObject({ ['__proto__']: z.string().optional() }),
+    ];
+    for (const [i, s] of schemas.entries()) expect(() => shapeOf(s), `schema ${i}`).toThrow(/the shape check cannot follow it/);
+    // What it does follow: a default inside an optional's value, a string-keyed record, plain defaults.
+    expect(shapeOf(z.strictObject({ a: z.strictObject({ b: z.int().default(1) }).optional(), r: z.record(z.string(), z.int()), d: z.array(z.int()).default([1]) }))).toEqual({
+      k: 'object',
+      shape: {
+        a: { k: 'optional', inner: { k: 'object', shape: { b: { k: 'default', inner: { k: 'int' }, value: 1 } } } },
+        r: { k: 'record', key: { k: 'string' }, value: { k: 'int' } },
+        d: { k: 'default', inner: { k: 'array', element: { k: 'int' } }, value: [1] },
+      },
+    });
+  });
+
   it('refuses, where it is made, a schema it cannot follow', () => {
     for (const s of [z.strictObject({ a: z.string().email() }), z.strictObject({ a: z.string().refine((x) => x !== 'b') }), z.object({ a: z.string() }),
       z.strictObject({ a: z.number() }), z.strictObject({ a: z.string().transform((x) => x.length) }), z.strictObject({ a: z.xor([z.string(), z.string().min(2)]) }),
