@@ -128,7 +128,7 @@ describe('readSimpleYaml', () => {
     // After a key with no value on its line, yaml counts from the line break before the next key's indent.
     const long = [`${k(1025)}: 1\n`, `'${k(1023)}': 1\n`, `x:\n- ${k(1030)}: 1\n`, `a:\n${k(1024)}:\n`, `x:\n  y:\n    a:\n    ${k(1020)}: 1\n`, `x:\n- a:\n  ${k(1022)}: 1\n`];
     for (const t of long) agrees(t);
-    for (const t of [`${k(1023)}: 1\n`, `a: 1\nx:\n  ${k(1000)}: 1\n`, `a: {${k(1100)}: 1}\n`.replace(k(1100), k(900))]) expect(agrees(t)).toBe(true);
+    for (const t of [`${k(1023)}: 1\n`, `a: 1\nx:\n  ${k(1000)}: 1\n`, `a: {${k(900)}: 1}\n`]) expect(agrees(t)).toBe(true);
   });
 
   it('gives up on deep nesting, where the yaml package runs out of stack, instead of overflowing itself', () => {
