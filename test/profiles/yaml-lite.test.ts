@@ -92,7 +92,8 @@ describe('readSimpleYaml', () => {
     fc.assert(fc.property(data, options, (d, o) => {
       if (agrees(stringify(d, o))) read++;
     }), { numRuns: 500 });
-    expect(read).toBeGreaterThan(100); // not vacuous: it reads much of it itself
+    // Not vacuous: it reads much of it itself (88 to 122 of 500 in 30 runs of random seeds).
+    expect(read).toBeGreaterThan(60);
   });
 
   it('agrees with the yaml package on hand edits of it: comments, indents, tabs, markers', () => {
@@ -100,7 +101,7 @@ describe('readSimpleYaml', () => {
     fc.assert(fc.property(data, options, fc.array(edit, { minLength: 1, maxLength: 3 }), (d, o, edits) => {
       if (agrees(applyEdits(stringify(d, o), edits))) read++;
     }), { numRuns: 500 });
-    expect(read).toBeGreaterThan(50);
+    expect(read).toBeGreaterThan(35); // 56 to 82 of 500 in 30 runs
   });
 
   it('the forms profiles use, and what it leaves to the yaml package', () => {
