@@ -7,7 +7,19 @@
 // read is what the yaml package gives (its core schema, YAML 1.2), checked by property tests.
 //
 // Loading the yaml package and composing a document was most of what a profile command spent
-// on a valid profile; positions are needed only to place a problem, and then yaml is loaded.
+// on a valid profile. Where each scalar and flow collection stands is kept too (Places), as
+// the yaml package gives it, so that most problems are placed without it; a problem at a block
+// mapping or sequence is placed by the yaml package.
+
+/** A path in the document, one entry per step: `s<key>` into a mapping, `n<index>` into a sequence. */
+export const placeKey = (path: readonly (string | number)[]): string => path.map((p) => (typeof p === 'number' ? `n${p}` : `s${p}`)).join('\u0000');
+
+/**
+ * Where the nodes of a document start and end (offsets into the text; the yaml package's
+ * range[0] and range[1]), by placeKey of their path. null: a block collection, whose end this
+ * reader does not work out.
+ */
+export type Places = Map<string, readonly [number, number] | null>;
 
 /** Not in the subset: the yaml package decides. */
 class Unsure extends Error {}
@@ -119,13 +131,18 @@ function keyAt(text: string, column: number): [string, number] | null {
  * A one-line flow collection or scalar starting at `at` (spaces skipped), inside `depth`
  * collections: its value and where it ends.
  */
-function flow(line: string, at: number, depth: number): [unknown, number] {
+function flow(line: string, at: number, depth: number, path: (string | number)[], base: number, places: Places | undefined): [unknown, number] {
   let i = at;
   const skip = () => {
     while (line[i] === ' ') i++;
   };
   skip();
+  const begin = i;
   const c = line[i];
+  const done = <T>(v: T, end: number): [T, number] => {
+    places?.set(placeKey(path), [base + begin, base + end]);
+    return [v, end];
+  };
   if (c === '[' || c === '{') {
     if (depth >= MAX_DEPTH) unsure();
     const close = c === '[' ? ']' : '}';
@@ -133,10 +150,10 @@ function flow(line: string, at: number, depth: number): [unknown, number] {
     const map: Record<string, unknown> = {};
     i++;
     skip();
-    if (line[i] === close) return [c === '[' ? list : map, i + 1];
+    if (line[i] === close) return done(c === '[' ? list : map, i + 1);
     for (;;) {
       if (c === '[') {
-        const [v, end] = flow(line, i, depth + 1);
+        const [v, end] = flow(line, i, depth + 1, [...path, list.length], base, places);
         list.push(v);
         i = end;
       } else {
@@ -144,65 +161,75 @@ function flow(line: string, at: number, depth: number): [unknown, number] {
         if (!ka || ka[1] === line.length - i) return unsure();
         const [k, at] = ka;
         if (Object.hasOwn(map, k)) unsure();
-        const [v, end] = flow(line, i + at, depth + 1);
+        const [v, end] = flow(line, i + at, depth + 1, [...path, k], base, places);
         map[k] = v;
         i = end;
       }
       skip();
-      if (line[i] === close) return [c === '[' ? list : map, i + 1];
+      if (line[i] === close) return done(c === '[' ? list : map, i + 1);
       if (line[i] !== ',') unsure();
       i++;
       skip();
       if (line[i] === close || line[i] === ',') unsure(); // a trailing or empty entry
     }
   }
-  if (c === "'" || c === '"') return quoted(line, i);
+  if (c === "'" || c === '"') {
+    const [v, end] = quoted(line, i);
+    return done(v, end);
+  }
   // A plain scalar in a flow collection ends at a flow indicator.
   let end = i;
   while (end < line.length && !',[]{}'.includes(line[end]!)) end++;
   const text = spacesOff(line.slice(i, end));
   if (text === '' || INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || text.includes(' #')) unsure();
-  return [plainValue(text), end];
+  const v = plainValue(text);
+  places?.set(placeKey(path), [base + i, base + i + text.length]);
+  return [v, end];
 }
 
 interface Line {
   indent: number;
   text: string;
+  /** The offset of text[0] in the document. */
+  start: number;
 }
 
 /**
  * A value on the rest of a block line, from `at`, inside `depth` collections: flow, quoted or
  * plain, then perhaps a comment.
  */
-function inline(line: string, at: number, depth: number): unknown {
-  const c = line[at];
+function inline(line: Line, at: number, depth: number, path: (string | number)[], places: Places | undefined): unknown {
+  const c = line.text[at];
   if (c === '[' || c === '{' || c === "'" || c === '"') {
-    const [v, end] = flow(line, at, depth);
-    endOfLine(line, end);
+    const [v, end] = flow(line.text, at, depth, path, line.start, places);
+    endOfLine(line.text, end);
     return v;
   }
-  const hash = line.indexOf(' #', at);
-  const text = spacesOff(hash < 0 ? line.slice(at) : line.slice(at, hash));
+  const hash = line.text.indexOf(' #', at);
+  const text = spacesOff(hash < 0 ? line.text.slice(at) : line.text.slice(at, hash));
   if (INDICATOR.test(text) || text.includes(': ') || text.endsWith(':') || /[[\]{}]/.test(text)) unsure();
-  return plainValue(text);
+  const v = plainValue(text);
+  places?.set(placeKey(path), [line.start + at, line.start + at + text.length]);
+  return v;
 }
 
 class Reader {
   private i = 0;
-  constructor(private readonly lines: Line[]) {}
+  constructor(private readonly lines: Line[], private readonly places: Places | undefined) {}
 
   private peek(): Line | undefined {
     return this.lines[this.i];
   }
 
-  /** The block node whose lines start at `indent`, inside `depth` collections. */
-  block(indent: number, depth: number): unknown {
+  /** The block node whose lines start at `indent`, inside `depth` collections, at `path`. */
+  block(indent: number, depth: number, path: (string | number)[]): unknown {
     const first = this.peek();
     if (!first || first.indent !== indent || depth >= MAX_DEPTH) return unsure();
-    return first.text === '-' || first.text.startsWith('- ') ? this.sequence(indent, depth) : this.mapping(indent, depth);
+    return first.text === '-' || first.text.startsWith('- ') ? this.sequence(indent, depth, path) : this.mapping(indent, depth, path);
   }
 
-  private sequence(indent: number, depth: number): unknown[] {
+  private sequence(indent: number, depth: number, path: (string | number)[]): unknown[] {
+    this.places?.set(placeKey(path), null);
     const out: unknown[] = [];
     for (let line = this.peek(); line && line.indent === indent && (line.text === '-' || line.text.startsWith('- ')); line = this.peek()) {
       this.i++;
@@ -211,26 +238,27 @@ class Reader {
       if (at >= line.text.length) {
         // `-` alone: the entry is the block below it.
         const next = this.peek();
-        out.push(next && next.indent > indent ? this.block(next.indent, depth + 1) : unsure());
+        out.push(next && next.indent > indent ? this.block(next.indent, depth + 1, [...path, out.length]) : unsure());
         continue;
       }
       const rest = line.text.slice(at);
       if (keyAt(rest, indent + at)) {
         // `- key: value`: a mapping whose keys stand at the column of this first one.
         this.i--;
-        this.lines[this.i] = { indent: indent + at, text: rest };
+        this.lines[this.i] = { indent: indent + at, text: rest, start: line.start + at };
         if (depth + 1 >= MAX_DEPTH) unsure();
-        out.push(this.mapping(indent + at, depth + 1));
+        out.push(this.mapping(indent + at, depth + 1, [...path, out.length]));
         continue;
       }
       if (rest === '-' || rest.startsWith('- ')) unsure(); // a sequence in a sequence on one line
-      out.push(inline(line.text, at, depth + 1));
+      out.push(inline(line, at, depth + 1, [...path, out.length], this.places));
       this.noContinuation(indent);
     }
     return out;
   }
 
-  private mapping(indent: number, depth: number): Record<string, unknown> {
+  private mapping(indent: number, depth: number, path: (string | number)[]): Record<string, unknown> {
+    this.places?.set(placeKey(path), null);
     const out: Record<string, unknown> = {};
     for (let line = this.peek(); line && line.indent === indent; line = this.peek()) {
       const ka = keyAt(line.text, line.indent);
@@ -239,15 +267,19 @@ class Reader {
       if (Object.hasOwn(out, k)) unsure(); // the yaml package reports it
       this.i++;
       if (at < line.text.length && line.text[at] !== '#') {
-        out[k] = inline(line.text, at, depth + 1);
+        out[k] = inline(line, at, depth + 1, [...path, k], this.places);
         this.noContinuation(indent);
         continue;
       }
       const next = this.peek();
-      if (next && next.indent > indent) out[k] = this.block(next.indent, depth + 1);
+      if (next && next.indent > indent) out[k] = this.block(next.indent, depth + 1, [...path, k]);
       // A sequence may stand at its key's own column.
-      else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) out[k] = depth + 1 >= MAX_DEPTH ? unsure() : this.sequence(indent, depth + 1);
-      else out[k] = null;
+      else if (next && next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) out[k] = depth + 1 >= MAX_DEPTH ? unsure() : this.sequence(indent, depth + 1, [...path, k]);
+      else {
+        // Nothing: an empty scalar where the value would start (at a comment, or the line's end).
+        out[k] = null;
+        this.places?.set(placeKey([...path, k]), [line.start + at, line.start + at]);
+      }
     }
     return out;
   }
@@ -263,22 +295,29 @@ class Reader {
   }
 }
 
-/** The document's data, as the yaml package's toJS() gives it, or undefined when it must read it. */
-export function readSimpleYaml(source: string): Record<string, unknown> | undefined {
+/**
+ * The document's data, as the yaml package's toJS() gives it, or undefined when it must read it.
+ * With `places`, where its nodes are is recorded there.
+ */
+export function readSimpleYaml(source: string, places?: Places): Record<string, unknown> | undefined {
   // Tabs, other line breaks, a byte order mark, control characters, lone surrogates.
   if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(source)) return undefined;
   const lines: Line[] = [];
+  let offset = 0;
   for (const raw of source.split('\n')) {
+    const lineStart = offset;
+    offset += raw.length + 1;
     const text = raw.replace(/^ +/, '');
     if (text === '' || text.startsWith('#')) continue;
     if (raw.trimEnd() !== raw) return undefined; // trailing spaces: fine in YAML, not worth the doubt
     if (raw.startsWith('---') || raw.startsWith('...') || raw.startsWith('%')) return undefined;
-    lines.push({ indent: raw.length - text.length, text });
+    const indent = raw.length - text.length;
+    lines.push({ indent, text, start: lineStart + indent });
   }
   if (lines.length === 0 || lines[0]!.indent !== 0) return undefined;
   try {
-    const reader = new Reader(lines);
-    const data = reader.block(0, 0);
+    const reader = new Reader(lines, places);
+    const data = reader.block(0, 0, []);
     if (!reader.done || data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
     return data as Record<string, unknown>;
   } catch (err) {

@@ -5,10 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { isMap, parseDocument, stringify, visit } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadProfileText } from '../../src/profiles/load.js';
-import { loadWithYaml } from '../../src/profiles/load-yaml.js';
+import { loadProfileText, placeQuickly } from '../../src/profiles/load.js';
+import { loadWithYaml, placeProblems } from '../../src/profiles/load-yaml.js';
 import { problem } from '../../src/profiles/problems.js';
-import { readSimpleYaml } from '../../src/profiles/yaml-lite.js';
+import { readSimpleYaml, type Places } from '../../src/profiles/yaml-lite.js';
 
 const PROFILES = new URL('../../profiles/', import.meta.url);
 
@@ -167,16 +167,45 @@ describe('readSimpleYaml', () => {
       'apiVersion: gpuvirt/v1\nname: w\nmemory: 2GiB\ncpu: { cores: 1 }\ndisplay: { fallback: virgl }\ndevices:\n  - { type: gpu, select: { address: 01:00.0 }, primary: true }\n',
     );
     // A check against a host that finds something at a device, as profile check and generate do.
-    const extra = (p: { devices: unknown[] }) => (p.devices.length ? [problem('error', ['devices', 0, 'select'], 'not on this host')] : [problem('warning', ['memory'], 'a lot')]);
+    const extra = (p: { devices: unknown[] }) => (p.devices.length
+      ? [problem('error', ['devices', 0, 'select'], 'not on this host'), problem('error', ['devices', 0, 'select', 'address'], 'no such device')]
+      : [problem('warning', ['memory'], 'a lot')]);
+    const onlyScalars = (p: { devices: unknown[] }) => [problem('error', ['devices', 0, 'select', 'address'], 'no such device'), problem('warning', ['memory'], 'a lot'), problem('warning', ['targets', 'nope'], 'x')];
     let placed = 0;
     for (const t of texts) {
       expect(readSimpleYaml(t), t).toBeDefined();
-      for (const more of [undefined, extra]) {
+      for (const more of [undefined, extra, onlyScalars]) {
         const fast = await loadProfileText(t, more);
         expect(fast, t).toStrictEqual(await loadWithYaml(t, more));
         placed += fast.problems.filter((p) => p.line !== null && p.line > 1).length;
       }
     }
     expect(placed).toBeGreaterThan(texts.length);
+  });
+
+  it('places a problem where the yaml package does, from where it saw each value, or leaves it to the package', () => {
+    /** Every path into `v`, and some that go one step past it or into nothing. */
+    const pathsOf = (v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []) => {
+      out.push(at, [...at, 'missing'], [...at, 0]);
+      if (Array.isArray(v)) v.forEach((x, i) => pathsOf(x, [...at, i], out));
+      else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) pathsOf(x, [...at, k], out);
+      return out;
+    };
+    let quick = 0;
+    let total = 0;
+    fc.assert(fc.property(data, options, fc.array(edit, { maxLength: 2 }), fc.nat(), (d, o, edits, pick) => {
+      const text = applyEdits(stringify(d, o), edits);
+      const places: Places = new Map();
+      const read = readSimpleYaml(text, places);
+      if (read === undefined) return;
+      const paths = pathsOf(read);
+      const found = [0, 1, 2].map((i) => problem('warning', paths[(pick + i * 7) % paths.length]!, 'here'));
+      const mine = placeQuickly(text, places, found);
+      total++;
+      if (mine === undefined) return;
+      quick++;
+      expect(mine, text).toStrictEqual(placeProblems(text, found));
+    }), { numRuns: 1500 });
+    expect(quick).toBeGreaterThan(total / 10); // not vacuous: many fall on a value, not a block
   });
 });
