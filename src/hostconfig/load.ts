@@ -3,6 +3,7 @@
 // Never throws on bad input; pure over the text.
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
+import { collectionKeys } from '../profiles/place.js';
 import { problem, sortProblems, type Path, type Problem } from '../profiles/problems.js';
 import { hostConfigFileSchema, type HostConfig, type HostConfigFile, type HostDevice } from './schema.js';
 
@@ -119,7 +120,7 @@ export function loadHostConfigText(source: string): LoadedHostConfig {
   const lc = new LineCounter();
   // YAML 1.1 is what Ansible's readers speak; gpuvirt reads 1.2, and refuses the unquoted address both misread.
   const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const problems: Problem[] = [];
+  const problems: Problem[] = collectionKeys(doc, lc);
   for (const e of [...doc.errors, ...doc.warnings]) {
     const s = lc.linePos(e.pos[0]);
     problems.push({ severity: e.name === 'YAMLWarning' ? 'warning' : 'error', path: [], message: `YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`, line: s.line, col: s.col, endLine: null, endCol: null });

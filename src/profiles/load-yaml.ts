@@ -5,7 +5,7 @@
 import { isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { Elsewhere } from '../errors.js';
 import { normalize } from './normalize.js';
-import { kindOf, place, type Doc } from './place.js';
+import { collectionKeys, kindOf, place, type Doc } from './place.js';
 import { problem, sortProblems, type Problem } from './problems.js';
 import { PROFILE_SHAPE } from './profile-shape.gen.js';
 import { profileRules } from './rules.js';
@@ -46,7 +46,7 @@ export async function loadWithYaml(source: string, extra?: (p: Profile) => Probl
   // Duplicate keys are found here, by duplicateKeys: yaml's own check compares each key with
   // every earlier one (10k keys took seconds).
   const doc = parseDocument(source, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, strict: true });
-  const problems: Problem[] = duplicateKeys(doc, lc);
+  const problems: Problem[] = [...duplicateKeys(doc, lc), ...collectionKeys(doc, lc)];
   for (const e of [...doc.errors, ...doc.warnings]) {
     const start = lc.linePos(e.pos[0]);
     const end = lc.linePos(e.pos[1]);

@@ -1,6 +1,6 @@
 // Where a problem is in a profile's source: the YAML node at its path, as file:line:col
 // (the yaml package's CST keeps every node's offsets), and how a value is named in a message.
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type LineCounter, type Node as YamlNode } from 'yaml';
 import type { Path, Problem } from './problems.js';
 
 export type Doc = Document.Parsed;
@@ -64,4 +64,23 @@ export function kindOf(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return typeof v === 'string' ? `the text ${shortText(v)}` : `${typeof v} ${shortText(String(v)).slice(1, -1)}`;
+}
+
+/**
+ * A mapping or list used as a key (`? {a: 1} : x`): no profile key is one, and JavaScript keys
+ * are text, so the yaml package would turn it into text and warn on stderr as it does. Each
+ * is an error at the key (profiles and host configurations).
+ */
+export function collectionKeys(doc: Doc, lc: LineCounter): Problem[] {
+  const out: Problem[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key;
+      if (!(isMap(key) || isSeq(key)) || !key.range) return;
+      const start = lc.linePos(key.range[0]);
+      const end = lc.linePos(key.range[1]);
+      out.push({ severity: 'error', path: [], message: 'YAML: a key must be text, not a mapping or a list', line: start.line, col: start.col, endLine: end.line, endCol: end.col });
+    },
+  });
+  return out;
 }

@@ -125,3 +125,24 @@ describe('profile schema', () => {
     expect(JSON.stringify(schema.properties.devices)).toContain('"mdevType"');
   });
 });
+
+describe('a mapping or a list as a key', () => {
+  it('is one error at the key, for a profile and a host configuration, and nothing on stderr', async () => {
+    const { vi } = await import('vitest');
+    const { loadHostConfigText } = await import('../../src/hostconfig/load.js');
+    const warn = vi.spyOn(process, 'emitWarning');
+    try {
+      const r = await loadProfileText('apiVersion: gpuvirt/v1\nname: x\nmemory: 4GiB\ncpu: { cores: 1 }\n? {a: 1}\n: x\n? [b]\n: y\n');
+      expect(r.profile).toBeNull();
+      expect(r.problems.map((p) => [p.line, p.col, p.message])).toEqual([
+        [5, 3, 'YAML: a key must be text, not a mapping or a list'], [7, 3, 'YAML: a key must be text, not a mapping or a list'],
+      ]);
+      const h = loadHostConfigText('apiVersion: gpuvirt/v1\nkind: HostConfig\nconfigs:\n  a:\n    devices: []\n    ? {c: 1}\n    : x\n');
+      expect(h.file).toBeNull();
+      expect(h.problems.map((p) => [p.line, p.col, p.message])).toEqual([[6, 7, 'YAML: a key must be text, not a mapping or a list']]);
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
