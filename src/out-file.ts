@@ -1,11 +1,11 @@
 // Files the user asked gpuvirt to write in their own directories (--out): not host state, so
 // plain node:fs, but every failure is a one-line error naming the file, never a crash.
-import * as fs from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { ExitCode, GpuvirtError, errnoOf, usageError } from './errors.js';
 
 export function writeOutFile(out: string, data: string | Buffer, opts: { mode?: number; force?: boolean } = {}): void {
   try {
-    fs.writeFileSync(out, data, { flag: opts.force === false ? 'wx' : 'w', mode: opts.mode ?? 0o644 });
+    writeFileSync(out, data, { flag: opts.force === false ? 'wx' : 'w', mode: opts.mode ?? 0o644 });
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === 'EEXIST') throw usageError(`--out ${out}: file exists (add --force to replace it)`);

@@ -1,7 +1,7 @@
 // Runs one command once its arguments are known: resolves the root, builds the host and the
 // exec seam, runs, renders, and maps every outcome and error to an exit status. cli.ts calls
 // it once argv is parsed. Nothing here imports commander, so that path stays small.
-import * as fs from 'node:fs';
+import { type Stats, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
 import pkg from '../package.json' with { type: 'json' };
 import type { AnyCommand } from './commands/command.js';
 import type { Ctx, IO, Prompter } from './context.js';
@@ -58,7 +58,7 @@ function fdWriter(fd: 1 | 2): (text: string) => void {
     if (viaStream) return void stream().write(text);
     let buf = Buffer.from(text);
     try {
-      while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
+      while (buf.length > 0) buf = buf.subarray(writeSync(fd, buf));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') {
@@ -80,7 +80,7 @@ function fdWriter(fd: 1 | 2): (text: string) => void {
  */
 function stdoutTerminal(): { isTTY: boolean; columns: number } {
   try {
-    if (!fs.fstatSync(1).isCharacterDevice()) return { isTTY: false, columns: 80 };
+    if (!fstatSync(1).isCharacterDevice()) return { isTTY: false, columns: 80 };
   } catch {
     return { isTTY: false, columns: 80 };
   }
@@ -115,15 +115,15 @@ export function defaultIO(env: Deps['env']): IO {
 
 function resolveRoot(opt: unknown, env: Deps['env']): string {
   const root = typeof opt === 'string' ? opt : env.GPUVIRT_ROOT || '/';
-  let stat: fs.Stats;
+  let stat: Stats;
   try {
-    stat = fs.statSync(root);
+    stat = statSync(root);
   } catch {
     throw usageError(`--root ${root}: no such directory`);
   }
   if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
   // `/.`, `//`, a link to `/`: the real machine, with the rules of the real machine.
-  return fs.realpathSync(root) === '/' ? '/' : root;
+  return realpathSync(root) === '/' ? '/' : root;
 }
 
 /** GPUVIRT_SIMULATE=1 acts on a tree, never on this machine: without a root it is refused. */

@@ -3,13 +3,13 @@
 // inside the root or refused. Reads take regular files only, up to a size per kind of file;
 // writes create directories and files without following links, and open the final component
 // with O_NOFOLLOW.
-import * as fs from 'node:fs';
+import { type Stats, chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, rmdirSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import type { Host, HostStat, WriteOptions } from './host.js';
 import { kindOf, readAt, readBounded } from './fs-read.js';
 import { Jail, showPath, UnsafePathError } from './jail.js';
 
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
-const { O_WRONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_WRONLY, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
 
 function isAbsent(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ABSENT.has((err as NodeJS.ErrnoException).code ?? '');
@@ -49,7 +49,7 @@ export class FsHost implements Host {
   readLink(path: string): string | null {
     try {
       const { dir, name } = this.jail.parent(path);
-      return fs.readlinkSync(`${dir}/${name}`);
+      return readlinkSync(`${dir}/${name}`);
     } catch (err) {
       if (isAbsent(err) || (err as NodeJS.ErrnoException).code === 'EINVAL') return null;
       throw this.explain(err, path);
@@ -59,8 +59,8 @@ export class FsHost implements Host {
   list(path: string): string[] | null {
     try {
       const real = this.jail.resolve(path);
-      if (this.jail.isHostRoot) return fs.readdirSync(real).sort();
-      const entries = fs.readdirSync(real, { withFileTypes: true });
+      if (this.jail.isHostRoot) return readdirSync(real).sort();
+      const entries = readdirSync(real, { withFileTypes: true });
       this.jail.learn(real, entries);
       return entries.map((e) => e.name).sort();
     } catch (err) {
@@ -80,7 +80,7 @@ export class FsHost implements Host {
 
   isDirectory(path: string): boolean {
     try {
-      return fs.statSync(this.jail.resolve(path)).isDirectory();
+      return statSync(this.jail.resolve(path)).isDirectory();
     } catch (err) {
       if (err instanceof UnsafePathError) throw err;
       return false;
@@ -88,10 +88,10 @@ export class FsHost implements Host {
   }
 
   stat(path: string, head?: number): HostStat | null {
-    let st: fs.Stats;
+    let st: Stats;
     try {
       const { dir, name } = this.jail.parent(path);
-      st = fs.lstatSync(`${dir}/${name}`);
+      st = lstatSync(`${dir}/${name}`);
     } catch (err) {
       if (isAbsent(err)) return null;
       throw this.explain(err, path);
@@ -108,16 +108,16 @@ export class FsHost implements Host {
     let fd: number;
     try {
       const { dir, name } = this.jail.parent(path);
-      fd = fs.openSync(`${dir}/${name}`, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK);
+      fd = openSync(`${dir}/${name}`, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK);
     } catch (err) {
       throw this.explain(err, path);
     }
     try {
-      const st = fs.fstatSync(fd);
+      const st = fstatSync(fd);
       if (!st.isFile()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt writes an attribute`);
-      fs.writeSync(fd, value);
+      writeSync(fd, value);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
   }
 
@@ -125,7 +125,7 @@ export class FsHost implements Host {
    * The real file a rewrite of `path` replaces: a link (an /etc/kernel/cmdline kept elsewhere)
    * is edited at its target, which must be inside the root; only a regular file is replaced.
    */
-  private writeTarget(path: string, dirMode?: number): { real: string; st: fs.Stats | null } {
+  private writeTarget(path: string, dirMode?: number): { real: string; st: Stats | null } {
     const { dir, name } = this.jail.parent(path, { create: true, dirMode });
     let real = `${dir}/${name}`;
     let st = lstatOrNull(real);
@@ -139,7 +139,7 @@ export class FsHost implements Host {
   }
 
   writeFile(path: string, content: string, mode?: number, opts: WriteOptions = {}): void {
-    let target: { real: string; st: fs.Stats | null };
+    let target: { real: string; st: Stats | null };
     try {
       target = this.writeTarget(path, opts.dirMode);
     } catch (err) {
@@ -152,37 +152,37 @@ export class FsHost implements Host {
     const finalMode = like ? like.mode & 0o7777 : (mode ?? 0o644);
     const slash = real.lastIndexOf('/');
     const tmp = `${real.slice(0, slash)}/.${real.slice(slash + 1)}.gpuvirt-tmp-${process.pid}`;
-    fs.rmSync(tmp, { force: true });
-    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
-      fs.writeSync(fd, content);
+      writeSync(fd, content);
       if (like && (like.uid !== process.geteuid?.() || like.gid !== process.getegid?.())) {
         try {
-          fs.fchownSync(fd, like.uid, like.gid);
+          fchownSync(fd, like.uid, like.gid);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err; // not root: it cannot be theirs
         }
       }
-      fs.fchmodSync(fd, finalMode);
-      fs.fsyncSync(fd);
+      fchmodSync(fd, finalMode);
+      fsyncSync(fd);
     } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
+      closeSync(fd);
+      rmSync(tmp, { force: true });
       throw err;
     }
-    fs.closeSync(fd);
+    closeSync(fd);
     try {
-      fs.renameSync(tmp, real);
+      renameSync(tmp, real);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      rmSync(tmp, { force: true });
       throw err;
     }
   }
 
   /** stat(2) of a host path, links resolved inside the root; null when absent. */
-  statFollow(path: string): fs.Stats | null {
+  statFollow(path: string): Stats | null {
     try {
-      return fs.statSync(this.jail.resolve(path));
+      return statSync(this.jail.resolve(path));
     } catch (err) {
       if (isAbsent(err)) return null;
       throw this.explain(err, path);
@@ -193,15 +193,15 @@ export class FsHost implements Host {
     let fd: number;
     try {
       const { dir, name } = this.jail.parent(path, { create: true });
-      fd = fs.openSync(`${dir}/${name}`, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+      fd = openSync(`${dir}/${name}`, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw this.explain(err, path);
     }
     try {
-      fs.writeSync(fd, content);
+      writeSync(fd, content);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
     return true;
   }
@@ -209,7 +209,7 @@ export class FsHost implements Host {
   removeFile(path: string): void {
     try {
       const { dir, name } = this.jail.parent(path);
-      fs.unlinkSync(`${dir}/${name}`); // unlink(2) removes a link itself, never its target
+      unlinkSync(`${dir}/${name}`); // unlink(2) removes a link itself, never its target
       this.jail.forget();
     } catch (err) {
       if (isAbsent(err)) return;
@@ -220,7 +220,7 @@ export class FsHost implements Host {
   removeEmptyDir(path: string): boolean {
     try {
       const { dir, name } = this.jail.parent(path);
-      fs.rmdirSync(`${dir}/${name}`); // rmdir(2) never follows a link: ENOTDIR
+      rmdirSync(`${dir}/${name}`); // rmdir(2) never follows a link: ENOTDIR
       this.jail.forget();
       return true;
     } catch (err) {
@@ -232,9 +232,9 @@ export class FsHost implements Host {
   mkdirp(path: string, mode?: number): void {
     try {
       const real = this.jail.resolve(path, { create: true, dirMode: mode });
-      const st = fs.statSync(real);
+      const st = statSync(real);
       if (!st.isDirectory()) throw new UnsafePathError(showPath(path), `${kindOf(st)}, where gpuvirt makes a directory`);
-      if (mode !== undefined && (st.mode & 0o7777) !== mode) fs.chmodSync(real, mode);
+      if (mode !== undefined && (st.mode & 0o7777) !== mode) chmodSync(real, mode);
     } catch (err) {
       throw this.explain(err, path);
     }
@@ -250,28 +250,28 @@ export class FsHost implements Host {
   putFile(path: string, content: string, mode: number): void {
     const { dir, name } = this.jail.parent(path, { create: true });
     const real = `${dir}/${name}`;
-    fs.rmSync(real, { force: true });
-    const fd = fs.openSync(real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    rmSync(real, { force: true });
+    const fd = openSync(real, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     try {
-      fs.writeSync(fd, content);
-      fs.fchmodSync(fd, mode);
+      writeSync(fd, content);
+      fchmodSync(fd, mode);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
   }
 
   /** Creates or replaces a symlink; `target` is stored as given. */
   symlink(path: string, target: string): void {
     const { dir, name } = this.jail.parent(path, { create: true });
-    fs.rmSync(`${dir}/${name}`, { force: true });
-    fs.symlinkSync(target, `${dir}/${name}`);
+    rmSync(`${dir}/${name}`, { force: true });
+    symlinkSync(target, `${dir}/${name}`);
     this.jail.forget();
   }
 
   /** Removes a file, a link or a whole directory (never what a link points to). */
   removeTree(path: string): void {
     const { dir, name } = this.jail.parent(path);
-    fs.rmSync(`${dir}/${name}`, { recursive: true, force: true });
+    rmSync(`${dir}/${name}`, { recursive: true, force: true });
     this.jail.forget();
   }
 
@@ -288,18 +288,18 @@ function realTarget(link: string): string {
   let path = link;
   for (let hops = 0; hops < 40; hops++) {
     const slash = path.lastIndexOf('/');
-    const target = fs.readlinkSync(path);
+    const target = readlinkSync(path);
     const joined = target.startsWith('/') ? target : `${path.slice(0, slash)}/${target}`;
     const at = joined.lastIndexOf('/');
-    path = `${fs.realpathSync(joined.slice(0, at) || '/')}/${joined.slice(at + 1)}`;
+    path = `${realpathSync(joined.slice(0, at) || '/')}/${joined.slice(at + 1)}`;
     if (!lstatOrNull(path)?.isSymbolicLink()) return path;
   }
   throw new UnsafePathError(showPath(link), 'too many levels of symbolic links (a loop)');
 }
 
-function lstatOrNull(real: string): fs.Stats | null {
+function lstatOrNull(real: string): Stats | null {
   try {
-    return fs.lstatSync(real);
+    return lstatSync(real);
   } catch (err) {
     if (isAbsent(err)) return null;
     throw err;
