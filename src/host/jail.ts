@@ -6,7 +6,7 @@
 // RESOLVE_IN_ROOT, done by hand since Node has no openat2).
 //
 // At the root `/` nothing can leave it: the kernel resolves, and only the path is checked.
-import * as fs from 'node:fs';
+import { type Dirent, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { ExitCode, GpuvirtError } from '../errors.js';
 
 /** Links followed in one resolution before it counts as a loop (the kernel's MAXSYMLINKS). */
@@ -54,9 +54,13 @@ export function normalizeHostPath(path: string): string {
 interface DirNode {
   dirs: Map<string, DirNode>;
   links: Set<string> | null;
+  /** Entries lstat'ed so far by walks through it; at the second it is listed instead (see walk). */
+  probes: number;
+  /** Its listing was learnt (or tried): what it showed is in dirs and links. */
+  listed: boolean;
 }
 
-const newNode = (): DirNode => ({ dirs: new Map(), links: null });
+const newNode = (): DirNode => ({ dirs: new Map(), links: null, probes: 0, listed: false });
 
 const KNOWN_LINK = { isSymbolicLink: () => true, isDirectory: () => false };
 
@@ -79,6 +83,16 @@ interface Resolved {
   complete: boolean;
 }
 
+/** What a listing showed (d_type): its subdirectories and links. */
+function addEntries(node: DirNode, entries: readonly Dirent[]): void {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.isDirectory()) {
+      if (!node.dirs.has(e.name)) node.dirs.set(e.name, newNode());
+    } else if (e.isSymbolicLink()) (node.links ??= new Set()).add(e.name);
+  }
+}
+
 export class Jail {
   /** The root as the real directory it is (links in it resolved by this machine). */
   readonly root: string;
@@ -98,7 +112,7 @@ export class Jail {
   private readonly rawDirs: Map<string, string> | null;
 
   constructor(root: string, opts: { cache?: boolean } = {}) {
-    this.root = fs.realpathSync(root);
+    this.root = realpathSync(root);
     this.resolved = opts.cache === false ? null : new Map();
     this.rawDirs = opts.cache === false ? null : new Map();
   }
@@ -140,7 +154,7 @@ export class Jail {
    */
   exists(path: string): boolean {
     const given = hostComponents(path);
-    if (this.isHostRoot) return fs.existsSync(`/${given.join('/')}`);
+    if (this.isHostRoot) return existsSync(`/${given.join('/')}`);
     return this.resolveGiven(path, given, {}).complete;
   }
 
@@ -167,7 +181,7 @@ export class Jail {
     const done: string[] = [];
     // nodes[i] is what is known of the directory done[0..i): nodes[0] the root.
     const nodes: DirNode[] = [this.known];
-    for (const c of from) this.enter(done, nodes, c); // already resolved: real directories, no links
+    for (let i = 0; i < from.length; i++) this.enter(done, nodes, from[i]!); // already resolved: real directories, no links
     const base = this.root === '/' ? '' : this.root;
     let links = 0;
     let missing = false;
@@ -194,15 +208,29 @@ export class Jail {
         nodes.push(child);
         continue;
       }
-      const real = `${base}/${done.join('/')}${done.length ? '/' : ''}${name}`;
+      const parentReal = `${base}/${done.join('/')}`;
+      const real = `${parentReal}${done.length ? '/' : ''}${name}`;
       let st: { isSymbolicLink(): boolean; isDirectory(): boolean } | undefined = dir.links?.has(name) ? KNOWN_LINK : undefined;
+      // A second entry of one directory to look at (the devices of a PCI bus, reached through
+      // /sys/bus/pci/devices): one listing says what all its entries are, where an lstat each
+      // would cost a call per device. Its directories and links are learnt, as from FsHost.list.
+      if (st === undefined && !dir.listed && this.resolved !== null && !opts.create && !this.isHostRoot && ++dir.probes > 1) {
+        this.learnNode(dir, parentReal);
+        const learnt = dir.dirs.get(name);
+        if (learnt) {
+          done.push(name);
+          nodes.push(learnt);
+          continue;
+        }
+        if (dir.links?.has(name)) st = KNOWN_LINK;
+      }
       try {
-        st ??= fs.lstatSync(real, { throwIfNoEntry: false });
+        st ??= lstatSync(real, { throwIfNoEntry: false });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
       }
       if (st === undefined && opts.create) {
-        fs.mkdirSync(real, { mode: opts.dirMode ?? 0o755 });
+        mkdirSync(real, { mode: opts.dirMode ?? 0o755 });
         this.enter(done, nodes, name);
         continue;
       }
@@ -220,7 +248,7 @@ export class Jail {
           continue;
         }
         if (++links > MAX_LINKS) throw new UnsafePathError(showPath(path), 'too many levels of symbolic links (a loop)');
-        const target = fs.readlinkSync(real);
+        const target = readlinkSync(real);
         if (target.startsWith('/')) {
           done.length = 0; // absolute: from this host's `/`, the root
           nodes.length = 1;
@@ -253,7 +281,7 @@ export class Jail {
    * need no lstat when a walk passes through them. /sys/bus/pci/devices is 4000 links on a
    * large host, listed anyway before each is read.
    */
-  learn(dir: string, entries: readonly fs.Dirent[]): void {
+  learn(dir: string, entries: readonly Dirent[]): void {
     if (this.resolved === null) return; // a tree that changes while gpuvirt runs: nothing is remembered
     if (dir !== this.root && !dir.startsWith(`${this.root}/`)) return;
     let node = this.known;
@@ -263,11 +291,20 @@ export class Jail {
       if (!next) node.dirs.set(c, (next = newNode()));
       node = next;
     }
-    for (const e of entries) {
-      if (e.isDirectory()) {
-        if (!node.dirs.has(e.name)) node.dirs.set(e.name, newNode());
-      } else if (e.isSymbolicLink()) (node.links ??= new Set()).add(e.name);
+    node.listed = true;
+    addEntries(node, entries);
+  }
+
+  /** Lists the real directory `real` (what `node` stands for) and learns its entries; a listing that fails teaches nothing. */
+  private learnNode(node: DirNode, real: string): void {
+    node.listed = true;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(real, { withFileTypes: true });
+    } catch {
+      return; // unreadable (a directory one may pass through but not list): each entry is looked at alone
     }
+    addEntries(node, entries);
   }
 
   /** The real directory holding `path` (resolved) and the final name, not followed. */
