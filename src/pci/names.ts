@@ -47,6 +47,8 @@ const BLOCK_WINDOW = 64 * 1024;
 /** pci.ids is read this much first; the whole file (up to WHOLE, then more) only if a lookup needs more. */
 const CHUNK = 256 * 1024;
 const WHOLE = 4 * 1024 * 1024;
+/** How far a device is searched for in its vendor's block before the block's end is looked for. */
+const DEVICE_PIECE = 64 * 1024;
 
 /**
  * pci.ids: its first 256 kB, and the rest only when a search runs past them (a host whose
@@ -222,6 +224,25 @@ export class PciNames {
     return at;
   }
 
+  /**
+   * The device's line in the block of the vendor at `v`, or -1: the first such line after the
+   * vendor's counts if no other vendor's line comes first. Searched a piece at a time, each
+   * piece only once the block is known to run into it: a device pci.ids lacks (a GPU newer
+   * than the file) costs a search of its vendor's block, not of the rest of the file.
+   */
+  private deviceLine(v: number, deviceId: string): number {
+    const ids = this.ids!;
+    const needle = `\t${deviceId}  `;
+    for (let from = v; ;) {
+      const to = from + DEVICE_PIECE;
+      const d = this.findLine(needle, from, to);
+      if (d >= 0) return ids.endBefore(v, d - 1) < 0 ? d : -1;
+      if (ids.endBefore(v, to) >= 0) return -1;
+      // A line across the piece's end is found from here.
+      from = to - needle.length;
+    }
+  }
+
   vendor(vendorId: string): string {
     const key = `v${vendorId}`;
     const hit = this.cache.get(key);
@@ -243,14 +264,8 @@ export class PciNames {
     let name: string | null = null;
     if (this.db()) {
       const v = this.vendorLine(vendorId);
-      if (v >= 0) {
-        // The first such line after the vendor's counts if no other vendor's line comes first.
-        // Searched in what is read already, and past it only if the vendor's block runs on.
-        const ids = this.ids!;
-        let d = this.findLine(`\t${deviceId}  `, v, ids.length);
-        if (d < 0 && ids.endBefore(v, ids.length - 1) < 0) d = this.findLine(`\t${deviceId}  `, v, Infinity);
-        if (d >= 0 && ids.endBefore(v, d - 1) < 0) name = this.lineRest(d, 7);
-      }
+      const d = v >= 0 ? this.deviceLine(v, deviceId) : -1;
+      if (d >= 0) name = this.lineRest(d, 7);
     }
     name ??= this.hwdb.model(vendorId, deviceId) ?? `Device ${deviceId}`;
     this.cache.set(key, name);
