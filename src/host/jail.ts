@@ -54,7 +54,7 @@ export function normalizeHostPath(path: string): string {
 interface DirNode {
   dirs: Map<string, DirNode>;
   links: Set<string> | null;
-  /** Entries lstat'ed so far by walks through it; at the second it is listed instead (see walk). */
+  /** Entries lstat'ed so far by walks through it; at the fourth it is listed instead (see walk). */
   probes: number;
   /** Its listing was learnt (or tried): what it showed is in dirs and links. */
   listed: boolean;
@@ -211,10 +211,11 @@ export class Jail {
       const parentReal = `${base}/${done.join('/')}`;
       const real = `${parentReal}${done.length ? '/' : ''}${name}`;
       let st: { isSymbolicLink(): boolean; isDirectory(): boolean } | undefined = dir.links?.has(name) ? KNOWN_LINK : undefined;
-      // A second entry of one directory to look at (the devices of a PCI bus, reached through
+      // A fourth entry of one directory to look at (the devices of a PCI bus, reached through
       // /sys/bus/pci/devices): one listing says what all its entries are, where an lstat each
       // would cost a call per device. Its directories and links are learnt, as from FsHost.list.
-      if (st === undefined && !dir.listed && this.resolved !== null && !opts.create && !this.isHostRoot && ++dir.probes > 1) {
+      // Not sooner: a listing costs a few lstats (an object per entry, attributes included).
+      if (st === undefined && !dir.listed && this.resolved !== null && !opts.create && !this.isHostRoot && ++dir.probes > 3) {
         this.learnNode(dir, parentReal);
         const learnt = dir.dirs.get(name);
         if (learnt) {
