@@ -16,14 +16,50 @@ export interface CpuFacts {
   hypervisor: boolean;
 }
 
+/** What readCpu looks at: the first processor's block of /proc/cpuinfo, well inside this. */
+const CPUINFO_HEAD = 16 * 1024;
+
+/**
+ * The first value of each field in cpuinfo text; undefined when the text is only the start of
+ * the file (`partial`) and a field is not there whole: a later line may hold it.
+ */
+function cpuFields(text: string, partial: boolean): { vendorId: string | null; flags: string | null; model: string | null } | undefined {
+  const out: (string | null)[] = [];
+  for (const name of ['vendor_id', 'flags', 'model name']) {
+    const m = new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text);
+    // A line that runs to the end of a partial text may go on past it.
+    if (partial && (!m || m.index + m[0].length >= text.length)) return undefined;
+    out.push(m?.[1]?.trim() ?? null);
+  }
+  return { vendorId: out[0]!, flags: out[1]!, model: out[2]! };
+}
+
+/**
+ * The first processor's fields, as a search of the whole file finds them; only the start of
+ * the file is read when it holds them all (x86: its first block): a 512-CPU host's cpuinfo is
+ * megabytes, which procfs makes up at each read.
+ */
 export function readCpu(host: Host): CpuFacts {
-  const text = readAttr(host, paths.procCpuinfo) ?? '';
-  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim() ?? null;
-  const vendorId = field('vendor_id');
-  const flags = new Set((field('flags') ?? '').split(/\s+/));
+  let fields: ReturnType<typeof cpuFields>;
+  if (host.readChunk) {
+    try {
+      const head = host.readChunk(paths.procCpuinfo, 0, CPUINFO_HEAD);
+      // Trimmed as readAttr trims the whole file (only at the start when there is more).
+      if (head) {
+        const partial = head.byteLength >= CPUINFO_HEAD;
+        const text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('utf8');
+        fields = cpuFields(partial ? text.trimStart() : text.trim(), partial);
+      }
+    } catch {
+      // read as a whole below, which says what is wrong
+    }
+  }
+  fields ??= cpuFields(readAttr(host, paths.procCpuinfo) ?? '', false)!;
+  const { vendorId, model } = fields;
+  const flags = new Set((fields.flags ?? '').split(/\s+/));
   const vendor: CpuVendor =
     vendorId === 'GenuineIntel' ? 'intel' : vendorId === 'AuthenticAMD' || vendorId === 'HygonGenuine' ? 'amd' : vendorId ? 'other' : 'unknown';
-  return { vendor, model: field('model name'), vmx: flags.has('vmx'), svm: flags.has('svm'), hypervisor: flags.has('hypervisor') };
+  return { vendor, model, vmx: flags.has('vmx'), svm: flags.has('svm'), hypervisor: flags.has('hypervisor') };
 }
 
 /** `present`/`absent` for a table, `unreadable` when listing needs root, `no-acpi` without ACPI in sysfs. */
