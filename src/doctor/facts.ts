@@ -50,11 +50,11 @@ export interface HostFacts {
   gpus: GpuFacts[];
 }
 
-export function readVendorReset(host: Host, kernel: string | null): VendorResetState {
-  const [m] = readModules(host, kernel, ['vendor_reset']);
-  if (m!.loaded) return 'loaded';
-  if (m!.available) return 'installed';
-  return kernel !== null && host.exists(paths.modulesDep(kernel)) ? 'absent' : 'unknown';
+export function readVendorReset(host: Host, kernel: string | null, modulesListed?: boolean, state?: ModuleState): VendorResetState {
+  const m = state ?? readModules(host, kernel, ['vendor_reset'])[0]!;
+  if (m.loaded) return 'loaded';
+  if (m.available) return 'installed';
+  return (modulesListed ?? (kernel !== null && host.exists(paths.modulesDep(kernel)))) ? 'absent' : 'unknown';
 }
 
 export function readGpus(host: Host): GpuFacts[] {
@@ -82,6 +82,10 @@ export function readGpus(host: Host): GpuFacts[] {
 export function gatherFacts(host: Host): HostFacts {
   const kernel = readAttr(host, paths.osrelease);
   const boot = detectBootloader(host, kernel);
+  // One reading of /proc/modules, modules.dep and modules.builtin (a few MB on a real host) for
+  // the vfio modules and vendor-reset alike.
+  const modules = readModules(host, kernel, [...VFIO_MODULES, 'vendor_reset']);
+  const modulesListed = kernel !== null && host.exists(paths.modulesDep(kernel));
   return {
     kernel,
     cpu: readCpu(host),
@@ -92,10 +96,10 @@ export function gatherFacts(host: Host): HostFacts {
     boot,
     configuredParams: boot.configured === null ? null : parseCmdline(boot.configured),
     intelIommuDefaultOn: readKernelConfig(host, kernel, 'CONFIG_INTEL_IOMMU_DEFAULT_ON'),
-    modules: readModules(host, kernel, VFIO_MODULES),
-    modulesListed: kernel !== null && host.exists(paths.modulesDep(kernel)),
+    modules: modules.slice(0, VFIO_MODULES.length),
+    modulesListed,
     privileged: host.isPrivileged(),
-    vendorReset: readVendorReset(host, kernel),
+    vendorReset: readVendorReset(host, kernel, modulesListed, modules[VFIO_MODULES.length]),
     gpus: readGpus(host),
   };
 }
