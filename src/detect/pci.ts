@@ -75,18 +75,64 @@ export const FUNCTION_FACTS: { [K in Exclude<keyof PciFunction, 'address'>]: (ho
   physfn: (host, addr) => linkName(host, paths.pciAttr(addr, 'physfn')),
 };
 
-export function readFunction(host: Host, addr: string, classId = readClass(host, addr)): PciFunction {
+type Ids = Pick<PciFunction, 'vendorId' | 'deviceId' | 'subsystemVendorId' | 'subsystemDeviceId' | 'classId'>;
+
+const UEVENT_CLASS = /^PCI_CLASS=([0-9A-Fa-f]{1,6})$/m;
+const UEVENT_ID = /^PCI_ID=([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/m;
+const UEVENT_SUBSYS = /^PCI_SUBSYS_ID=([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/m;
+
+/**
+ * A function's ids from its `uevent`, where the kernel prints the very fields the vendor,
+ * device, subsystem_vendor, subsystem_device and class attributes show (pci_uevent in
+ * drivers/pci/pci-driver.c: PCI_CLASS=%04X, PCI_ID=%04X:%04X, PCI_SUBSYS_ID=%04X:%04X):
+ * one read instead of five. null when it lacks one of them (a snapshot, which does not keep
+ * uevent, a tree that writes them separately): the attributes are then read one by one.
+ */
+function ueventIds(host: Host, addr: string): Ids | null {
+  const text = readAttr(host, paths.pciAttr(addr, 'uevent'));
+  if (text === null) return null;
+  const cls = UEVENT_CLASS.exec(text);
+  const id = UEVENT_ID.exec(text);
+  const sub = UEVENT_SUBSYS.exec(text);
+  if (!cls || !id || !sub) return null;
+  return {
+    vendorId: id[1]!.toLowerCase(),
+    deviceId: id[2]!.toLowerCase(),
+    subsystemVendorId: sub[1]!.toLowerCase(),
+    subsystemDeviceId: sub[2]!.toLowerCase(),
+    classId: cls[1]!.toLowerCase().padStart(6, '0'),
+  };
+}
+
+/** The ids, attribute by attribute. */
+function attrIds(host: Host, addr: string, classId: string | undefined): Ids {
   const F = FUNCTION_FACTS;
   return {
-    address: addr,
     vendorId: F.vendorId(host, addr),
     deviceId: F.deviceId(host, addr),
     subsystemVendorId: F.subsystemVendorId(host, addr),
     subsystemDeviceId: F.subsystemDeviceId(host, addr),
-    classId,
-    driver: F.driver(host, addr),
-    iommuGroup: F.iommuGroup(host, addr),
-    physfn: F.physfn(host, addr),
+    classId: classId ?? F.classId(host, addr),
+  };
+}
+
+/**
+ * A function as sysfs shows it; `classId` when the caller read the class already (it is kept).
+ * `uevent: false` reads the attributes alone (a snapshot captures those, and reads no uevent).
+ */
+export function readFunction(host: Host, addr: string, classId?: string, opts: { uevent?: boolean } = {}): PciFunction {
+  const fromUevent = opts.uevent === false ? null : ueventIds(host, addr);
+  const ids = fromUevent ? { ...fromUevent, classId: classId ?? fromUevent.classId } : attrIds(host, addr, classId);
+  return {
+    address: addr,
+    vendorId: ids.vendorId,
+    deviceId: ids.deviceId,
+    subsystemVendorId: ids.subsystemVendorId,
+    subsystemDeviceId: ids.subsystemDeviceId,
+    classId: ids.classId,
+    driver: FUNCTION_FACTS.driver(host, addr),
+    iommuGroup: FUNCTION_FACTS.iommuGroup(host, addr),
+    physfn: FUNCTION_FACTS.physfn(host, addr),
   };
 }
 

@@ -327,7 +327,7 @@ function pciIdsFilter(host: Host): (text: string) => string {
   const ids = new Set<string>();
   const classes = new Set<string>();
   for (const addr of listAddresses(host)) {
-    const f = readFunction(host, addr);
+    const f = readFunction(host, addr, undefined, { uevent: false });
     ids.add(f.vendorId).add(`${f.vendorId}:${f.deviceId}`);
     classes.add(`C ${f.classId.slice(0, 2)}`).add(`C ${f.classId.slice(0, 2)}:${f.classId.slice(2, 4)}`);
   }
@@ -350,7 +350,7 @@ function pciIdsFilter(host: Host): (text: string) => string {
 function hwdbFilter(host: Host): (text: string) => string {
   const keys = new Set<string>();
   for (const addr of listAddresses(host)) {
-    const f = readFunction(host, addr);
+    const f = readFunction(host, addr, undefined, { uevent: false });
     const v = f.vendorId.toUpperCase();
     keys.add(`pci:v0000${v}*`).add(`pci:v0000${v}d0000${f.deviceId.toUpperCase()}*`);
   }
