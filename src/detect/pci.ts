@@ -104,6 +104,13 @@ function ueventIds(host: Host, addr: string): Ids | null {
   };
 }
 
+/** A function's vendor and device ids: from its uevent (one read), else its two attributes. */
+export function readIds(host: Host, addr: string): { vendorId: string; deviceId: string } {
+  const ids = ueventIds(host, addr);
+  if (ids) return { vendorId: ids.vendorId, deviceId: ids.deviceId };
+  return { vendorId: hexAttr(host, addr, 'vendor', 4) ?? 'ffff', deviceId: hexAttr(host, addr, 'device', 4) ?? 'ffff' };
+}
+
 /** The ids, attribute by attribute. */
 function attrIds(host: Host, addr: string, classId: string | undefined): Ids {
   const F = FUNCTION_FACTS;

@@ -3,7 +3,7 @@
 import { type Host, linkName, readAttr } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { makeAddress, parseAddress } from '../pci/address.js';
-import { hexAttr, intAttr, listAddresses, readFunction, readGroupOf, readSriov, readVirtfns, type PciFunction, type SriovInfo } from '../detect/pci.js';
+import { intAttr, listAddresses, readFunction, readGroupOf, readIds, readSriov, readVirtfns, type PciFunction, type SriovInfo } from '../detect/pci.js';
 
 export interface VfInfo {
   index: number;
@@ -42,8 +42,7 @@ export function readPf(host: Host, addr: string): PfInfo | null {
   const vfs = readVirtfns(host, addr).map((vf, index) => ({
     index,
     address: vf,
-    vendorId: hexAttr(host, vf, 'vendor', 4) ?? 'ffff',
-    deviceId: hexAttr(host, vf, 'device', 4) ?? 'ffff',
+    ...readIds(host, vf),
     driver: linkName(host, paths.pciAttr(vf, 'driver')),
     iommuGroup: readGroupOf(host, vf),
   }));
