@@ -139,9 +139,14 @@ describe('files that are not what they claim', () => {
     const h = hostile(NV);
     h.fifo(paths.procCmdline);
     expectRefused(await h.run(['cmdline']), '/proc/cmdline', 'FIFO');
+    // list reads a function's ids from its uevent; where uevent lacks them, from vendor, device, ...
     const g = hostile(NV);
-    g.fifo(paths.pciAttr(GPU, 'vendor'));
-    expectRefused(await g.run(['list']), 'vendor', 'FIFO');
+    g.fifo(paths.pciAttr(GPU, 'uevent'));
+    expectRefused(await g.run(['list']), 'uevent', 'FIFO');
+    const v = hostile(NV);
+    v.put(paths.pciAttr(GPU, 'uevent'), `PCI_SLOT_NAME=${GPU}\n`);
+    v.fifo(paths.pciAttr(GPU, 'vendor'));
+    expectRefused(await v.run(['list']), 'vendor', 'FIFO');
     const profile = join(g.outside, 'profile.fifo');
     spawnSync('mkfifo', [profile]);
     const r = await g.m.run(['profile', 'validate', profile]);
@@ -171,8 +176,13 @@ describe('files that are not what they claim', () => {
 
   it('a huge attribute is refused at its size limit', async () => {
     const h = hostile(NV);
-    h.put(paths.pciAttr(GPU, 'vendor'), 'x'.repeat(200 * 1024));
-    expectRefused(await h.run(['list']), 'vendor', 'larger than');
+    h.put(paths.pciAttr(GPU, 'uevent'), 'x'.repeat(200 * 1024));
+    expectRefused(await h.run(['list']), 'uevent', 'larger than');
+    // Where uevent lacks the ids, the attributes are read: a huge one is refused the same way.
+    const v = hostile(NV);
+    v.put(paths.pciAttr(GPU, 'uevent'), `PCI_SLOT_NAME=${GPU}\n`);
+    v.put(paths.pciAttr(GPU, 'vendor'), 'x'.repeat(200 * 1024));
+    expectRefused(await v.run(['list']), 'vendor', 'larger than');
   });
 
   it('a driver link whose name carries a newline is refused before it reaches state or modprobe.d', async () => {
