@@ -122,8 +122,9 @@ function resolveRoot(opt: unknown, env: Deps['env']): string {
     throw usageError(`--root ${root}: no such directory`);
   }
   if (!stat.isDirectory()) throw usageError(`--root ${root}: not a directory`);
-  // `/.`, `//`, a link to `/`: the real machine, with the rules of the real machine.
-  return realpathSync(root) === '/' ? '/' : root;
+  // `/.`, `//`, a link to `/`: the real machine, with the rules of the real machine. (The
+  // native realpath(3): Node's own walks the path in JavaScript, an lstat per component.)
+  return realpathSync.native(root) === '/' ? '/' : root;
 }
 
 /** GPUVIRT_SIMULATE=1 acts on a tree, never on this machine: without a root it is refused. */

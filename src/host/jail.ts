@@ -112,7 +112,7 @@ export class Jail {
   private readonly rawDirs: Map<string, string> | null;
 
   constructor(root: string, opts: { cache?: boolean } = {}) {
-    this.root = realpathSync(root);
+    this.root = realpathSync.native(root); // realpath(3): Node's own is an lstat per component, in JavaScript
     this.resolved = opts.cache === false ? null : new Map();
     this.rawDirs = opts.cache === false ? null : new Map();
   }
