@@ -114,6 +114,13 @@ class IdsFile {
     }
   }
 
+  /** Start of the last line `<prefix>` in the whole file (read to its end first), or -1. */
+  lastLine(prefix: string): number {
+    while (this.more());
+    const i = this.buf.subarray(0, this.filled).lastIndexOf(`\n${prefix}`, this.filled, 'latin1');
+    return i < 0 ? -1 : i + 1;
+  }
+
   /** The `\n` ending the line that holds `at`, or the end of the file. */
   lineEnd(at: number): number {
     const i = this.indexOf('\n', at);
@@ -286,7 +293,9 @@ export class PciNames {
     const sub = classId.slice(2, 4);
     let name = FALLBACK_CLASSES[base] ?? `Class ${classId}`;
     if (this.db()) {
-      const c = this.findLine(`C ${base}  `, this.classSectionStart(), Infinity);
+      // The class section ends the file (its 22 classes in the last few kB): searched from the
+      // end, not across the vendors before it. A valid pci.ids names each class once.
+      const c = this.ids!.lastLine(`C ${base}  `);
       if (c >= 0) {
         name = this.lineRest(c, 6);
         const s = this.findLine(`\t${sub}  `, c, this.ids!.blockEnd(c));
@@ -295,14 +304,5 @@ export class PciNames {
     }
     this.cache.set(key, name);
     return name;
-  }
-
-  private classStart: number | undefined;
-  private classSectionStart(): number {
-    if (this.classStart === undefined) {
-      const i = this.ids ? this.ids.indexOf('\nC ', 0) : -1;
-      this.classStart = i < 0 ? Infinity : i;
-    }
-    return this.classStart;
   }
 }
