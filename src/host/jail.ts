@@ -155,6 +155,20 @@ export class Jail {
   exists(path: string): boolean {
     const given = hostComponents(path);
     if (this.isHostRoot) return existsSync(`/${given.join('/')}`);
+    if (this.resolved !== null && given.length > 0) {
+      // The directory as every read resolves it (remembered), then the final name alone: what
+      // lstat finds there, unless it is a link, which is followed inside the root as below.
+      // sriov status asks this of each function's sriov_totalvfs.
+      const { dir, name } = this.parent(path);
+      let st;
+      try {
+        st = lstatSync(`${dir}/${name}`, { throwIfNoEntry: false });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+      }
+      if (st === undefined) return false; // absent, or a file in the middle (ENOTDIR)
+      if (!st.isSymbolicLink()) return true;
+    }
     return this.resolveGiven(path, given, {}).complete;
   }
 
