@@ -2,7 +2,7 @@ import type { CommandDef } from './command.js';
 import type { Style } from '../output.js';
 import type { PciNames } from '../pci/names.js';
 import { isGpuClass, listAddresses, readFunction, type PciFunction } from '../detect/pci.js';
-import { readKernelIommu } from '../detect/system.js';
+import { readIommuGroups } from '../detect/system.js';
 
 export interface ListOptions {
   gpus: boolean;
@@ -77,7 +77,8 @@ export const list: CommandDef<ListOptions, ListData> = {
   },
   async run(opts, ctx) {
     const devices = listAddresses(ctx.host).map((a) => readFunction(ctx.host, a));
-    const iommu = readKernelIommu(ctx.host);
+    // Only whether the kernel made groups: not the interrupt remapping doctor reads (/proc/interrupts).
+    const iommu = readIommuGroups(ctx.host);
     const data = listData(devices, iommu.units.length > 0 && iommu.groupCount > 0, opts.gpus, ctx.names);
     return { ok: true, data, warnings: [] };
   },

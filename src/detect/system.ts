@@ -93,9 +93,15 @@ export interface KernelIommu {
   allowUnsafeInterrupts: boolean | null;
 }
 
-export function readKernelIommu(host: Host): KernelIommu {
+/** The IOMMU units and how many groups the kernel made: whether it isolates devices at all (list). */
+export function readIommuGroups(host: Host): Pick<KernelIommu, 'units' | 'groupCount'> {
   const units = host.list(paths.classIommu) ?? [];
   const groups = (host.list(paths.iommuGroups) ?? []).filter((g) => /^\d+$/.test(g));
+  return { units, groupCount: groups.length };
+}
+
+export function readKernelIommu(host: Host): KernelIommu {
+  const { units, groupCount } = readIommuGroups(host);
   const interrupts = readAttr(host, paths.procInterrupts);
   let ecap: boolean | null = null;
   for (const unit of units) {
@@ -108,7 +114,7 @@ export function readKernelIommu(host: Host): KernelIommu {
   const unsafe = readAttr(host, paths.moduleParam('vfio_iommu_type1', 'allow_unsafe_interrupts'));
   return {
     units,
-    groupCount: groups.length,
+    groupCount,
     remappedInterrupts: interrupts === null ? null : /\bIR-/.test(interrupts),
     ecapInterruptRemapping: ecap,
     allowUnsafeInterrupts: unsafe === null ? null : unsafe === 'Y' || unsafe === '1',
