@@ -172,15 +172,16 @@ export class Jail {
     return this.resolveGiven(path, given, {}).complete;
   }
 
-  private resolveGiven(path: string, given: string[], opts: ResolveOptions): Resolved {
+  /** `joined`: given.join('/') when the caller has it already. */
+  private resolveGiven(path: string, given: string[], opts: ResolveOptions, joined?: string): Resolved {
     if (this.isHostRoot && !opts.create) return { comps: given, real: `/${given.join('/')}`, complete: true };
     const cacheable = this.resolved !== null && !opts.create && opts.followFinal !== false;
-    const key = cacheable ? given.join('/') : '';
+    const key = cacheable ? (joined ?? given.join('/')) : '';
     const hit = cacheable ? this.resolved!.get(key) : undefined;
     if (hit) return hit;
     // A new entry of a directory already resolved (a device under /sys/bus/pci/devices): walk
-    // only its last component.
-    const parentHit = cacheable && given.length > 1 ? this.resolved!.get(given.slice(0, -1).join('/')) : undefined;
+    // only its last component. (Its key is this one up to the last `/`: no component has one.)
+    const parentHit = cacheable && given.length > 1 ? this.resolved!.get(key.slice(0, key.lastIndexOf('/'))) : undefined;
     const { done, complete } = parentHit
       ? this.walk(path, given.slice(-1), opts, parentHit.comps)
       : this.walk(path, given, opts);
@@ -337,7 +338,7 @@ export class Jail {
     const last = comps.pop();
     if (last === undefined) throw new UnsafePathError('/', 'the root itself is not a file');
     const key = comps.join('/');
-    const dir = this.resolveGiven(path, comps, opts).real;
+    const dir = this.resolveGiven(path, comps, opts, key).real;
     if (plain && this.resolved?.has(key)) this.rawDirs!.set(rawDir, dir);
     return { dir, name: last };
   }
