@@ -49,16 +49,21 @@ function vgpuTypes(ctx: Ctx, vf: string): string[] | null {
   return mdev ?? null;
 }
 
-/** Which of the VFs something holds open, from one pass over the processes; null when none are visible. */
-function vfsHeld(ctx: Ctx, pf: PfInfo): Set<string> | null {
-  if (!pf.vfs.length || !processesVisible(ctx.host)) return pf.vfs.length ? null : new Set();
-  const files = new Map(pf.vfs.flatMap((v) => deviceFiles(ctx.host, v.address).map((f) => [f, v.address] as const)));
-  return new Set(findHolders(ctx.host, [...files.keys()]).map((h) => files.get(h.file)!));
+/**
+ * Which of the VFs of these PFs something holds open, from one pass over the processes (each
+ * pass reads every process's open files); null when none are visible.
+ */
+function vfsHeld(ctx: Ctx, pfs: readonly PfInfo[]): Set<string> | null {
+  const vfs = pfs.flatMap((pf) => pf.vfs);
+  if (!vfs.length || !processesVisible(ctx.host)) return vfs.length ? null : new Set();
+  const files = new Map<string, string[]>();
+  for (const v of vfs) for (const f of deviceFiles(ctx.host, v.address)) files.set(f, [...(files.get(f) ?? []), v.address]);
+  return new Set(findHolders(ctx.host, [...files.keys()]).flatMap((h) => files.get(h.file)!));
 }
 
-export function pfJson(ctx: Ctx, pf: PfInfo): PfJson {
+/** A PF as sriov status shows it; `held`: what vfsHeld found for the PFs shown together. */
+export function pfJson(ctx: Ctx, pf: PfInfo, held: Set<string> | null = vfsHeld(ctx, [pf])): PfJson {
   const adapter = chooseAdapter(pf);
-  const held = vfsHeld(ctx, pf);
   return {
     address: pf.address, vendorId: pf.vendorId, deviceId: pf.deviceId, name: ctx.names.name(pf.vendorId, pf.deviceId), classId: pf.classId, driver: pf.driver,
     adapter: adapter.id, adapterReason: adapter.reason, totalVfs: pf.sriov.totalVfs, numVfs: pf.sriov.numVfs,
@@ -99,7 +104,9 @@ export const sriovStatus: CommandDef<{ pf: string | undefined }, SriovStatusData
       if (!pf) throw new GpuvirtError('E_NO_SRIOV', `${addr} has no SR-IOV capability (no sriov_totalvfs)`, { exitCode: ExitCode.unsupported });
       pfs = [pf];
     } else pfs = listPfs(ctx.host);
-    return { ok: true, data: { pfs: pfs.map((p) => pfJson(ctx, p)) }, warnings: [] };
+    // One pass over the processes for all of them, not one per PF.
+    const held = vfsHeld(ctx, pfs);
+    return { ok: true, data: { pfs: pfs.map((p) => pfJson(ctx, p, held)) }, warnings: [] };
   },
   render: (d, s) => renderSriovStatus(d, s),
 };
