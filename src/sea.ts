@@ -6,7 +6,6 @@
 // Nothing is decided at build time: colour, terminal and root are read when a command runs.
 import { writeSync } from 'node:fs';
 import * as sea from 'node:sea';
-import { setFlagsFromString } from 'node:v8';
 import * as vm from 'node:vm';
 import pkg from '../package.json' with { type: 'json' };
 import { ELSEWHERE, splitOf, stemOf } from '../bin/commands.js';
@@ -17,9 +16,10 @@ export const WHOLE = 'gpuvirt';
 export const assetsOf = (stem: string) => ({ bundle: `${stem}.js`, cache: `${stem}.cache` });
 /**
  * The V8 flag the code cache is made under: with the default random hash seed, V8 writes a
- * different cache each time, and the executable would never be the same twice. V8 takes a
- * cache only under the flags it was made with, so the executable sets this flag too before
- * compiling; the seed is read once, when the heap is created, so this process keeps its own.
+ * different cache each time, and the executable would never be the same twice. The build then
+ * marks the cache as made under no flags (scripts/package/sea.mjs, withFlagHash), which is how
+ * the executable runs: V8 compares only that mark, and reads the seed once, as the heap is made,
+ * so a process keeps its own either way.
  */
 export const CACHE_FLAGS = ['--hash-seed=1'];
 
@@ -100,7 +100,6 @@ function run(bundle: Bundle & { whole: boolean }, args: string[]): void {
 }
 
 function start(args: string[]): void {
-  for (const flag of CACHE_FLAGS) setFlagsFromString(flag);
   const split = splitOf(args);
   run((split ? load(stemOf(split)) : undefined) ?? load(WHOLE)!, args);
 }
