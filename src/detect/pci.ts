@@ -108,7 +108,12 @@ function ueventIds(host: Host, addr: string): Ids | null {
 export function readIds(host: Host, addr: string): { vendorId: string; deviceId: string } {
   const ids = ueventIds(host, addr);
   if (ids) return { vendorId: ids.vendorId, deviceId: ids.deviceId };
-  return { vendorId: hexAttr(host, addr, 'vendor', 4) ?? 'ffff', deviceId: hexAttr(host, addr, 'device', 4) ?? 'ffff' };
+  return { vendorId: FUNCTION_FACTS.vendorId(host, addr), deviceId: FUNCTION_FACTS.deviceId(host, addr) };
+}
+
+/** A function's five ids, as readFunction reads them: from its uevent, else attribute by attribute. */
+export function readFunctionIds(host: Host, addr: string): Ids {
+  return ueventIds(host, addr) ?? attrIds(host, addr, undefined);
 }
 
 /** The ids, attribute by attribute. */

@@ -5,7 +5,7 @@
 import type { Host } from '../host/host.js';
 import { paths } from '../host/paths.js';
 import { isolationOf, type Isolation } from '../detect/groups.js';
-import { FUNCTION_FACTS, isGpuClass, listAddresses, readDetails, readSriov, type PciFunction } from '../detect/pci.js';
+import { FUNCTION_FACTS, isGpuClass, listAddresses, readDetails, readFunctionIds, readSriov, type PciFunction } from '../detect/pci.js';
 import { deviceFiles, findHolders } from '../detect/usage.js';
 import { readPf } from '../sriov/detect.js';
 import { readMdevTypes } from '../commands/mdev/types.js';
@@ -60,15 +60,20 @@ class HostFunction implements InventoryFunction {
     return this.#known.get(key) as T;
   }
 
-  #pci<K extends keyof typeof FUNCTION_FACTS>(key: K): PciFunction[K] {
+  #pci<K extends 'driver' | 'iommuGroup' | 'physfn'>(key: K): PciFunction[K] {
     return this.#fact(key, () => FUNCTION_FACTS[key](this.#src.host, this.address));
   }
 
-  get vendorId() { return this.#pci('vendorId'); }
-  get deviceId() { return this.#pci('deviceId'); }
-  get subsystemVendorId() { return this.#pci('subsystemVendorId'); }
-  get subsystemDeviceId() { return this.#pci('subsystemDeviceId'); }
-  get classId() { return this.#pci('classId'); }
+  /** The five ids at once, as doctor and list read them (one uevent, where the kernel has one). */
+  #ids() {
+    return this.#fact('ids', () => readFunctionIds(this.#src.host, this.address));
+  }
+
+  get vendorId() { return this.#ids().vendorId; }
+  get deviceId() { return this.#ids().deviceId; }
+  get subsystemVendorId() { return this.#ids().subsystemVendorId; }
+  get subsystemDeviceId() { return this.#ids().subsystemDeviceId; }
+  get classId() { return this.#ids().classId; }
   get driver() { return this.#pci('driver'); }
   get iommuGroup() { return this.#pci('iommuGroup'); }
   get physfn() { return this.#pci('physfn'); }

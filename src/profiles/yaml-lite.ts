@@ -1,9 +1,10 @@
 // The YAML that profiles are written in, read without the yaml package: block mappings and
 // sequences, one-line flow collections, plain and quoted scalars, comments. Anything else, or
 // anything it is not sure of (a tab, an anchor, a tag, a block scalar, a multi-line scalar, a
-// duplicate key, a quoted key, a scalar the core schema would read as a number other than a
-// plain decimal, a key near YAML's 1024-character limit, collections nested deeper than 32),
-// gives undefined, and the yaml package reads the file as before. What it does
+// duplicate key, a double-quoted scalar with an escape, a plain key the core schema would read
+// as something other than text, a scalar it would read as a number other than a plain decimal,
+// a key near YAML's 1024-character limit, collections nested deeper than 32), gives
+// undefined, and the yaml package reads the file as before. What it does
 // read is what the yaml package gives (its core schema, YAML 1.2), checked by property tests.
 //
 // Loading the yaml package and composing a document was most of what a profile command spent
