@@ -1,12 +1,18 @@
-// The Debian package where users install it: a clean Debian 12 root (debootstrap minbase from
-// Debian's archive, plus pci.ids, which the package recommends) with no Node at all. Builds the .deb from these sources (npm run deb),
-// installs it with dpkg, runs the installed gpuvirt (in a mount namespace with the host's
-// /proc, /sys and /dev, so doctor reads a real kernel), compares its output on the example hosts
-// and profiles with bin/gpuvirt's, then purges it and checks that no file is left behind.
+// The packages where users install them: a clean Debian 12 root (debootstrap minbase from
+// Debian's archive, plus pci.ids, which the package recommends) with no Node at all. Builds the
+// .deb from these sources (npm run deb), installs it with dpkg, runs the installed gpuvirt (in a
+// mount namespace with the host's /proc, /sys and /dev, so doctor reads a real kernel), compares
+// its output on the example hosts and profiles with bin/gpuvirt's, then purges it and checks
+// that no file is left behind. Then the same for the .rpm (npm run rpm), installed into that
+// root by this machine's rpm (--root): its files in Fedora's places, the program run from
+// them, and `rpm -e` leaving nothing behind. That root is Debian's, so rpm cannot resolve the
+// package's dependencies there: what it requires is checked instead (glibc 2.28 at most, and
+// only libraries every Fedora and RHEL 8+ system has).
 //
-// Needs root (or sudo without a password), linux-x64, dpkg-deb, debootstrap, unshare and Debian's archive
-// (GPUVIRT_DEBIAN_MIRROR, default http://deb.debian.org/debian). Without them it is skipped,
-// saying what is missing; with CI set it fails instead, since CI installs them (.ci/run).
+// Needs root (or sudo without a password), linux-x64, dpkg-deb, rpmbuild, debootstrap, unshare
+// and Debian's archive (GPUVIRT_DEBIAN_MIRROR, default http://deb.debian.org/debian). Without
+// them it is skipped, saying what is missing; with CI set it fails instead, since CI installs
+// them (.ci/run).
 import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +28,8 @@ const PROFILE = 'intel-gvtg.yaml';
 function missing(): string | undefined {
   if (process.platform !== 'linux' || process.arch !== 'x64') return `linux-x64 (this is ${process.platform}-${process.arch})`;
   if (!canBeRoot) return 'root, or sudo without a password (debootstrap, chroot and dpkg need it)';
-  const tools = ['dpkg-deb', 'debootstrap', 'unshare', 'chroot', 'xz'].filter((t) => !has(t));
-  return tools.length ? `${tools.join(', ')} (apt-get install --no-install-recommends debootstrap dpkg xz-utils util-linux coreutils)` : undefined;
+  const tools = ['dpkg-deb', 'rpmbuild', 'debootstrap', 'unshare', 'chroot', 'xz'].filter((t) => !has(t));
+  return tools.length ? `${tools.join(', ')} (apt-get install --no-install-recommends debootstrap dpkg rpm xz-utils util-linux coreutils)` : undefined;
 }
 
 /** Every path under root (but the scratch /tmp and the mount points /proc, /sys, /dev, /run) with its type. */
@@ -42,23 +48,24 @@ function fromClone(args: string[]) {
 const why = missing();
 if (why) {
   if (process.env.CI) {
-    describe('Debian package', () => {
+    describe('Linux packages', () => {
       it('has what it needs (CI installs it and must never skip)', () => {
         throw new Error(`missing ${why}`);
       });
     });
   } else {
     process.stderr.write(`gpuvirt package e2e skipped: missing ${why}\n`);
-    describe.skip(`Debian package (skipped: missing ${why})`, () => {
+    describe.skip(`Linux packages (skipped: missing ${why})`, () => {
       it('installs, runs and purges', () => {});
     });
   }
 } else {
-  describe('Debian package in a clean Debian 12 root without Node', () => {
+  describe('The .deb and the .rpm in a clean Debian 12 root without Node', () => {
     const timings: string[] = [];
     let scratch = '';
     let root = '';
     let deb = '';
+    let rpm = '';
     let before: string[] = [];
 
     const timed = <T>(what: string, f: () => T): T => {
@@ -80,6 +87,9 @@ if (why) {
       const built = timed('npm run deb', () => sh(process.execPath, [path.join(REPO, 'scripts', 'package', 'deb.mjs')], { cwd: REPO }));
       if (built.code !== 0) throw new Error(`building the .deb failed:\n${built.stdout}${built.stderr}`);
       deb = path.join(REPO, built.stdout.trim());
+      const rpmBuilt = timed('npm run rpm', () => sh(process.execPath, [path.join(REPO, 'scripts', 'package', 'rpm.mjs')], { cwd: REPO }));
+      if (rpmBuilt.code !== 0) throw new Error(`building the .rpm failed:\n${rpmBuilt.stdout}${rpmBuilt.stderr}`);
+      rpm = path.join(REPO, rpmBuilt.stdout.trim());
       // pci.ids: the package recommends it (apt installs it along), and doctor names devices from it.
       const boot = timed('debootstrap', () => asRoot('debootstrap', ['--variant=minbase', '--include=pci.ids', 'bookworm', root, MIRROR]));
       if (boot.code !== 0) throw new Error(`debootstrap failed (exit ${boot.code}):\n${boot.stdout.slice(-3000)}${boot.stderr}`);
@@ -163,6 +173,60 @@ if (why) {
       expect(r.code, r.stderr).toBe(0);
       expect(lstatSync(path.join(root, 'usr', 'bin')).isDirectory()).toBe(true);
       expect(fileList(root)).toEqual(before);
+    });
+
+    // The .rpm, into the same root, by this machine's rpm. Its database goes where Fedora's did
+    // before rpm 4.16 (the root has none): rpm's own record, deleted after `rpm -e`.
+    const RPMDB = '/var/lib/rpm';
+    // Debian's rpm warns on stderr that it is not Debian's package manager: that line is dropped.
+    const rpmIn = (args: string[]) => {
+      const r = asRoot('rpm', ['--root', root, '--dbpath', RPMDB, ...args]);
+      return { ...r, stderr: r.stderr.split('\n').filter((l) => !/^rpm: (RPM should not be used directly|However assuming you know)/.test(l)).join('\n') };
+    };
+
+    it('the .rpm requires only glibc (2.28 at most), libstdc++ and libgcc, by the libraries Fedora and RHEL 8+ have', () => {
+      expect(sh('rpm', ['-K', '--nosignature', rpm]).stdout).toMatch(/digests OK/);
+      const requires = sh('rpm', ['-qp', '--requires', rpm]).stdout.split('\n').filter(Boolean);
+      const libraries = new Set(requires.filter((r) => !r.startsWith('rpmlib(') && !r.startsWith('rtld(')).map((r) => r.replace(/\(.*$/, '')));
+      expect([...libraries].sort()).toEqual(['ld-linux-x86-64.so.2', 'libc.so.6', 'libdl.so.2', 'libgcc_s.so.1', 'libm.so.6', 'libpthread.so.0', 'libstdc++.so.6']);
+      const glibc = requires.map((r) => /^libc\.so\.6\(GLIBC_2\.(\d+)/.exec(r)).filter((m) => m !== null).map((m) => Number(m[1]));
+      expect(glibc.length).toBeGreaterThan(0);
+      expect(Math.max(...glibc)).toBeLessThanOrEqual(28);
+      expect(sh('rpm', ['-qp', '--qf', '%{NAME} %{VERSION} %{ARCH}', rpm]).stdout).toBe(`gpuvirt ${VERSION} x86_64`);
+    });
+
+    it('installs the .rpm with rpm: the files the .deb has, in Fedora\'s places', () => {
+      const r = timed('rpm -i', () => rpmIn(['-i', '--nodeps', rpm]));
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(inRoot('command -v gpuvirt').stdout).toBe('/usr/bin/gpuvirt\n');
+      for (const f of ['/usr/share/zsh/site-functions/_gpuvirt', '/usr/share/licenses/gpuvirt/copyright', '/usr/share/fish/vendor_completions.d/gpuvirt.fish', `/usr/share/doc/gpuvirt/examples/${PROFILE}`]) {
+        expect(existsSync(path.join(root, f)), f).toBe(true);
+      }
+      // Every file as the package has it (its dependencies are not in this root's rpm database).
+      expect(rpmIn(['-V', '--nodeps', 'gpuvirt'])).toMatchObject({ code: 0, stdout: '' });
+    });
+
+    it('the installed gpuvirt runs: --version, doctor --json on this kernel, generate, completions', () => {
+      expect(inRoot('gpuvirt --version')).toMatchObject({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+      const doctor = inRoot('GPUVIRT_DEBUG=1 gpuvirt doctor --json');
+      expect([0, 1], doctor.stderr).toContain(doctor.code);
+      expect(JSON.parse(doctor.stdout)).toMatchObject({ command: 'doctor', ok: doctor.code === 0 });
+      expect(doctor.stderr).not.toMatch(/code cache/);
+      const r = inRoot(`gpuvirt generate /usr/share/doc/gpuvirt/examples/${PROFILE} --offline --target libvirt`);
+      const want = fromClone(['generate', path.join(REPO, 'profiles', PROFILE), '--offline', '--target', 'libvirt']);
+      expect({ ...r, error: undefined }).toEqual({ ...want, error: undefined });
+      const completion = inRoot(`bash -c '. /usr/share/bash-completion/completions/gpuvirt; COMP_WORDS=(gpuvirt sriov ""); COMP_CWORD=2; _gpuvirt; echo "\${COMPREPLY[*]}"'`);
+      expect(completion).toMatchObject({ code: 0, stdout: 'status enable disable\n' });
+    });
+
+    it('rpm -e leaves no file behind', () => {
+      const r = timed('rpm -e', () => rpmIn(['-e', 'gpuvirt']));
+      expect(r.code, r.stderr).toBe(0);
+      expect(asRoot('rm', ['-rf', '--one-file-system', path.join(root, RPMDB)]).code).toBe(0);
+      // /usr/share/licenses is the filesystem package's on Fedora and RHEL, so not the package's
+      // to own: Debian's root lacked it, rpm made it for the package's license, and it stays.
+      expect(fileList(root)).toEqual([...before, 'd usr/share/licenses'].sort());
     });
   });
 }
