@@ -3,7 +3,8 @@
 // command against `node -e 0`; doctor, list and sriov status on the large host against
 // `lspci -nnk`; and with the single executable built (npm run sea, which npm run bench does),
 // each read-only command against the executable's own --version. It ends with how many of
-// these targets were met. Rounds interleave every command (in a rotating order), so
+// these targets were met. Rows without a target give the floor: what list prints, by a bare
+// Node script (scripts/bench-floor.cjs), against node -e 0 and the executable's --version. Rounds interleave every command (in a rotating order), so
 // load from other work on the machine falls on both sides of a ratio alike; each ratio is
 // median / median. A measurement, not a test: a MISS still exits 0, a failing command does not.
 //
@@ -184,6 +185,12 @@ function commands(trees) {
     ...Object.fromEntries(Object.entries(large).map(([name, check]) => [`large ${name}`, {
       label: `gpuvirt ${name} (large)`, argv: [node, BIN, ...name.split(' '), '--json', '--root', trees.large], okStatus: name === 'doctor' ? [0, 1] : [0], check,
     }])),
+    // What list prints, by a bare Node script (no confinement, no program to load): the floor
+    // the sysfs commands' ratios stand on.
+    floor: {
+      label: 'bench-floor.cjs (list\'s facts, bare)', argv: [node, path.join(REPO, 'scripts', 'bench-floor.cjs'), trees.small], okStatus: [0],
+      check: (r) => (r.status === 0 && JSON.parse(r.stdout).devices.length === functionCount(trees.small) ? null : 'not every function listed'),
+    },
     lspci: {
       label: 'lspci -nnk (large)', argv: ['lspci', '-nnk', '-A', 'linux-sysfs', '-O', `sysfs.path=${path.join(trees.large, 'sys', 'bus', 'pci')}`], okStatus: [0],
       check: (r) => {
@@ -222,8 +229,10 @@ function report(times, trees) {
     ...keys('npm').map(([k, name]) => ({ name: `${name}, ${small} fns ≤ 1.5× node -e 0`, a: k, b: 'node0', limit: 1.5 })),
     ...keys('large').map(([k, name]) => ({ name: `${name}, ${big} fns ≤ 1.0× lspci -nnk`, a: k, b: 'lspci', limit: 1.0 })),
   ];
+  targets.push({ name: `list's facts by a bare script, ${small} fns vs node -e 0 (no target)`, a: 'floor', b: 'node0', limit: null });
   if (times.exeVersion) {
     targets.push({ name: 'executable --version vs node -e 0 (no target)', a: 'exeVersion', b: 'node0', limit: null });
+    targets.push({ name: `list's facts by a bare script vs the executable's --version (no target)`, a: 'floor', b: 'exeVersion', limit: null });
     for (const [k, name] of keys('exe')) targets.push({ name: `executable ${name} ≤ 1.2× its --version`, a: k, b: 'exeVersion', limit: 1.2 });
   }
   const ms = (xs) => `${median(xs).toFixed(1)} (min ${Math.min(...xs).toFixed(1)})`;
