@@ -27,7 +27,7 @@ const quoted = (rel) => {
   return `"/${rel}"`;
 };
 
-function spec({ pkg, arch, root }) {
+function spec({ pkg, root }) {
   const about = description(pkg);
   const files = walk(root).sort().map((f) => {
     const rel = path.relative(root, f);
@@ -48,7 +48,6 @@ Version: ${pkg.version}
 Release: 1
 Summary: ${about.summary}
 License: ${pkg.license}
-BuildArch: ${arch}
 Recommends: hwdata
 
 %description
@@ -75,7 +74,7 @@ export async function buildRpm({ arch = process.arch } = {}) {
   const top = path.join(work, 'top');
   mkdirSync(path.join(top, 'SPECS'), { recursive: true });
   const specFile = path.join(top, 'SPECS', 'gpuvirt.spec');
-  writeFileSync(specFile, spec({ pkg, arch: rpmArch, root }));
+  writeFileSync(specFile, spec({ pkg, root }));
   run('rpmbuild', ['-bb', '--quiet', '--target', `${rpmArch}-linux`, '--define', `_topdir ${top}`, '--define', `_rpmdir ${BUILD}`,
     '--define', '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm', specFile], {
     env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch), LC_ALL: 'C', TZ: 'UTC' },
