@@ -4,9 +4,9 @@
 // `lspci -nnk`; and with the single executable built (npm run sea, which npm run bench does),
 // each read-only command against the executable's own --version. It ends with how many of
 // these targets were met. Rows without a target give the floor: what list prints, by a bare
-// Node script (scripts/bench-floor.cjs), against node -e 0 and the executable's --version. Rounds interleave every command (in a rotating order), so
-// load from other work on the machine falls on both sides of a ratio alike; each ratio is
-// median / median. A measurement, not a test: a MISS still exits 0, a failing command does not.
+// Node script (scripts/bench-floor.cjs), against node -e 0 and the executable's --version.
+// Rounds interleave every command (in a rotating order), so load from other work on the
+// machine falls on both sides of a ratio alike; each ratio is median / median. A measurement, not a test: a MISS still exits 0, a failing command does not.
 //
 //   node scripts/bench.mjs [--runs N (default 41)] [--keep]
 //

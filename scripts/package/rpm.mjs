@@ -27,6 +27,9 @@ const quoted = (rel) => {
   return `"/${rel}"`;
 };
 
+/** A path as one word of the spec's shell script: single-quoted, and `%` doubled so rpm expands no macro in it. */
+const shellWord = (p) => `'${p.replace(/'/g, "'\\''").replace(/%/g, '%%')}'`;
+
 function spec({ pkg, root }) {
   const about = description(pkg);
   const files = walk(root).sort().map((f) => {
@@ -54,7 +57,7 @@ Recommends: hwdata
 ${about.paragraphs.map((lines) => lines.join('\n')).join('\n\n')}
 
 %install
-cp -a ${JSON.stringify(root)}/. %{buildroot}/
+cp -a ${shellWord(root)}/. %{buildroot}/
 
 %files
 %defattr(-,root,root,-)
