@@ -1,7 +1,7 @@
 // Opening a profile for a command: read the file, check it, and resolve its devices against
 // the host (live or --root) or offline. The imperative edge of src/profiles/: it reads the
 // profile file and the host; everything it calls is pure over what it read.
-import * as fs from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Ctx } from '../context.js';
 import { usageError } from '../errors.js';
 import { loadProfileText } from './load.js';
@@ -38,20 +38,20 @@ export const PROFILE_MAX_BYTES = 1024 * 1024;
 export function readProfileFile(file: string, what = 'profile'): string {
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw usageError(code === 'ENOENT' ? `${file}: no such ${what} file` : `${file}: cannot read it (${code ?? String(err)})`);
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) throw usageError(`${file}: not a regular file`);
+    if (!fstatSync(fd).isFile()) throw usageError(`${file}: not a regular file`);
     const buf = Buffer.allocUnsafe(PROFILE_MAX_BYTES + 1);
     let got = 0;
-    for (let n = 1; n > 0 && got < buf.length; got += n) n = fs.readSync(fd, buf, got, buf.length - got, null);
+    for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
     if (got > PROFILE_MAX_BYTES) throw usageError(`${file}: larger than ${PROFILE_MAX_BYTES} bytes, too big for a ${what} file`);
     return buf.subarray(0, got).toString('utf8');
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
