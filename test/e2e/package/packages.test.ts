@@ -195,7 +195,17 @@ if (why) {
       expect(sh('rpm', ['-qp', '--qf', '%{NAME} %{VERSION} %{ARCH}', rpm]).stdout).toBe(`gpuvirt ${VERSION} x86_64`);
     });
 
-    it('installs the .rpm with rpm: the files the .deb has, in Fedora\'s places', () => {
+    it('the .rpm holds the files the .deb holds, in Fedora\'s places', () => {
+      // Regular files, path and size: `dpkg-deb -c` lines end "size date time ./path".
+      const inDeb = sh('dpkg-deb', ['-c', deb]).stdout.split('\n').filter((l) => l.startsWith('-'))
+        .map((l) => /(\d+) \S+ \S+ \.\/(.+)$/.exec(l)!).map(([, size, p]) => `${p!.replace('zsh/vendor-completions', 'zsh/site-functions').replace('doc/gpuvirt/copyright', 'licenses/gpuvirt/copyright')} ${size}`);
+      const inRpm = sh('rpm', ['-qp', '--qf', '[%{FILEMODES:perms} %{FILESIZES} %{FILENAMES}\n]', rpm]).stdout.split('\n').filter((l) => l.startsWith('-'))
+        .map((l) => l.split(' ')).map(([, size, p]) => `${p!.slice(1)} ${size}`);
+      expect(inDeb.length).toBeGreaterThan(10);
+      expect(inRpm.sort()).toEqual(inDeb.sort());
+    });
+
+    it('installs the .rpm with rpm', () => {
       const r = timed('rpm -i', () => rpmIn(['-i', '--nodeps', rpm]));
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
